@@ -1,0 +1,1 @@
+"""Dataset readers for the real layouts, and offline stand-ins."""

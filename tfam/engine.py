@@ -1,0 +1,208 @@
+"""The compiled activation-maximization loop.
+
+One ``tf.function`` runs a chunk of steps inside a ``tf.while_loop``: make the input from the
+parameters, transform it at random, run the model, score it, subtract the penalties, take the
+gradient, update the parameters with an in-graph optimizer, project them back into range and keep
+the best input of each row. Python runs only between chunks (progress bar, callbacks). The function's
+signature leaves the batch size and the step count open, so neither retraces it.
+"""
+import dataclasses
+import time
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfam import optimizers as opt
+from tfam import params as param_lib
+from tfam.layout import layout_of
+from tfam.objectives import OUTPUT
+from tfam.regularizers import Penalty, Projection
+from tfam.surgery import ends_in_softmax, feature_model, with_linear_logits
+from tfam.transforms import apply_all
+
+
+@dataclasses.dataclass
+class Result:
+    x: np.ndarray              # the input after the last step, (B, ...)
+    best_x: np.ndarray         # per row, the input that scored highest
+    best_value: np.ndarray     # (B,) that score
+    history: np.ndarray        # (steps, B) the objective of every row at every step
+    params: np.ndarray         # the final parameters (the latent z for a generator prior)
+    probabilities: np.ndarray | None  # (B, classes) the model's probabilities for ``x``; None if not a classifier
+    class_targets: tuple | None       # per-row class targets of the objective, if any
+    seconds: float
+
+    @property
+    def target_probability(self):
+        """(B,) the summed probability of each row's target classes for ``x``."""
+        if self.probabilities is None or self.class_targets is None:
+            return None
+        rows = self.class_targets * len(self.x) if len(self.class_targets) == 1 else self.class_targets
+        return np.array([self.probabilities[r, list(t)].sum() for r, t in enumerate(rows)])
+
+
+def _use_xla(jit_compile):
+    if jit_compile == "auto":
+        # measured: on CPU, XLA made the MNIST loop slower than plain graph mode (see README)
+        return bool(tf.config.list_physical_devices("GPU"))
+    return bool(jit_compile)
+
+
+class Dreamer(tf.Module):
+    """A compiled optimizer of ``objective`` for ``model``; ``run`` as often as needed without retracing."""
+
+    def __init__(self, model, objective, param=None, transforms=(), regularizers=(), optimizer=None,
+                 learning_rate=0.05, jit_compile="auto", spatial_rank=None):
+        super().__init__(name="dreamer")
+        self.model = model
+        self.objective = objective
+        self.param = param if param is not None else param_lib.direct()
+        self.transforms = tuple(transforms)
+        self.penalties = tuple(r for r in regularizers if isinstance(r, Penalty))
+        self.projections = tuple(r for r in regularizers if isinstance(r, Projection))
+        unknown = [r for r in regularizers if not isinstance(r, (Penalty, Projection))]
+        if unknown:
+            raise ValueError(f"not a regularizer: {unknown[0]!r}")
+        if self.projections and not self.param.direct:
+            raise ValueError(f"{self.projections[0]!r} rewrites pixels or samples and needs the "
+                             "direct parameterization")
+        self.optimizer = optimizer if optimizer is not None else opt.adam(learning_rate)
+
+        self.input_shape = tuple(model.inputs[0].shape[1:])
+        if any(d is None for d in self.input_shape):
+            raise ValueError(f"the model input {self.input_shape} has open dimensions; AM needs a fixed "
+                             "input size (deep dream handles open sizes)")
+        self.layout = layout_of((None,) + self.input_shape, spatial_rank)
+        self.param_shape = tuple(self.param.shape(self.input_shape, self.layout))
+        scored = with_linear_logits(model) if OUTPUT in objective.layers else model
+        self._names, self._features = feature_model(scored, objective.layers)
+
+        batch_spec = lambda shape: tf.TensorSpec((None,) + shape, tf.float32)
+        probe = self.optimizer.init_state(tf.zeros((1,) + self.param_shape))
+        signature = [batch_spec(self.param_shape),
+                     tuple(batch_spec(self.param_shape) for _ in probe),
+                     batch_spec(self.input_shape), tf.TensorSpec([None], tf.float32),
+                     tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
+        self._chunk = tf.function(self._run_chunk, input_signature=signature,
+                                  jit_compile=_use_xla(jit_compile), reduce_retracing=True)
+
+    @property
+    def trace_count(self):
+        return self._chunk.experimental_get_tracing_count()
+
+    def _score(self, x):
+        acts = self._features(x, training=False)
+        if not isinstance(acts, (list, tuple)):
+            acts = [acts]
+        return self.objective(dict(zip(self._names, acts)))
+
+    def _run_chunk(self, params, state, best_x, best_value, seed, first_step, count):
+        history = tf.TensorArray(tf.float32, size=count, element_shape=best_value.shape)
+
+        def body(i, params, state, best_x, best_value, history):
+            step = first_step + i
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                x = self.param.to_input(params, self.input_shape, self.layout)
+                seen = apply_all(self.transforms, x, tf.stack([seed, step]), self.layout)
+                value = self._score(seen)
+                penalty = sum((p(x, self.layout) for p in self.penalties), tf.zeros_like(value))
+                loss = -tf.reduce_sum(value - penalty)
+            grad = tape.gradient(loss, params)
+            params, state = self.optimizer.update(params, grad, state, step)
+            for projection in self.projections:
+                params = projection(params, step, self.layout)
+            params = self.param.project(params)
+            better = value > best_value  # value scores x, the input before this update
+            mask = tf.reshape(better, [-1] + [1] * len(self.input_shape))
+            best_x = tf.where(mask, x, best_x)
+            best_value = tf.where(better, value, best_value)
+            return i + 1, params, state, best_x, best_value, history.write(i, value)
+
+        _, params, state, best_x, best_value, history = tf.while_loop(
+            lambda i, *_: i < count, body, (0, params, state, best_x, best_value, history))
+        return params, state, best_x, best_value, history.stack()
+
+    def run(self, steps=200, batch_size=None, seed=0, callbacks=(), verbose=1, chunk_size=None):
+        """Optimize a batch for ``steps`` steps; returns a Result. Rows follow the objective's targets."""
+        rows = self.objective.rows
+        if batch_size is None:
+            batch_size = rows or 1
+        elif rows and batch_size != rows:
+            raise ValueError(f"the objective has targets for {rows} rows but batch_size is {batch_size}")
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        rng = np.random.default_rng(seed)
+        params = tf.constant(self.param.init(batch_size, self.input_shape, self.layout, rng))
+        state = tuple(self.optimizer.init_state(params))
+        x0 = self.param.to_input(params, self.input_shape, self.layout)
+        best_x, best_value = tf.identity(x0), tf.fill([batch_size], -np.inf)
+        chunk = chunk_size or max(50, -(-steps // 10))
+        bar = keras.utils.Progbar(steps, verbose=1 if verbose else 0, unit_name="step")
+        history, done, started = [], 0, time.perf_counter()
+        while done < steps:
+            count = min(chunk, steps - done)
+            params, state, best_x, best_value, values = self._chunk(
+                params, state, best_x, best_value, tf.constant(seed, tf.int32),
+                tf.constant(done, tf.int32), tf.constant(count, tf.int32))
+            values = values.numpy()
+            bad = np.argwhere(~np.isfinite(values))
+            if len(bad):
+                step, row = bad[0]
+                raise FloatingPointError(
+                    f"the objective became {values[step, row]} at step {done + step} (row {row}): "
+                    "the model produced non-finite values; check the model and its input range, or "
+                    "lower the learning rate")
+            history.append(values)
+            done += count
+            bar.update(done, values=[("objective", float(values[-1].mean()))])
+            for callback in callbacks:
+                callback(Progress(done, steps, values[-1], params, self))
+        x = self.param.to_input(params, self.input_shape, self.layout)
+        return Result(x=x.numpy(), best_x=best_x.numpy(), best_value=best_value.numpy(),
+                      history=np.concatenate(history), params=params.numpy(),
+                      probabilities=self.probabilities(x), class_targets=self.objective.class_targets,
+                      seconds=time.perf_counter() - started)
+
+    def probabilities(self, x):
+        """The model's class probabilities for a batch, or None when its output is not (B, classes)."""
+        out = self.model(x, training=False)
+        if out.shape.rank != 2:
+            return None
+        return (out if ends_in_softmax(self.model) else tf.nn.softmax(out)).numpy()
+
+
+@dataclasses.dataclass
+class Progress:
+    """What a callback sees between chunks."""
+    step: int
+    steps: int
+    values: np.ndarray   # (B,) the objective at the last step
+    params: tf.Tensor
+    dreamer: Dreamer
+
+    def input(self):
+        return self.dreamer.param.to_input(self.params, self.dreamer.input_shape, self.dreamer.layout).numpy()
+
+
+_dreamers = weakref.WeakKeyDictionary()  # model -> {components: Dreamer}, so repeated calls reuse traces
+
+
+def dream(model, objective, param=None, transforms=(), regularizers=(), steps=200, batch_size=None,
+          optimizer=None, learning_rate=0.05, jit_compile="auto", seed=0, callbacks=(), verbose=1,
+          spatial_rank=None, chunk_size=None):
+    """Optimize an input (or a batch of them) until ``objective`` is high; returns a Result.
+
+    The compiled loop is kept per model and per set of components: calling again with the same
+    objective, parameterization, transforms and regularizers objects reuses it, whatever the steps,
+    batch size or seed.
+    """
+    key = (objective, param, tuple(transforms), tuple(regularizers), optimizer, learning_rate,
+           jit_compile, spatial_rank)
+    cache = _dreamers.setdefault(model, {})
+    if key not in cache:
+        cache[key] = Dreamer(model, objective, param, transforms, regularizers, optimizer,
+                             learning_rate, jit_compile, spatial_rank)
+    return cache[key].run(steps, batch_size, seed, callbacks, verbose, chunk_size)

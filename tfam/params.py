@@ -1,0 +1,146 @@
+"""How the optimized input is made from the parameters that the optimizer changes.
+
+A parameterization knows the shape of its parameters for a model input, how to start them, how to
+turn them into an input (``to_input``, differentiable) and how to bring them back into range after an
+update (``project``).
+
+- ``direct``: the pixels or samples themselves, clipped into the input range every step.
+- ``fourier``: a spectrum scaled by 1/f**decay (lucid), decorrelating neighbouring pixels/samples;
+  one batched inverse FFT for the whole batch; squashed into the range by a sigmoid.
+- ``latent``: the latent vector z of a Keras generator, so that the dream stays on the generator's
+  manifold (a GAN prior).
+"""
+import numpy as np
+import tensorflow as tf
+
+
+
+
+class Direct:
+    direct = True
+
+    def __init__(self, value_range=(0.0, 1.0), start=None, noise=0.05):
+        self.value_range = tuple(float(v) for v in value_range)
+        self.start = None if start is None else np.asarray(start, np.float32)
+        self.noise = noise
+
+    def shape(self, input_shape, layout):
+        return tuple(input_shape)
+
+    def init(self, batch, input_shape, layout, rng):
+        lo, hi = self.value_range
+        if self.start is not None:
+            start = self.start
+            if start.shape == tuple(input_shape):
+                start = np.broadcast_to(start, (batch,) + start.shape)
+            if start.shape != (batch,) + tuple(input_shape):
+                raise ValueError(f"start of shape {self.start.shape} does not fit the model input "
+                                 f"{tuple(input_shape)} (batch {batch})")
+            if not np.all(np.isfinite(start)):
+                raise ValueError("start contains NaN or infinite values")
+            return np.clip(start, lo, hi).astype(np.float32)
+        centre = (lo + hi) / 2.0
+        values = centre + self.noise * (hi - lo) * rng.standard_normal((batch,) + tuple(input_shape))
+        return np.clip(values, lo, hi).astype(np.float32)
+
+    def to_input(self, params, input_shape, layout):
+        return params
+
+    def project(self, params):
+        return tf.clip_by_value(params, *self.value_range)
+
+
+class Fourier:
+    direct = False
+
+    def __init__(self, value_range=(0.0, 1.0), decay_power=1.0, sd=0.01):
+        self.value_range = tuple(float(v) for v in value_range)
+        self.decay_power = decay_power
+        self.sd = sd
+
+    def _geometry(self, input_shape, layout):
+        """Spatial size, channel count and the per-frequency scale of the spectrum."""
+        spatial = tuple(input_shape[a - 1] for a in layout.spatial_axes)
+        channels = 1 if layout.channel_axis is None else input_shape[-1]
+        if layout.spatial_rank == 1:
+            freqs = np.abs(np.fft.rfftfreq(spatial[0]))
+        else:
+            fy = np.fft.fftfreq(spatial[0])[:, None]
+            fx = np.fft.rfftfreq(spatial[1])[None, :]
+            freqs = np.sqrt(fx * fx + fy * fy)
+        scale = 1.0 / np.maximum(freqs, 1.0 / max(spatial)) ** self.decay_power
+        return spatial, channels, scale.astype(np.float32)
+
+    def shape(self, input_shape, layout):
+        spatial, channels, scale = self._geometry(input_shape, layout)
+        return (channels,) + scale.shape + (2,)  # real and imaginary parts
+
+    def init(self, batch, input_shape, layout, rng):
+        shape = (batch,) + self.shape(input_shape, layout)
+        return (self.sd * rng.standard_normal(shape)).astype(np.float32)
+
+    def to_input(self, params, input_shape, layout):
+        spatial, _, scale = self._geometry(input_shape, layout)
+        spectrum = tf.complex(params[..., 0], params[..., 1]) * tf.cast(scale, tf.complex64)
+        if len(spatial) == 1:
+            signal = tf.signal.irfft(spectrum, fft_length=list(spatial))  # (B, C, L)
+            signal = tf.transpose(signal, [0, 2, 1])
+        else:
+            signal = tf.signal.irfft2d(spectrum, fft_length=list(spatial))  # (B, C, H, W)
+            signal = tf.transpose(signal, [0, 2, 3, 1])
+        # irfft divides by the size; undo part of that so the 1/f scale sets the amplitude (lucid)
+        signal = signal * (float(np.sqrt(np.prod(spatial))) / 4.0)
+        if layout.channel_axis is None:
+            signal = signal[..., 0]
+        lo, hi = self.value_range
+        return lo + (hi - lo) * tf.sigmoid(signal)
+
+    def project(self, params):
+        return params
+
+
+class Latent:
+    direct = False
+
+    def __init__(self, generator, dim=None, sd=1.0, distribution="normal"):
+        self.generator = generator
+        self.dim = dim if dim is not None else generator.inputs[0].shape[-1]
+        self.sd = sd
+        self.distribution = distribution
+
+    def shape(self, input_shape, layout):
+        out = tuple(self.generator.outputs[0].shape[1:])
+        if out != tuple(input_shape):
+            raise ValueError(f"the generator makes inputs of shape {out}, but the model takes "
+                             f"{tuple(input_shape)}")
+        return (self.dim,)
+
+    def init(self, batch, input_shape, layout, rng):
+        self.shape(input_shape, layout)
+        if self.distribution == "uniform":
+            return rng.uniform(-1.0, 1.0, (batch, self.dim)).astype(np.float32)
+        return (self.sd * rng.standard_normal((batch, self.dim))).astype(np.float32)
+
+    def to_input(self, params, input_shape, layout):
+        return self.generator(params, training=False)
+
+    def project(self, params):
+        return params
+
+
+def direct(value_range=(0.0, 1.0), start=None, noise=0.05):
+    """Optimize the input itself; start from ``start`` (one input or a batch) or from mid-range noise."""
+    return Direct(value_range, start, noise)
+
+
+def fourier(value_range=(0.0, 1.0), decay_power=1.0, sd=0.01):
+    """Optimize a 1/f-scaled spectrum (1-D or 2-D) whose inverse FFT, squashed into range, is the input."""
+    return Fourier(value_range, decay_power, sd)
+
+
+def latent(generator, dim=None, sd=1.0, distribution="normal"):
+    """Optimize the latent z of a Keras generator whose output is the classifier's input."""
+    return Latent(generator, dim, sd, distribution)
+
+
+

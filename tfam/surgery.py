@@ -1,0 +1,105 @@
+"""Operations on Keras models that tfam needs: logits instead of softmax, feature extraction, loading.
+
+The user's model is never changed: surgery works on a clone.
+"""
+import logging
+import os
+import weakref
+
+import keras
+import tensorflow as tf
+
+from tfam.objectives import OUTPUT
+
+log = logging.getLogger("tfam")
+
+_linear_copies = weakref.WeakKeyDictionary()  # model -> its copy with linear logits (made once)
+
+
+def _final_layer(model):
+    layer = model.layers[-1]
+    # a nested model at the end (e.g. Sequential inside functional) ends where its own last layer ends
+    while isinstance(layer, keras.Model):
+        layer = layer.layers[-1]
+    return layer
+
+
+def ends_in_softmax(model):
+    """True when the model's output is a softmax: the last layer's activation or a Softmax layer."""
+    layer = _final_layer(model)
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    return getattr(layer, "activation", None) is keras.activations.softmax
+
+
+def _require_single_output(model):
+    if len(model.outputs) != 1:
+        raise ValueError(f"the model has {len(model.outputs)} outputs; tfam needs a model with one")
+
+
+def with_linear_logits(model):
+    """The model itself when it already ends in logits, else a copy whose softmax is linear."""
+    _require_single_output(model)
+    if not ends_in_softmax(model):
+        return model
+    if model in _linear_copies:
+        return _linear_copies[model]
+    log.warning("tfam: the model '%s' ends in softmax; class objectives use a copy with linear logits, "
+                "because maximizing a softmax output can succeed by suppressing the other classes "
+                "instead of strengthening the target. The model itself is left as it is.", model.name)
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    last = _final_layer(copy)
+    if isinstance(last, keras.layers.Softmax) or isinstance(last, keras.layers.Activation):
+        copy = keras.Model(copy.inputs, last.input, name=f"{model.name}_logits")
+    else:
+        last.activation = keras.activations.linear
+    _linear_copies[model] = copy
+    return copy
+
+
+def layer_output(model, name):
+    if name == OUTPUT:
+        return model.outputs[0]
+    try:
+        return model.get_layer(name).output
+    except ValueError:
+        names = ", ".join(layer.name for layer in model.layers)
+        raise ValueError(f"unknown layer '{name}'; the model's layers are: {names}") from None
+
+
+def feature_model(model, names):
+    """A model from the input to the outputs of the named layers (``OUTPUT``: the model's output)."""
+    names = sorted(names)
+    return names, keras.Model(model.inputs, [layer_output(model, n) for n in names])
+
+
+def load_model(path, safe_mode=True):
+    """Load a .keras / .h5 file or a SavedModel directory. ``safe_mode`` refuses code in the file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model at {path}")
+    if os.path.isdir(path):
+        if not os.path.exists(os.path.join(path, "saved_model.pb")):
+            raise ValueError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
+        return _wrap_saved_model(path)
+    try:
+        return keras.models.load_model(path, safe_mode=safe_mode, compile=False)
+    except Exception as error:  # Keras raises many kinds; the user needs one clear line
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"cannot load the model {path}: {message}") from None
+
+
+def _wrap_saved_model(path):
+    """A functional model around a SavedModel's serving signature (its output only: no inner layers)."""
+    loaded = tf.saved_model.load(path)
+    fn = loaded.signatures["serving_default"]
+    specs = list(fn.structured_input_signature[1].values())
+    if len(specs) != 1:
+        raise ValueError(f"the SavedModel at {path} takes {len(specs)} inputs; tfam needs one")
+    inputs = keras.Input(shape=specs[0].shape[1:], dtype=specs[0].dtype)
+    outputs = keras.layers.TFSMLayer(path, call_endpoint="serving_default")(inputs)
+    if isinstance(outputs, dict):
+        if len(outputs) != 1:
+            raise ValueError(f"the SavedModel at {path} has {len(outputs)} outputs; tfam needs one")
+        outputs = list(outputs.values())[0]
+    return keras.Model(inputs, outputs, name=os.path.basename(os.path.normpath(path)))
