@@ -94,7 +94,15 @@ def _filter_axis(x, kernel, axis):
     moved = tf.transpose(x, perm)
     shape = tf.shape(moved)
     lines = tf.reshape(moved, [-1, shape[-1]])
-    lines = tf.pad(lines, [[0, 0], [radius, radius]], mode="SYMMETRIC")
+    length = x.shape[axis]
+    if length is not None and radius <= length:
+        lines = tf.pad(lines, [[0, 0], [radius, radius]], mode="SYMMETRIC")
+    else:
+        # tf.pad SYMMETRIC cannot pad by more than the length: build scipy's repeated reflection
+        # (d c b a | a b c d | d c b a | ...) as an index instead
+        n = shape[-1]
+        index = tf.range(-radius, n + radius) % (2 * n)
+        lines = tf.gather(lines, tf.where(index < n, index, 2 * n - 1 - index), axis=1)
     out = tf.nn.conv1d(lines[:, :, None], tf.constant(kernel)[:, None, None], 1, "VALID")[:, :, 0]
     return tf.transpose(tf.reshape(out, shape), np.argsort(perm))
 

@@ -1,0 +1,106 @@
+"""The ``tfam`` command: ``tfam dream MODEL --class seven`` and friends.
+
+User errors (missing files, unknown classes or layers, bad shapes, NaN) end in one line on stderr
+and exit status 2, never a traceback.
+"""
+import contextlib
+import os
+import sys
+
+USER_ERRORS = (ValueError, OSError, FloatingPointError, KeyError)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2: TensorFlow's C++ start-up lines are written before any log level
+    applies. Python exceptions still propagate and are reported after the block."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _quiet_stderr():
+        import tensorflow as tf
+        tf.config.list_logical_devices()  # device start-up (and its CUDA probing) happens here
+
+
+def fail(message):
+    print(f"tfam: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def run_guarded(main, *args):
+    """Run ``main``; turn user errors into one clear line and a non-zero exit."""
+    try:
+        return main(*args)
+    except KeyboardInterrupt:
+        print("tfam: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except USER_ERRORS as error:
+        text = str(error).strip().splitlines()
+        fail(text[0] if text else type(error).__name__)
+
+
+def build_parser():
+    from absl.flags import argparse_flags
+
+    parser = argparse_flags.ArgumentParser(
+        prog="tfam", description="See and hear what a Keras network has learned.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dream = commands.add_parser("dream", help="activation maximization: dream inputs for targets",
+                                description="Optimize inputs until a class, neuron, channel or layer "
+                                            "fires; writes PNG (2-D inputs) or WAV (1-D inputs) and "
+                                            "summary.json.")
+    dream.add_argument("model", help=".keras / .h5 file or SavedModel directory")
+    target = dream.add_argument_group("target (a class, or a layer with --channel/--neuron)")
+    target.add_argument("--class", dest="classes", default=None,
+                        help="comma-separated class indices or names, one row each; '1+7' sums "
+                             "classes in one row; 'all' dreams every class")
+    target.add_argument("--layer", help="layer name: alone, deep-dream objective (mean square)")
+    target.add_argument("--channel", help="with --layer: comma-separated channels, one row each")
+    target.add_argument("--neuron", help="with --layer: comma-separated units (at the centre), one row each")
+    target.add_argument("--labels", help="class names, one per line (default: MODEL.labels.txt beside "
+                                         "the model, if present)")
+    opts = dream.add_argument_group("optimization")
+    opts.add_argument("--steps", type=int, default=200)
+    opts.add_argument("--learning-rate", type=float, default=0.05)
+    opts.add_argument("--param", choices=["direct", "fourier"], default="direct")
+    opts.add_argument("--range", dest="value_range", default=None,
+                      help="input range 'low,high' (default 0,1 for 2-D inputs, -1,1 for 1-D)")
+    opts.add_argument("--tv", type=float, default=0.1, help="total-variation weight")
+    opts.add_argument("--l1", type=float, default=0.1, help="L1-norm weight")
+    opts.add_argument("--jitter", type=int, default=2, help="random roll in positions (0: off)")
+    opts.add_argument("--batch", type=int, default=None, help="rows for a single target (default 1)")
+    opts.add_argument("--seed", type=int, default=0)
+    opts.add_argument("--spatial-rank", type=int, choices=[1, 2], default=None,
+                      help="1 for audio, 2 for images, when the input shape does not tell")
+    out = dream.add_argument_group("output")
+    out.add_argument("--out", default="runs/dream", help="output directory (default runs/dream)")
+    out.add_argument("--sample-rate", type=int, default=16000, help="WAV sample rate for 1-D inputs")
+    out.add_argument("--quiet", action="store_true", help="no progress bar")
+    out.add_argument("--unsafe-load", action="store_true",
+                     help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    import_tensorflow_quietly()
+    from tfam import dream_command  # after the quiet import: it loads TensorFlow
+
+    if args.command == "dream":
+        return run_guarded(dream_command.run, args)
+    parser.error(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    main()

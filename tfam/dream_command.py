@@ -1,0 +1,147 @@
+"""``tfam dream``: activation maximization of a saved Keras model from the command line."""
+import os
+
+import numpy as np
+
+from tfam import objectives, outputs
+from tfam import params as param_lib
+from tfam import regularizers as reg
+from tfam import transforms as tr
+from tfam.engine import dream
+from tfam.layout import layout_of
+from tfam.surgery import load_model
+
+
+def read_labels(path):
+    with open(path, encoding="utf-8") as f:
+        labels = [line.strip() for line in f if line.strip()]
+    if not labels:
+        raise ValueError(f"the labels file {path} is empty")
+    return labels
+
+
+def default_labels_path(model_path):
+    return os.path.splitext(os.path.normpath(model_path))[0] + ".labels.txt"
+
+
+def parse_classes(spec, n_classes, labels):
+    """'3', '3,7', '1+7', 'seven', 'all' -> rows of class indices, and a name for each row."""
+    names = labels or [str(i) for i in range(n_classes)]
+    if labels and len(labels) != n_classes:
+        raise ValueError(f"{len(labels)} labels for a model with {n_classes} classes")
+
+    def index(token):
+        token = token.strip()
+        if token.lstrip("-").isdigit():
+            i = int(token)
+            if not 0 <= i < n_classes:
+                raise ValueError(f"class {i} is out of range: the model has {n_classes} classes")
+            return i
+        if token in names:
+            return names.index(token)
+        raise ValueError(f"unknown class '{token}'; the classes are: {', '.join(names)}")
+
+    if spec.strip() == "all":
+        rows = [(i,) for i in range(n_classes)]
+    else:
+        rows = [tuple(index(t) for t in part.split("+")) for part in spec.split(",") if part.strip()]
+    if not rows:
+        raise ValueError("no class given")
+    return rows, ["+".join(names[i] for i in row) for row in rows]
+
+
+def parse_ints(spec, what):
+    try:
+        return [int(t) for t in spec.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated integers, got '{spec}'") from None
+
+
+def build_objective(args, model):
+    """The objective, one label per row and the per-row class targets (or None)."""
+    if args.classes is not None and args.layer is not None:
+        raise ValueError("give either --class or --layer, not both")
+    if args.classes is not None:
+        n_classes = model.outputs[0].shape[-1]
+        labels_path = args.labels or default_labels_path(args.model)
+        labels = read_labels(labels_path) if (args.labels or os.path.exists(labels_path)) else None
+        rows, names = parse_classes(args.classes, n_classes, labels)
+        return objectives.class_logit(rows), names
+    if args.layer is None:
+        raise ValueError("no target: give --class, or --layer (with --channel or --neuron)")
+    if args.channel is not None and args.neuron is not None:
+        raise ValueError("give either --channel or --neuron, not both")
+    if args.channel is not None:
+        units = parse_ints(args.channel, "--channel")
+        return objectives.channel(args.layer, units), [f"{args.layer} channel {u}" for u in units]
+    if args.neuron is not None:
+        units = parse_ints(args.neuron, "--neuron")
+        return objectives.neuron(args.layer, units), [f"{args.layer} unit {u}" for u in units]
+    return objectives.layer(args.layer), [args.layer]
+
+
+def parse_range(spec, spatial_rank):
+    if spec is None:
+        return (-1.0, 1.0) if spatial_rank == 1 else (0.0, 1.0)
+    try:
+        lo, hi = (float(v) for v in spec.split(","))
+    except ValueError:
+        raise ValueError(f"--range must be 'low,high', got '{spec}'") from None
+    if not lo < hi:
+        raise ValueError(f"--range low must be below high, got '{spec}'")
+    return lo, hi
+
+
+def _file_stem(i, name):
+    safe = "".join(c if c.isalnum() or c in "-_+" else "_" for c in name)
+    return f"{i:02d}_{safe}"
+
+
+def run(args):
+    if args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    model = load_model(args.model, safe_mode=not args.unsafe_load)
+    if len(model.inputs) != 1:
+        raise ValueError(f"the model takes {len(model.inputs)} inputs; tfam dream needs one")
+    layout = layout_of(tuple(model.inputs[0].shape), args.spatial_rank)
+    value_range = parse_range(args.value_range, layout.spatial_rank)
+    objective, names = build_objective(args, model)
+    batch = objective.rows or args.batch or 1
+    if objective.rows is None and batch > 1:
+        names = [f"{names[0]} #{i}" for i in range(batch)]
+    param = (param_lib.fourier(value_range) if args.param == "fourier"
+             else param_lib.direct(value_range))
+    transforms = [tr.jitter(args.jitter)] if args.jitter > 0 else []
+    regularizers = [r for w, r in ((args.tv, reg.total_variation(args.tv)),
+                                   (args.l1, reg.lp_norm(args.l1, p=1))) if w > 0]
+    result = dream(model, objective, param=param, transforms=transforms, regularizers=regularizers,
+                   steps=args.steps, batch_size=batch, learning_rate=args.learning_rate,
+                   seed=args.seed, verbose=0 if args.quiet else 1, spatial_rank=args.spatial_rank)
+
+    rows = []
+    for i, name in enumerate(names):
+        stem = _file_stem(i, name)
+        if layout.spatial_rank == 1:
+            path = os.path.join(args.out, stem + ".wav")
+            outputs.write_wav(path, result.x[i], args.sample_rate)
+        else:
+            path = os.path.join(args.out, stem + ".png")
+            outputs.write_png(path, result.x[i], value_range)
+        row = {"target": name, "file": os.path.basename(path),
+               "best_objective": float(result.best_value[i]),
+               "final_objective": float(result.history[-1, i])}
+        if result.target_probability is not None:
+            row["probability"] = float(result.target_probability[i])
+        rows.append(row)
+    if layout.spatial_rank == 2 and len(names) > 1:
+        titles = [f"{r['target']}" + (f"\np={r['probability']:.2f}" if "probability" in r else "")
+                  for r in rows]
+        outputs.write_grid(os.path.join(args.out, "grid.png"), result.x, titles, value_range)
+    summary = {"model": os.path.abspath(args.model), "objective": objective.name,
+               "steps": args.steps, "seconds": round(result.seconds, 3), "rows": rows}
+    outputs.write_json(os.path.join(args.out, "summary.json"), summary)
+    print(f"wrote {len(rows)} dream(s) and summary.json to {args.out}")
+    return summary
+
+
+__all__ = ["run", "parse_classes", "read_labels"]
