@@ -66,7 +66,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tfam.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--mnist", default=None, help="path to a Keras-format mnist.npz (optional)")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

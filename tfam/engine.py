@@ -5,6 +5,11 @@ parameters, transform it at random, run the model, score it, subtract the penalt
 gradient, update the parameters with an in-graph optimizer, project them back into range and keep
 the best input of each row. Python runs only between chunks (progress bar, callbacks). The function's
 signature leaves the batch size and the step count open, so neither retraces it.
+
+On CPU, the many small elementwise ops around the model (penalties and their gradients, the
+optimizer, projections, best-row tracking) cost more in per-op overhead than in arithmetic, so by
+default they run as two XLA-compiled parts while the model itself stays on TensorFlow's oneDNN
+kernels (XLA's CPU convolutions are slower). Measured in benchmarks/am_speed.py.
 """
 import dataclasses
 import time
@@ -43,15 +48,26 @@ class Result:
         return np.array([self.probabilities[r, list(t)].sum() for r, t in enumerate(rows)])
 
 
-def _use_xla(jit_compile):
+JIT_MODES = ("auto", True, False, "parts")
+
+
+def _jit_mode(jit_compile):
+    """True: the whole loop through XLA; "parts": only the elementwise parts; False: no XLA."""
+    if jit_compile not in JIT_MODES:
+        raise ValueError(f"jit_compile must be one of {JIT_MODES}, got {jit_compile!r}")
     if jit_compile == "auto":
-        # measured: on CPU, XLA made the MNIST loop slower than plain graph mode (see README)
-        return bool(tf.config.list_physical_devices("GPU"))
-    return bool(jit_compile)
+        # measured on CPU (MNIST CNN): whole-loop XLA ran 3-5x slower than graph mode, while
+        # compiling only the small ops around the model brought the loop close to a bare pass
+        return True if tf.config.list_physical_devices("GPU") else "parts"
+    return jit_compile
 
 
 class Dreamer(tf.Module):
-    """A compiled optimizer of ``objective`` for ``model``; ``run`` as often as needed without retracing."""
+    """A compiled optimizer of ``objective`` for ``model``; ``run`` as often as needed without retracing.
+
+    ``jit_compile``: "auto" (the whole loop through XLA on GPU, "parts" on CPU), True, False, or
+    "parts" (XLA for the small ops around the model, TensorFlow kernels for the model).
+    """
 
     def __init__(self, model, objective, param=None, transforms=(), regularizers=(), optimizer=None,
                  learning_rate=0.05, jit_compile="auto", spatial_rank=None):
@@ -85,8 +101,12 @@ class Dreamer(tf.Module):
                      tuple(batch_spec(self.param_shape) for _ in probe),
                      batch_spec(self.input_shape), tf.TensorSpec([None], tf.float32),
                      tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
+        mode = _jit_mode(jit_compile)
+        compile_part = (lambda fn: tf.function(fn, jit_compile=True)) if mode == "parts" else (lambda fn: fn)
+        self._penalty_gradient = compile_part(self._penalty_gradient_eager)
+        self._update = compile_part(self._update_eager)
         self._chunk = tf.function(self._run_chunk, input_signature=signature,
-                                  jit_compile=_use_xla(jit_compile), reduce_retracing=True)
+                                  jit_compile=mode is True, reduce_retracing=True)
 
     @property
     def trace_count(self):
@@ -98,27 +118,43 @@ class Dreamer(tf.Module):
             acts = [acts]
         return self.objective(dict(zip(self._names, acts)))
 
+    def _penalty_gradient_eager(self, x, grad):
+        """grad + the gradient of the summed penalties with respect to the input x."""
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            penalty = tf.add_n([tf.reduce_sum(p(x, self.layout)) for p in self.penalties])
+        return grad + tape.gradient(penalty, x)
+
+    def _update_eager(self, params, grad, state, step, x, value, best_x, best_value):
+        """Optimizer step, projections, range, and the best input per row (value scores x)."""
+        params, state = self.optimizer.update(params, grad, state, step)
+        for projection in self.projections:
+            params = projection(params, step, self.layout)
+        params = self.param.project(params)
+        better = value > best_value
+        mask = tf.reshape(better, [-1] + [1] * len(self.input_shape))
+        return params, state, tf.where(mask, x, best_x), tf.where(better, value, best_value)
+
     def _run_chunk(self, params, state, best_x, best_value, seed, first_step, count):
         history = tf.TensorArray(tf.float32, size=count, element_shape=best_value.shape)
 
         def body(i, params, state, best_x, best_value, history):
             step = first_step + i
-            with tf.GradientTape() as tape:
-                tape.watch(params)
+            with tf.GradientTape() as param_tape:
+                param_tape.watch(params)
                 x = self.param.to_input(params, self.input_shape, self.layout)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
                 seen = apply_all(self.transforms, x, tf.stack([seed, step]), self.layout)
                 value = self._score(seen)
-                penalty = sum((p(x, self.layout) for p in self.penalties), tf.zeros_like(value))
-                loss = -tf.reduce_sum(value - penalty)
-            grad = tape.gradient(loss, params)
-            params, state = self.optimizer.update(params, grad, state, step)
-            for projection in self.projections:
-                params = projection(params, step, self.layout)
-            params = self.param.project(params)
-            better = value > best_value  # value scores x, the input before this update
-            mask = tf.reshape(better, [-1] + [1] * len(self.input_shape))
-            best_x = tf.where(mask, x, best_x)
-            best_value = tf.where(better, value, best_value)
+                objective = tf.reduce_sum(value)
+            grad = -tape.gradient(objective, x)  # of the loss to minimize, with respect to x
+            if self.penalties:
+                grad = self._penalty_gradient(x, grad)
+            if not self.param.direct:
+                grad = param_tape.gradient(x, params, output_gradients=grad)
+            params, state, best_x, best_value = self._update(
+                params, grad, state, step, x, value, best_x, best_value)
             return i + 1, params, state, best_x, best_value, history.write(i, value)
 
         _, params, state, best_x, best_value, history = tf.while_loop(

@@ -74,7 +74,8 @@ def write_grid(path, images, titles, value_range=(0.0, 1.0), columns=5, title=No
     n = len(images)
     columns = min(columns, n)
     rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.6 * rows + 0.4), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, label in zip(axes.flat, images, titles):
@@ -82,7 +83,6 @@ def write_grid(path, images, titles, value_range=(0.0, 1.0), columns=5, title=No
         ax.set_title(label, fontsize=9)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
