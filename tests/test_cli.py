@@ -129,3 +129,22 @@ def test_demo_says_where_to_put_mnist_when_it_is_missing(tmp_path, capsys):
         demo.main(["--out", str(tmp_path), "--mnist", str(tmp_path / "mnist.npz")])
     assert exit.value.code == 2
     assert "put the Keras-format mnist.npz there" in capsys.readouterr().err
+
+
+def test_dream_a_savedmodel_directory(tmp_path, capsys):
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((12, 12, 1))
+    x = keras.layers.Flatten()(keras.layers.Conv2D(3, 3, padding="same", activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
+    model.export(str(tmp_path / "saved"), verbose=False)
+    out = tmp_path / "o"
+    status, _, _ = run_cli(["dream", str(tmp_path / "saved"), "--class", "0,3", "--steps", "30",
+                            "--out", str(out), "--quiet"], capsys)
+    assert status == 0
+    rows = json.loads((out / "summary.json").read_text())["rows"]
+    # the SavedModel's own softmax output, not a softmax of it
+    for row, target in zip(rows, (0, 3)):
+        dream = keras.utils.load_img(out / row["file"], color_mode="grayscale")
+        image = np.asarray(dream, np.float32)[None, :, :, None] / 255.0
+        assert abs(row["probability"] - float(model(image)[0, target])) < 0.02
+        assert row["best_objective"] > 0.25

@@ -204,10 +204,14 @@ class Dreamer(tf.Module):
 
     def probabilities(self, x):
         """The model's class probabilities for a batch, or None when its output is not (B, classes)."""
-        out = self.model(x, training=False)
-        if out.shape.rank != 2:
+        out = self.model(x, training=False).numpy()
+        if out.ndim != 2:
             return None
-        return (out if ends_in_softmax(self.model) else tf.nn.softmax(out)).numpy()
+        # a softmax hidden inside an opaque layer (a SavedModel) shows only in the numbers
+        is_distribution = np.all(out >= 0) and np.allclose(out.sum(axis=1), 1.0, atol=1e-4)
+        if ends_in_softmax(self.model) or is_distribution:
+            return out
+        return tf.nn.softmax(out).numpy()
 
 
 @dataclasses.dataclass
