@@ -148,3 +148,23 @@ def test_dream_a_savedmodel_directory(tmp_path, capsys):
         image = np.asarray(dream, np.float32)[None, :, :, None] / 255.0
         assert abs(row["probability"] - float(model(image)[0, target])) < 0.02
         assert row["best_objective"] > 0.25
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--class", "0,1", "--batch", "3"], "--batch is for a single target"),
+    (["--class", "0", "--batch", "0"], "--batch must be at least 1"),
+    (["--class", "0", "--jitter", "-1"], "--jitter must be 0 (off) or positive"),
+])
+def test_bad_option_values_give_one_line(extra, message, digits_model_path, tmp_path, capsys):
+    status, _, err = run_cli(["dream", digits_model_path, "--steps", "2", "--quiet",
+                              "--out", str(tmp_path / "o")] + extra, capsys)
+    assert status == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        outputs.write_json(tmp_path / "a.json", {})
+    finally:
+        os.umask(old)
+    assert (os.stat(tmp_path / "a.json").st_mode & 0o777) == 0o644

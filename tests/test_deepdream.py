@@ -161,3 +161,16 @@ def test_errors():
     fixed = image_model((28, 28, 1))
     with pytest.raises(ValueError, match="tile_size"):
         deepdream(fixed, "c1", np.zeros((40, 40), np.float32), steps=1)
+
+
+def test_class_objectives_in_deep_dream_read_logits_not_probabilities():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    start = np.random.default_rng(0).uniform(size=(8, 8, 1)).astype(np.float32)
+    dreamer = DeepDream(model, objectives.class_logit(1), layout_of((None, 8, 8, 1)), 1)
+    _, value = dreamer(start, 0, 0.0)  # no steps: just the start's score (of the last step: none)
+    logits = model.layers[-1].kernel.numpy().T @ start.reshape(-1) + model.layers[-1].bias.numpy()
+    grads, total = dreamer.gradients(tf.constant(start))
+    np.testing.assert_allclose(float(total), logits[1], rtol=1e-5, atol=1e-5)

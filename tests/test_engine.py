@@ -198,3 +198,61 @@ def test_objective_algebra_is_immutable():
     acts = {obj.OUTPUT: tf.constant([[1.0, 2.0, 3.0]]), "conv": tf.constant([[[[2.0]]]])}
     np.testing.assert_allclose((a - 0.5 * b)(acts), [2.0 - 0.5 * (2.0 + 2 * 4.0)])
     np.testing.assert_allclose(a(acts), [2.0])
+
+
+def test_components_are_immutable():
+    penalty, jitter, objective = reg.total_variation(1.0), tr.jitter(2), obj.class_logit(1)
+    for thing, name in ((penalty, "weight"), (jitter, "name"), (objective, "layers"),
+                        (params.direct(), "value_range"), (tfam.optimizers.adam(), "learning_rate")):
+        with pytest.raises(AttributeError, match="immutable"):
+            setattr(thing, name, 0)
+
+
+def test_a_sigmoid_classifier_reports_its_own_probabilities_and_is_dreamed_on_logits():
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid", name="out")(inputs))
+    result = tfam.dream(model, obj.class_logit(1), param=params.direct((-1.0, 1.0)), steps=30,
+                        batch_size=2, learning_rate=0.1, verbose=0)
+    np.testing.assert_allclose(result.probabilities, model.predict(result.x, verbose=0), atol=1e-6)
+    logits = with_linear_logits(model)(result.best_x).numpy()[:, 1]
+    np.testing.assert_allclose(result.best_value, logits, rtol=1e-4, atol=1e-4)
+    assert model.get_layer("out").activation is keras.activations.sigmoid
+
+
+def test_softmax_at_the_end_of_a_nested_model_is_swapped_on_a_copy():
+    keras.utils.set_random_seed(4)
+    head = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, head(keras.layers.Dense(5)(inputs)))
+    x = np.ones((2, 5), np.float32)
+    copy = with_linear_logits(model)
+    np.testing.assert_allclose(tf.nn.softmax(copy(x)).numpy(), model(x).numpy(), atol=1e-6)
+    nested_softmax = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3), keras.layers.Softmax()])
+    outer = keras.Model(inputs, nested_softmax(inputs))
+    with pytest.raises(ValueError, match="Softmax layer inside a nested model"):
+        with_linear_logits(outer)
+
+
+def test_dreaming_does_not_keep_the_model_alive():
+    import gc
+    import weakref
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    tfam.dream(model, obj.class_logit(0), steps=2, verbose=0)
+    ref = weakref.ref(model)
+    del model, inputs
+    gc.collect()
+    assert ref() is None
+
+
+def test_class_targets_on_a_layer_that_is_not_batch_by_classes_is_a_clear_error():
+    inputs = keras.Input((16, 4))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs))  # output (B, 16, 3)
+    with pytest.raises(ValueError, match=r"class targets need a \(batch, classs\) tensor|\(batch, class"):
+        tfam.Dreamer(model, obj.class_logit(1), spatial_rank=1)
+
+
+def test_batch_size_must_be_positive(tiny_image_model):
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        tfam.dream(tiny_image_model, obj.class_logit(0), batch_size=0, steps=2, verbose=0)

@@ -180,3 +180,15 @@ def test_latent_raises_when_generator_output_does_not_fit(model_input):
         p.shape(model_input, layout(model_input))
     with pytest.raises(ValueError):
         p.init(2, model_input, layout(model_input), rng())
+
+
+@pytest.mark.parametrize("shape", [(256,), (16384,), (32, 32, 1), (128, 96, 3)])
+def test_fourier_signal_amplitude_does_not_grow_with_size(shape):
+    """A unit-variance spectrum gives a signal of about unit variance at every size and rank, so
+    the same learning rate suits a 256-sample clip and a 16k one."""
+    fourier = params.fourier(sd=1.0, value_range=(-1e6, 1e6))  # a wide range: sigmoid ~ linear
+    layout = layout_of((None,) + shape)
+    p = fourier.init(8, shape, layout, np.random.default_rng(0))
+    x = fourier.to_input(tf.constant(p), shape, layout).numpy()
+    pre_sigmoid_std = np.std(x) / (2e6 / 4)  # sigmoid'(0) = 1/4
+    assert 0.7 < pre_sigmoid_std < 1.6, pre_sigmoid_std

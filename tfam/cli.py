@@ -44,8 +44,18 @@ def run_guarded(main, *args):
         print("tfam: interrupted", file=sys.stderr)
         sys.exit(130)
     except USER_ERRORS as error:
-        text = str(error).strip().splitlines()
-        fail(text[0] if text else type(error).__name__)
+        fail(one_line(error))
+
+
+def one_line(error):
+    """The line of an error message that names the problem. TensorFlow wraps errors raised while
+    tracing as 'in user code: ... <traceback> ... ValueError: the message', so take the last line."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if lines[0].startswith("in user code"):
+        return lines[-1]
+    return lines[0]
 
 
 def build_parser():
@@ -97,9 +107,7 @@ def main(argv=None):
     import_tensorflow_quietly()
     from tfam import dream_command  # after the quiet import: it loads TensorFlow
 
-    if args.command == "dream":
-        return run_guarded(dream_command.run, args)
-    parser.error(f"unknown command {args.command}")
+    return run_guarded(dream_command.run, args)  # "dream", the one command so far
 
 
 if __name__ == "__main__":

@@ -18,21 +18,12 @@ import tensorflow as tf
 
 from tfam import objectives
 from tfam.layout import layout_of
-from tfam.surgery import feature_model
+from tfam.optimizers import normalize_per_row
+from tfam.regularizers import mirror_index
+from tfam.surgery import feature_model, with_linear_logits
 
 
 # ----------------------------------------------------------------------------- tiles
-
-def _symmetric_indices(size, target):
-    """Indices 0..size-1, 0..target-1 extended by mirroring (edge repeated), as np.pad 'symmetric'.
-
-    Gathering with these pads an axis to any length, even longer than twice the axis, which tf.pad
-    cannot do (an octave may be smaller than the tile of a fixed-size model).
-    """
-    period = 2 * size
-    i = tf.range(target) % period
-    return tf.where(i < size, i, period - 1 - i)
-
 
 def _tile_perm(k):
     # (n1, t1, n2, t2, C) -> (n1, n2, t1, t2, C): grid axes first, then tile axes, then channels.
@@ -51,7 +42,7 @@ def split_tiles(x, tile_size):
     split = []
     for axis, t in enumerate(tile_size):
         n = (shape[axis] + t - 1) // t
-        x = tf.gather(x, _symmetric_indices(shape[axis], n * t), axis=axis)
+        x = tf.gather(x, mirror_index(tf.range(n * t), shape[axis]), axis=axis)
         split += [n, t]
     channels = x.shape[-1] if x.shape[-1] is not None else shape[-1]
     x = tf.reshape(x, split + [channels])
@@ -102,7 +93,9 @@ class DeepDream(tf.Module):
                  value_range=None):
         super().__init__()
         self.objective = objective
-        self.names, self.features = feature_model(model, objective.layers)
+        # class objectives read logits, as in the engine: a softmax output would saturate
+        scored = with_linear_logits(model) if objectives.OUTPUT in objective.layers else model
+        self.names, self.features = feature_model(scored, objective.layers)
         self.spatial_rank = layout.spatial_rank
         self.has_channels = layout.channel_axis is not None
         self.tile_size = tile_size
@@ -172,7 +165,7 @@ class DeepDream(tf.Module):
             grads, value = self.gradients(tf.roll(x, shift, axes))
             grads = tf.roll(grads, -shift, axes)
             # Normalizing by the std makes step_size independent of the objective's scale.
-            grads /= tf.math.reduce_std(grads) + 1e-8
+            grads = normalize_per_row(grads[None])[0]
             x = x + step_size * grads
             if self.value_range is not None:
                 x = tf.clip_by_value(x, *self.value_range)

@@ -36,10 +36,8 @@ def run(args):
     accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test))
     print(f"test accuracy {accuracy:.3f} ({time.perf_counter() - started:.0f} s)")
     model_path = os.path.join(args.out, "mnist_cnn.keras")
-    os.makedirs(args.out, exist_ok=True)
-    tmp = model_path + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, model_path)
+    with outputs.atomic_path(model_path) as tmp:
+        model.save(tmp)
     with outputs.atomic_write(os.path.join(args.out, "mnist_cnn.labels.txt"), "w") as f:
         f.write("\n".join(CLASS_NAMES) + "\n")
 

@@ -100,12 +100,19 @@ def _file_stem(i, name):
 def run(args):
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    for flag, value in (("--tv", args.tv), ("--l1", args.l1), ("--jitter", args.jitter)):
+        if value < 0:
+            raise ValueError(f"{flag} must be 0 (off) or positive, got {value}")
+    if args.batch is not None and args.batch < 1:
+        raise ValueError(f"--batch must be at least 1, got {args.batch}")
     model = load_model(args.model, safe_mode=not args.unsafe_load)
     if len(model.inputs) != 1:
         raise ValueError(f"the model takes {len(model.inputs)} inputs; tfam dream needs one")
     layout = layout_of(tuple(model.inputs[0].shape), args.spatial_rank)
     value_range = parse_range(args.value_range, layout.spatial_rank)
     objective, names = build_objective(args, model)
+    if objective.rows and args.batch is not None:
+        raise ValueError("--batch is for a single target; several targets give one row each")
     batch = objective.rows or args.batch or 1
     if objective.rows is None and batch > 1:
         names = [f"{names[0]} #{i}" for i in range(batch)]

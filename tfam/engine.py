@@ -24,7 +24,7 @@ from tfam import params as param_lib
 from tfam.layout import layout_of
 from tfam.objectives import OUTPUT
 from tfam.regularizers import Penalty, Projection
-from tfam.surgery import ends_in_softmax, feature_model, with_linear_logits
+from tfam.surgery import feature_model, output_activation, with_linear_logits
 from tfam.transforms import apply_all
 
 
@@ -72,7 +72,6 @@ class Dreamer(tf.Module):
     def __init__(self, model, objective, param=None, transforms=(), regularizers=(), optimizer=None,
                  learning_rate=0.05, jit_compile="auto", spatial_rank=None):
         super().__init__(name="dreamer")
-        self.model = model
         self.objective = objective
         self.param = param if param is not None else param_lib.direct()
         self.transforms = tuple(transforms)
@@ -94,6 +93,11 @@ class Dreamer(tf.Module):
         self.param_shape = tuple(self.param.shape(self.input_shape, self.layout))
         scored = with_linear_logits(model) if OUTPUT in objective.layers else model
         self._names, self._features = feature_model(scored, objective.layers)
+        # the user's model, rebuilt from its layers: the Dreamer must not keep the model object
+        # alive (the cache of Dreamers is keyed weakly by it)
+        self._predict = keras.Model(model.inputs, model.outputs)
+        self._output_activation = output_activation(model)
+        self._check_objective()
 
         batch_spec = lambda shape: tf.TensorSpec((None,) + shape, tf.float32)
         probe = self.optimizer.init_state(tf.zeros((1,) + self.param_shape))
@@ -105,12 +109,26 @@ class Dreamer(tf.Module):
         compile_part = (lambda fn: tf.function(fn, jit_compile=True)) if mode == "parts" else (lambda fn: fn)
         self._penalty_gradient = compile_part(self._penalty_gradient_eager)
         self._update = compile_part(self._update_eager)
-        self._chunk = tf.function(self._run_chunk, input_signature=signature,
-                                  jit_compile=mode is True, reduce_retracing=True)
+        self._chunk = tf.function(self._run_chunk, input_signature=signature, jit_compile=mode is True)
 
     @property
     def trace_count(self):
         return self._chunk.experimental_get_tracing_count()
+
+    def _check_objective(self):
+        """Score one zero input eagerly: a wrong layer shape fails here with a clear message,
+        not deep inside the compiled loop."""
+        probe = tf.zeros((1,) + self.input_shape)
+        if self.objective.rows:
+            probe = tf.zeros((self.objective.rows,) + self.input_shape)
+        try:
+            value = self._score(probe)
+        except (ValueError, tf.errors.InvalidArgumentError) as error:
+            raise ValueError(f"the objective {self.objective.name} does not fit this model: "
+                             f"{str(error).strip().splitlines()[-1]}") from None
+        if tuple(value.shape) != (probe.shape[0],):
+            raise ValueError(f"the objective {self.objective.name} gives shape {tuple(value.shape)} "
+                             f"for a batch of {probe.shape[0]}; it must give one value per row")
 
     def _score(self, x):
         acts = self._features(x, training=False)
@@ -170,6 +188,8 @@ class Dreamer(tf.Module):
             raise ValueError(f"the objective has targets for {rows} rows but batch_size is {batch_size}")
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         rng = np.random.default_rng(seed)
         params = tf.constant(self.param.init(batch_size, self.input_shape, self.layout, rng))
         state = tuple(self.optimizer.init_state(params))
@@ -204,13 +224,15 @@ class Dreamer(tf.Module):
 
     def probabilities(self, x):
         """The model's class probabilities for a batch, or None when its output is not (B, classes)."""
-        out = self.model(x, training=False).numpy()
+        out = self._predict(x, training=False).numpy()
         if out.ndim != 2:
             return None
         # a softmax hidden inside an opaque layer (a SavedModel) shows only in the numbers
         is_distribution = np.all(out >= 0) and np.allclose(out.sum(axis=1), 1.0, atol=1e-4)
-        if ends_in_softmax(self.model) or is_distribution:
-            return out
+        if self._output_activation is not None or is_distribution:
+            return out  # already probabilities (softmax, or per-class sigmoid)
+        if out.shape[1] == 1:
+            return tf.sigmoid(out).numpy()  # one linear unit: a binary classifier's logit
         return tf.nn.softmax(out).numpy()
 
 

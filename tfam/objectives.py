@@ -13,16 +13,16 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from tfam.frozen import Frozen
+
 OUTPUT = "<output>"  # the key under which objectives read the model's output (logits)
 
 
-class Objective:
+class Objective(Frozen):
     def __init__(self, fn, layers, name, class_targets=None, rows=None):
-        self._fn = fn
-        self.layers = frozenset(layers)
-        self.name = name
-        self.class_targets = class_targets  # per-row target lists when the objective is about classes
-        self.rows = rows  # the batch size that per-row targets require, or None for any batch
+        self._set(_fn=fn, layers=frozenset(layers), name=name,
+                  class_targets=class_targets,  # per-row target lists when the objective is about classes
+                  rows=rows)  # the batch size that per-row targets require, or None for any batch
 
     def __call__(self, acts):
         return self._fn(acts)
@@ -114,6 +114,9 @@ def _rows(rows):
 
 
 def _select(values, rows, what):
+    if values.shape.rank != 2:
+        raise ValueError(f"{what} targets need a (batch, {what}s) tensor, but the layer gives shape "
+                         f"{tuple(values.shape)}")
     _check_rows(values, rows)
     return tf.reduce_sum(values * _selector(rows, values.shape[-1], what), axis=-1)
 

@@ -6,6 +6,8 @@ Gradients are of the loss to minimize (minus the objective).
 """
 import tensorflow as tf
 
+from tfam.frozen import Frozen
+
 
 def _rate(learning_rate, step):
     if callable(learning_rate):
@@ -24,12 +26,13 @@ def normalize_per_row(grad):
     return grad / (tf.math.reduce_std(grad, axis=axes, keepdims=True) + 1e-8)
 
 
-class Adam:
+class Adam(Frozen):
+    """Adam; ``learning_rate`` a number or a function of the step (a float tensor)."""
+
     def __init__(self, learning_rate=0.05, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  normalize_gradients=False):
-        self.learning_rate = learning_rate
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.normalize_gradients = normalize_gradients
+        self._set(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                  normalize_gradients=normalize_gradients)
 
     def init_state(self, params):
         return (tf.zeros_like(params), tf.zeros_like(params))
@@ -45,12 +48,11 @@ class Adam:
         return params - lr * m / (tf.sqrt(v) + self.epsilon), (m, v)
 
 
-class SGD:
+class SGD(Frozen):
     """Plain gradient descent on the loss (ascent on the objective), as Yosinski et al."""
 
     def __init__(self, learning_rate=1.0, normalize_gradients=False):
-        self.learning_rate = learning_rate
-        self.normalize_gradients = normalize_gradients
+        self._set(learning_rate=learning_rate, normalize_gradients=normalize_gradients)
 
     def init_state(self, params):
         return ()
@@ -61,9 +63,5 @@ class SGD:
         return params - _rate(self.learning_rate, step) * grad, state
 
 
-def adam(learning_rate=0.05, beta_1=0.9, beta_2=0.999, epsilon=1e-7, normalize_gradients=False):
-    return Adam(learning_rate, beta_1, beta_2, epsilon, normalize_gradients)
-
-
-def sgd(learning_rate=1.0, normalize_gradients=False):
-    return SGD(learning_rate, normalize_gradients)
+adam = Adam
+sgd = SGD

@@ -12,19 +12,30 @@ import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode="wb"):
-    """Open a temporary file beside ``path``; rename it over ``path`` only when the block succeeds."""
+def atomic_path(path):
+    """A temporary path beside ``path`` (same suffix); renamed over ``path`` only when the block
+    succeeds, removed when it fails. For writers that want a file name (model.save)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode open() would
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Open a temporary file beside ``path``; rename it over ``path`` only when the block succeeds."""
+    with atomic_path(path) as tmp, open(tmp, mode) as f:
+        yield f
 
 
 def write_json(path, data):

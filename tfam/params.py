@@ -13,16 +13,18 @@ update (``project``).
 import numpy as np
 import tensorflow as tf
 
+from tfam.frozen import Frozen
 
 
 
-class Direct:
+
+class Direct(Frozen):
+    """Optimize the input itself; start from ``start`` (one input or a batch) or from mid-range noise."""
     direct = True
 
     def __init__(self, value_range=(0.0, 1.0), start=None, noise=0.05):
-        self.value_range = tuple(float(v) for v in value_range)
-        self.start = None if start is None else np.asarray(start, np.float32)
-        self.noise = noise
+        start = None if start is None else np.array(start, np.float32)  # a private copy
+        self._set(value_range=tuple(float(v) for v in value_range), start=start, noise=noise)
 
     def shape(self, input_shape, layout):
         return tuple(input_shape)
@@ -50,13 +52,12 @@ class Direct:
         return tf.clip_by_value(params, *self.value_range)
 
 
-class Fourier:
+class Fourier(Frozen):
+    """Optimize a 1/f-scaled spectrum (1-D or 2-D) whose inverse FFT, squashed into range, is the input."""
     direct = False
 
     def __init__(self, value_range=(0.0, 1.0), decay_power=1.0, sd=0.01):
-        self.value_range = tuple(float(v) for v in value_range)
-        self.decay_power = decay_power
-        self.sd = sd
+        self._set(value_range=tuple(float(v) for v in value_range), decay_power=decay_power, sd=sd)
 
     def _geometry(self, input_shape, layout):
         """Spatial size, channel count and the per-frequency scale of the spectrum."""
@@ -69,6 +70,10 @@ class Fourier:
             fx = np.fft.rfftfreq(spatial[1])[None, :]
             freqs = np.sqrt(fx * fx + fy * fy)
         scale = 1.0 / np.maximum(freqs, 1.0 / max(spatial)) ** self.decay_power
+        # Normalize by the spectrum's energy, so that a unit-variance spectrum gives a signal of
+        # about unit variance whatever the size and rank (irfft divides by the size; rfft keeps
+        # half the spectrum, hence the factor 2).
+        scale *= np.prod(spatial) / np.sqrt(2.0 * np.sum(scale ** 2))
         return spatial, channels, scale.astype(np.float32)
 
     def shape(self, input_shape, layout):
@@ -88,8 +93,6 @@ class Fourier:
         else:
             signal = tf.signal.irfft2d(spectrum, fft_length=list(spatial))  # (B, C, H, W)
             signal = tf.transpose(signal, [0, 2, 3, 1])
-        # irfft divides by the size; undo part of that so the 1/f scale sets the amplitude (lucid)
-        signal = signal * (float(np.sqrt(np.prod(spatial))) / 4.0)
         if layout.channel_axis is None:
             signal = signal[..., 0]
         lo, hi = self.value_range
@@ -99,14 +102,19 @@ class Fourier:
         return params
 
 
-class Latent:
+class Latent(Frozen):
+    """Optimize the latent z of a Keras generator whose output is the classifier's input."""
     direct = False
 
     def __init__(self, generator, dim=None, sd=1.0, distribution="normal"):
-        self.generator = generator
-        self.dim = dim if dim is not None else generator.inputs[0].shape[-1]
-        self.sd = sd
-        self.distribution = distribution
+        latent_shape = tuple(generator.inputs[0].shape[1:])
+        if dim is None and len(latent_shape) != 1:
+            raise ValueError(f"the generator takes a latent of shape {latent_shape}; tfam optimizes a "
+                             "flat z: give the generator a (dim,) input (e.g. add a Reshape)")
+        if distribution not in ("normal", "uniform"):
+            raise ValueError(f"distribution must be 'normal' or 'uniform', got '{distribution}'")
+        self._set(generator=generator, dim=dim if dim is not None else latent_shape[0], sd=sd,
+                  distribution=distribution)
 
     def shape(self, input_shape, layout):
         out = tuple(self.generator.outputs[0].shape[1:])
@@ -128,19 +136,6 @@ class Latent:
         return params
 
 
-def direct(value_range=(0.0, 1.0), start=None, noise=0.05):
-    """Optimize the input itself; start from ``start`` (one input or a batch) or from mid-range noise."""
-    return Direct(value_range, start, noise)
-
-
-def fourier(value_range=(0.0, 1.0), decay_power=1.0, sd=0.01):
-    """Optimize a 1/f-scaled spectrum (1-D or 2-D) whose inverse FFT, squashed into range, is the input."""
-    return Fourier(value_range, decay_power, sd)
-
-
-def latent(generator, dim=None, sd=1.0, distribution="normal"):
-    """Optimize the latent z of a Keras generator whose output is the classifier's input."""
-    return Latent(generator, dim, sd, distribution)
-
-
-
+direct = Direct
+fourier = Fourier
+latent = Latent

@@ -7,16 +7,16 @@ need the direct parameterization.
 import numpy as np
 import tensorflow as tf
 
+from tfam.frozen import Frozen
+
 EPSILON = 1e-12
 
 
-class Penalty:
+class Penalty(Frozen):
     """``weight * fn(x, layout)`` per row, subtracted from the objective."""
 
     def __init__(self, fn, weight, name):
-        self.fn = fn
-        self.weight = float(weight)
-        self.name = name
+        self._set(fn=fn, weight=float(weight), name=name)
 
     def __call__(self, x, layout):
         return self.weight * self.fn(x, layout)
@@ -25,12 +25,11 @@ class Penalty:
         return f"{self.name}(weight={self.weight:g})"
 
 
-class Projection:
+class Projection(Frozen):
     """``fn(x, step, layout) -> x`` applied to the input after every update."""
 
     def __init__(self, fn, name):
-        self.fn = fn
-        self.name = name
+        self._set(fn=fn, name=name)
 
     def __call__(self, x, step, layout):
         return self.fn(x, step, layout)
@@ -100,11 +99,17 @@ def _filter_axis(x, kernel, axis):
     else:
         # tf.pad SYMMETRIC cannot pad by more than the length: build scipy's repeated reflection
         # (d c b a | a b c d | d c b a | ...) as an index instead
-        n = shape[-1]
-        index = tf.range(-radius, n + radius) % (2 * n)
-        lines = tf.gather(lines, tf.where(index < n, index, 2 * n - 1 - index), axis=1)
+        lines = tf.gather(lines, mirror_index(tf.range(-radius, shape[-1] + radius), shape[-1]), axis=1)
     out = tf.nn.conv1d(lines[:, :, None], tf.constant(kernel)[:, None, None], 1, "VALID")[:, :, 0]
     return tf.transpose(tf.reshape(out, shape), np.argsort(perm))
+
+
+def mirror_index(positions, size):
+    """Map any integer positions onto 0..size-1 by repeated mirroring with the edge repeated
+    (d c b a | a b c d | d c b a): scipy's 'reflect' and NumPy's 'symmetric' padding, to any width."""
+    period = 2 * size
+    index = positions % period
+    return tf.where(index < size, index, period - 1 - index)
 
 
 def gaussian_blur(x, sigma, layout):

@@ -24,12 +24,20 @@ def _final_layer(model):
     return layer
 
 
-def ends_in_softmax(model):
-    """True when the model's output is a softmax: the last layer's activation or a Softmax layer."""
+_SQUASHES = {"softmax": "softmax", "softmax_v2": "softmax", "sigmoid": "sigmoid"}
+
+
+def output_activation(model):
+    """'softmax' or 'sigmoid' when the model's last layer squashes its output, else None."""
     layer = _final_layer(model)
     if isinstance(layer, keras.layers.Softmax):
-        return True
-    return getattr(layer, "activation", None) is keras.activations.softmax
+        return "softmax"
+    return _SQUASHES.get(getattr(getattr(layer, "activation", None), "__name__", None))
+
+
+def ends_in_softmax(model):
+    """True when the model's output is a softmax: the last layer's activation or a Softmax layer."""
+    return output_activation(model) == "softmax"
 
 
 def _require_single_output(model):
@@ -38,21 +46,29 @@ def _require_single_output(model):
 
 
 def with_linear_logits(model):
-    """The model itself when it already ends in logits, else a copy whose softmax is linear."""
+    """The model itself when it already ends in logits, else a copy whose softmax (or sigmoid) is
+    linear: maximizing a squashed output can succeed by suppressing the other classes, or stall
+    where the squash saturates."""
     _require_single_output(model)
-    if not ends_in_softmax(model):
+    squash = output_activation(model)
+    if squash is None:
         return model
     if model in _linear_copies:
         return _linear_copies[model]
-    log.warning("tfam: the model '%s' ends in softmax; class objectives use a copy with linear logits, "
-                "because maximizing a softmax output can succeed by suppressing the other classes "
-                "instead of strengthening the target. The model itself is left as it is.", model.name)
+    log.warning("tfam: the model '%s' ends in %s; class objectives use a copy with linear logits, "
+                "because maximizing a %s output can succeed by suppressing the other classes "
+                "instead of strengthening the target. The model itself is left as it is.",
+                model.name, squash, squash)
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     last = _final_layer(copy)
-    if isinstance(last, keras.layers.Softmax) or isinstance(last, keras.layers.Activation):
+    if isinstance(last, keras.layers.Softmax):
+        if last not in copy.layers:
+            raise ValueError(f"the model '{model.name}' ends in a Softmax layer inside a nested model; "
+                             "tfam cannot take its logits: end the model in Dense(activation='softmax')"
+                             " or an Activation layer")
         copy = keras.Model(copy.inputs, last.input, name=f"{model.name}_logits")
-    else:
+    else:  # a Dense/Conv/Activation layer: its activation is read at call time
         last.activation = keras.activations.linear
     _linear_copies[model] = copy
     return copy

@@ -8,11 +8,12 @@ import math
 
 import tensorflow as tf
 
+from tfam.frozen import Frozen
 
-class Transform:
+
+class Transform(Frozen):
     def __init__(self, fn, name):
-        self.fn = fn
-        self.name = name
+        self._set(fn=fn, name=name)
 
     def __call__(self, x, seed, layout):
         return self.fn(x, seed, layout)
