@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from tfam import objectives, outputs
+from tfam import audio, objectives, outputs
 from tfam import params as param_lib
 from tfam import regularizers as reg
 from tfam import transforms as tr
@@ -130,7 +130,7 @@ def run(args):
         stem = _file_stem(i, name)
         if layout.spatial_rank == 1:
             path = os.path.join(args.out, stem + ".wav")
-            outputs.write_wav(path, result.x[i], args.sample_rate)
+            audio.write_wav(path, result.x[i], args.sample_rate)
         else:
             path = os.path.join(args.out, stem + ".png")
             outputs.write_png(path, result.x[i], value_range)

@@ -1,4 +1,4 @@
-"""Writing what people look at and listen to: PNG images and grids, WAV files, JSON summaries.
+"""Writing what people look at: PNG images and grids, JSON summaries (WAV files: tfam.audio).
 
 Every writer goes through ``atomic_write``: the file appears complete or not at all, and an older
 file of the same name survives a failed write.
@@ -42,14 +42,6 @@ def write_json(path, data):
     with atomic_write(path, "w") as f:
         json.dump(data, f, indent=2, sort_keys=False)
         f.write("\n")
-
-
-def write_wav(path, waveform, sample_rate):
-    """16-bit PCM; float input in [-1, 1], (samples,) or (samples, channels)."""
-    from scipy.io import wavfile
-    pcm = np.round(np.clip(np.asarray(waveform, np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
-    with atomic_write(path) as f:
-        wavfile.write(f, int(sample_rate), pcm)
 
 
 def _as_image(x):
