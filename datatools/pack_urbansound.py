@@ -16,7 +16,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, run_guarded
+from tfam.cli import fail, parse_absl_flags, run_guarded
 
 flags.DEFINE_string("out", None, "output .npz (default MODIFIED_ROOT/urbansound.npz, or the pickle's "
                                  "name with .npz)")
@@ -45,12 +45,5 @@ def main(argv):
     run_guarded(run, argv[1] if len(argv) == 2 else None)
 
 
-def parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:  # one line and exit 2, like every other user error
-        fail(str(error).splitlines()[0])
-
-
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=parse_absl_flags)

@@ -17,7 +17,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, run_guarded
+from tfam.cli import fail, parse_absl_flags, run_guarded
 
 flags.DEFINE_integer("clips_per_class", 40, "clips of each of the 10 classes, spread over the 10 folds")
 flags.DEFINE_integer("seed", 0, "random seed (the same seed gives the same files)")
@@ -41,12 +41,5 @@ def main(argv):
     run_guarded(run, argv[1])
 
 
-def parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:  # one line and exit 2, like every other user error
-        fail(str(error).splitlines()[0])
-
-
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=parse_absl_flags)

@@ -36,6 +36,16 @@ def fail(message):
     sys.exit(2)
 
 
+def parse_absl_flags(argv):
+    """An absl ``flags_parser`` for app.run: a bad flag is one line and exit 2, like other errors."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        fail(str(error).splitlines()[0])
+
+
 def run_guarded(main, *args):
     """Run ``main``; turn user errors into one clear line and a non-zero exit."""
     try:
