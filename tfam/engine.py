@@ -118,9 +118,7 @@ class Dreamer(tf.Module):
     def _check_objective(self):
         """Score one zero input eagerly: a wrong layer shape fails here with a clear message,
         not deep inside the compiled loop."""
-        probe = tf.zeros((1,) + self.input_shape)
-        if self.objective.rows:
-            probe = tf.zeros((self.objective.rows,) + self.input_shape)
+        probe = tf.zeros((self.objective.rows or 1,) + self.input_shape)
         try:
             value = self._score(probe)
         except (ValueError, tf.errors.InvalidArgumentError) as error:
