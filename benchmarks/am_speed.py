@@ -180,7 +180,7 @@ def main():
     def target_prob(x):
         return float(np.mean(np.diag(model(x, training=False).numpy())))
 
-    print(f"\nsanity (mean target logit before -> after; mean target probability after)")
+    print("\nsanity (mean target logit before -> after; mean target probability after)")
     before = target_logit(start)
     for name in ("tfam", "tfam per-row jitter", "tf-keras-vis"):
         if name not in outputs:

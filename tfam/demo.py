@@ -56,7 +56,7 @@ def run(args):
         "dream_steps": args.steps, "dream_seconds": round(result.seconds, 3),
         "classes": [{"class": i, "name": name, "probability": float(p)}
                     for i, (name, p) in enumerate(zip(CLASS_NAMES, probability))]})
-    print(f"target probability per class: " + " ".join(f"{p:.2f}" for p in probability))
+    print("target probability per class: " + " ".join(f"{p:.2f}" for p in probability))
     print(f"results in {args.out}/: dreams.png (grid), dream_*.png, summary.json, mnist_cnn.keras")
 
 

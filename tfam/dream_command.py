@@ -1,7 +1,6 @@
 """``tfam dream``: activation maximization of a saved Keras model from the command line."""
 import os
 
-import numpy as np
 
 from tfam import audio, objectives, outputs
 from tfam import params as param_lib

@@ -115,7 +115,8 @@ def _rows(rows):
 
 def _select(values, rows, what):
     if values.shape.rank != 2:
-        raise ValueError(f"{what} targets need a (batch, {what}s) tensor, but the layer gives shape "
+        plural = what + ("es" if what.endswith("s") else "s")
+        raise ValueError(f"{what} targets need a (batch, {plural}) tensor, but the layer gives shape "
                          f"{tuple(values.shape)}")
     _check_rows(values, rows)
     return tf.reduce_sum(values * _selector(rows, values.shape[-1], what), axis=-1)
