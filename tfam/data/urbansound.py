@@ -594,3 +594,30 @@ def pack_seed_pickle(path, out_path, allow_pickle=False):
     splits, class_names = _seed_pickle_arrays(path, allow_pickle)
     _save_npz(out_path, splits, class_names)
     return {s: {c: int(np.sum(y == k)) for k, c in enumerate(class_names)} for s, (_, y, _) in splits.items()}
+
+
+DEFAULT_PATH = "./UrbanSound8K_modified/urbansound.pkl"  # seed 002's default; the .npz beside it is preferred
+
+
+def load_dataset(path=DEFAULT_PATH, allow_pickle=False):
+    """The dataset at ``path`` in load_packed's form: a packed .npz, or the seed's .pkl.
+
+    For a .pkl path, a packed .npz of the same name beside it is used when present (it runs no
+    code); the pickle itself only with ``allow_pickle``."""
+    stem, ext = os.path.splitext(path)
+    if ext == ".pkl":
+        if os.path.exists(stem + ".npz"):
+            return load_packed(stem + ".npz")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no dataset at {path} (nor {stem}.npz): {BUILD_HINT}")
+        if not allow_pickle:
+            raise ValueError(f"refusing to load {path}: pickle files can run code; convert it with "
+                             f"python3 datatools/pack_urbansound.py --from_pickle {path} --allow_pickle, "
+                             "or pass --allow_pickle if you trust it")
+        return load_seed_pickle(path, allow_pickle=True)
+    if os.path.isdir(path):
+        packed = os.path.join(path, "urbansound.npz")
+        if os.path.exists(packed):
+            return load_packed(packed)
+        raise FileNotFoundError(f"no urbansound.npz in {path}: {BUILD_HINT}")
+    return load_packed(path)
