@@ -20,7 +20,8 @@ _NAMES = {
     "deepdream": "tfam.deep_dream",
 }
 _MODULES = {"objectives", "optimizers", "params", "regularizers", "transforms", "engine", "deep_dream",
-            "surgery", "layout", "models", "data", "outputs", "cli"}
+            "surgery", "layout", "models", "data", "outputs", "cli", "audio", "spectrogram",
+            "summaries", "training", "freeze"}
 
 __all__ = sorted(_NAMES) + sorted(_MODULES) + ["__version__"]
 

@@ -24,10 +24,20 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-def import_tensorflow_quietly():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def import_tensorflow_quietly(cpu_devices=0):
+    """Import TensorFlow with its start-up lines silenced. ``cpu_devices`` > 1 splits the CPU into
+    that many logical devices (to run tf.distribute strategies on one machine)."""
+    # 3: TensorFlow's C++ logs include harmless graph-optimizer "errors" in the middle of training
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _quiet_stderr():
         import tensorflow as tf
+        from absl import logging
+        tf.get_logger().setLevel("WARNING")
+        logging.set_verbosity(logging.WARNING)  # not the checkpoint saver's INFO lines
+        if cpu_devices > 1:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
         tf.config.list_logical_devices()  # device start-up (and its CUDA probing) happens here
 
 

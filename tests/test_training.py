@@ -1,0 +1,164 @@
+"""train.py and tfam.training: learning, balanced batches, the seed's schedule, resume, strategies,
+TensorBoard tags, and one-line errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tfam.data import urbansound as us
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Small and quick: a narrow seed CNN learns the synthetic classes in a few dozen steps.
+FAST = ["--width", "0.125", "--learning_rate", "0.001", "--val_every", "5", "--progress_every", "5"]
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("data") / "urbansound.npz")
+    us.synthesize_packed(path, clips_per_class=(10, 3, 3), seed=0)
+    return path
+
+
+def train_py(args, cwd, check=True, **kwargs):
+    result = subprocess.run([sys.executable, os.path.join(REPO, "train.py"), *args], cwd=cwd,
+                            capture_output=True, text=True, **kwargs)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def one_line_error(result):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tfam: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_balanced_batches_hold_equal_counts_per_class():
+    from tfam.training import balanced_batches
+    labels = np.repeat(np.arange(3), [5, 9, 2])
+    audio = np.random.default_rng(0).uniform(-1, 1, (16, 32000)).astype(np.float32)
+    batches = balanced_batches(audio, labels, 3, 10, "waveform", seed=0)  # 10 // 3 = 3 per class
+    for x, y in batches.take(4):
+        assert x.shape == (9, 32000)
+        assert np.bincount(y.numpy(), minlength=3).tolist() == [3, 3, 3]
+        for row, label in zip(x.numpy(), y.numpy()):  # each row is the clip of its label (int16-exact)
+            matches = np.flatnonzero(np.all(np.abs(audio - row) < 1 / 32768 + 1e-7, axis=1))
+            assert labels[matches[0]] == label
+
+
+def test_batch_smaller_than_the_class_count_is_refused():
+    from tfam.training import balanced_batches
+    with pytest.raises(ValueError, match="at least one clip per class"):
+        balanced_batches(np.zeros((4, 32000), np.float32), np.arange(4), 4, 3, "waveform", 0)
+
+
+def test_train_py_learns_the_synthetic_classes_and_logs_tensorboard(packed, tmp_path):
+    from tfam import summaries
+    from tfam.surgery import load_model
+    from tfam.training import predict_logits
+
+    result = train_py(["40", "27", packed, "--logdir", "logs", "--ckpt_every", "20", *FAST], tmp_path)
+    assert "step 40/40" in result.stdout and "ETA" in result.stdout and "steps/s" in result.stdout
+    model_dir = tmp_path / "logs" / "model"
+    for name in ("best.keras", "best.labels.txt", "model.keras", "config.json", "checkpoint"):
+        assert (model_dir / name).exists(), name
+    splits, class_names = us.load_packed(packed)
+    model = load_model(str(model_dir / "best.keras"))
+    x, y = splits["test"]
+    accuracy = np.mean(predict_logits(model, x, "waveform").argmax(-1) == y)
+    assert accuracy > 0.6, accuracy  # chance is 1/9
+    assert (model_dir / "best.labels.txt").read_text().split() == class_names
+
+    tags = summaries.read_tags(str(tmp_path / "logs" / "tensorboard"))
+    for tag in ("loss", "accuracy", "learning_rate", "full_accuracy"):
+        assert tags.get(tag) == "scalars", (tag, tags)
+    assert tags.get("confusion_matrix") == "images"
+    assert tags.get("examples/audio") == "audio"
+    assert tags.get("examples/spectrogram") == "images"
+    steps = [s for s, _ in summaries.read_scalars(str(tmp_path / "logs" / "tensorboard"), "loss",
+                                                  run="train")]
+    assert steps == list(range(1, 41))
+
+
+def test_seed_schedule_drops_the_learning_rate_spectrogram_front_end(packed, tmp_path):
+    from tfam import summaries
+    result = train_py(["30", "27", packed, "--logdir", "logs", "--ckpt_every", "30", "--drop_window", "5",
+                       "--drop_accuracy", "0.2", "--low_learning_rate", "0.00002",
+                       "--frontend", "spectrogram", *FAST], tmp_path)
+    assert "urbansound_cnn_spectrogram" in result.stdout
+    rates = dict(summaries.read_scalars(str(tmp_path / "logs" / "tensorboard"), "learning_rate",
+                                        run="train"))
+    assert rates[1] == pytest.approx(0.001)
+    assert rates[30] == pytest.approx(0.00002)
+    dropped_at = min(s for s, r in rates.items() if r < 0.001)
+    assert dropped_at >= 5  # not before the window is full
+    assert all(r == pytest.approx(0.00002) for s, r in rates.items() if s >= dropped_at)  # stays low
+
+
+def test_interrupted_run_resumes_where_it_stopped(packed, tmp_path):
+    from tfam import summaries
+    args = ["400", "27", packed, "--logdir", "logs", "--ckpt_every", "1000", *FAST]
+    process = subprocess.Popen([sys.executable, os.path.join(REPO, "train.py"), *args], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:  # wait for real progress, then interrupt as Ctrl-C would
+        if line.startswith("step 10/"):
+            process.send_signal(signal.SIGINT)
+            break
+    out, err = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert "interrupted at step" in out and "Traceback" not in err
+    stopped = int(out.split("interrupted at step ")[1].split(":")[0])
+    assert stopped >= 10
+
+    again = train_py(["400", "27", packed, "--logdir", "logs", *FAST], tmp_path, check=False)
+    assert "--resume" in one_line_error(again)  # an earlier run is never overwritten silently
+
+    total = stopped + 10
+    resumed = train_py([str(total), "27", packed, "--logdir", "logs", "--resume", *FAST], tmp_path)
+    assert f"at step {stopped}" in resumed.stdout
+    assert f"step {total}/{total}" in resumed.stdout
+    steps = [s for s, _ in summaries.read_scalars(str(tmp_path / "logs" / "tensorboard"), "loss",
+                                                  run="train")]
+    assert sorted(steps) == list(range(1, total + 1))  # continues the count; no step twice
+    config = json.loads((tmp_path / "logs" / "model" / "config.json").read_text())
+    assert config["iterations"] == total
+
+    other = train_py([str(total + 5), "27", packed, "--logdir", "logs", "--resume", *FAST,
+                      "--width", "0.25"], tmp_path, check=False)
+    assert "width" in one_line_error(other)
+
+
+def test_mirrored_strategy_on_two_cpu_devices_learns(packed, tmp_path):
+    from tfam.surgery import load_model
+    from tfam.training import predict_logits
+    result = train_py(["40", "27", packed, "--logdir", "logs", "--strategy", "mirrored",
+                       "--cpu_devices", "2", "--ckpt_every", "40", *FAST], tmp_path)
+    assert "2 replica(s)" in result.stdout
+    splits, _ = us.load_packed(packed)
+    model = load_model(str(tmp_path / "logs" / "model" / "best.keras"))
+    x, y = splits["test"]
+    assert np.mean(predict_logits(model, x, "waveform").argmax(-1) == y) > 0.6
+
+
+@pytest.mark.parametrize("args, words", [
+    (["5", "27", "missing/urbansound.pkl"], "datatools"),
+    (["five"], "iterations must be a whole number"),
+    (["5", "4"], "at least one clip per class"),
+])
+def test_bad_input_is_one_line(packed, tmp_path, args, words):
+    if args[1:2] == ["4"]:
+        args = args + [packed]
+    assert words in one_line_error(train_py(args, tmp_path, check=False))
+
+
+def test_pickle_is_refused_without_the_flag(tmp_path):
+    (tmp_path / "urbansound.pkl").write_bytes(b"not read")
+    line = one_line_error(train_py(["5", "27", "urbansound.pkl"], tmp_path, check=False))
+    assert "--allow_pickle" in line and "pickle" in line

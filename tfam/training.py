@@ -1,0 +1,355 @@
+"""Training the UrbanSound CNN as seed 002 did, on TensorFlow 2: balanced batches, Adam with the
+0.01 -> 0.0001 rule, validation every few steps, checkpoints, resume, TensorBoard.
+
+    logdir/model/      ckpt-N (tf.train.Checkpoint: model, optimizer, step, schedule state),
+                       config.json, best.keras (+ .labels.txt), model.keras (+ .labels.txt)
+    logdir/tensorboard/train, logdir/tensorboard/validation   scalars, confusion matrix, audio
+
+One compiled train step runs under a tf.distribute strategy (the default one, mirrored or
+multi-worker mirrored); the input pipeline is tf.data with prefetch.
+"""
+import dataclasses
+import json
+import os
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfam import outputs, spectrogram
+from tfam.models.urbansound_cnn import ARCHITECTURES
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+SCHEDULES = ("seed", "constant")
+# Settings a resumed run must share with the run it continues (they shape the model or the data).
+ARCHITECTURE_KEYS = ("architecture", "frontend", "width", "n_classes", "class_names")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    iterations: int = 5000
+    batch_size: int = 100
+    logdir: str = "logs"
+    architecture: str = "seed"
+    frontend: str = "waveform"
+    width: float = 1.0
+    learning_rate: float = 0.01
+    schedule: str = "seed"  # seed: drop to low_learning_rate once recent accuracy > drop_accuracy
+    low_learning_rate: float = 0.0001
+    drop_accuracy: float = 0.7
+    drop_window: int = 200
+    val_every: int = 10
+    ckpt_every: int = 500
+    keep_checkpoints: int = 5
+    seed: int = 0
+    strategy: str = "default"
+    n_classes: int = 0
+    class_names: tuple = ()
+
+    def architecture_settings(self):
+        return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
+
+
+def make_strategy(name):
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":  # the cluster comes from the TF_CONFIG environment variable
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy '{name}'; choose one of: {', '.join(STRATEGIES)}")
+
+
+def build_model(config):
+    build = ARCHITECTURES.get(config.architecture)
+    if build is None:
+        raise ValueError(f"unknown architecture '{config.architecture}'; choose one of: "
+                         f"{', '.join(ARCHITECTURES)}")
+    return build(n_classes=config.n_classes, frontend=config.frontend, width=config.width)
+
+
+def model_inputs(waveforms, frontend):
+    """What the model takes: the waveform itself, or the seed's spectrogram of it."""
+    return spectrogram.seed_spectrogram(waveforms) if frontend == "spectrogram" else waveforms
+
+
+def balanced_batches(audio, labels, n_classes, batch_size, frontend, seed):
+    """Endless tf.data batches with batch_size // n_classes clips of every class (seed 002's
+    balanced batches), int16 audio kept in memory and converted per batch."""
+    per_class = batch_size // n_classes
+    if per_class < 1:
+        raise ValueError(f"batch size {batch_size} is below the number of classes ({n_classes}): "
+                         "balanced batches need at least one clip per class")
+    streams = []
+    for c in range(n_classes):
+        index = np.flatnonzero(labels == c)
+        if len(index) == 0:
+            raise ValueError(f"class {c} has no training clips")
+        streams.append(tf.data.Dataset.from_tensor_slices(index).repeat()
+                       .shuffle(min(len(index), 10000), seed=seed + c).batch(per_class))
+    audio = tf.constant(np.round(audio * 32768.0).clip(-32768, 32767).astype(np.int16))
+
+    def gather(*index):
+        index = tf.concat(index, axis=0)
+        x = tf.cast(tf.gather(audio, index), tf.float32) / 32768.0
+        return model_inputs(x, frontend), tf.gather(labels, index)
+
+    return (tf.data.Dataset.zip(tuple(streams)).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def predict_logits(model, waveforms, frontend, batch_size=256):
+    """Logits for a whole split, batch by batch (inference mode)."""
+    call = tf.function(lambda x: model(model_inputs(x, frontend), training=False))
+    parts = [call(tf.constant(waveforms[i:i + batch_size])).numpy()
+             for i in range(0, len(waveforms), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, model.outputs[0].shape[-1]), np.float32)
+
+
+def confusion_matrix(labels, predictions, n_classes):
+    matrix = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+class Trainer:
+    """Owns the model, optimizer, checkpoint and summary writers of one training run."""
+
+    def __init__(self, config, splits, resume=False, overwrite=False, progress_every=10):
+        self.config, self.splits, self.progress_every = config, splits, progress_every
+        self.model_dir = os.path.join(config.logdir, "model")
+        self.tb_dir = os.path.join(config.logdir, "tensorboard")
+        self._check_run_dir(resume, overwrite)
+        keras.utils.set_random_seed(config.seed)
+        self.strategy = make_strategy(config.strategy)
+        with self.strategy.scope():
+            self.model = build_model(config)
+            self.optimizer = keras.optimizers.Adam(config.learning_rate)
+            self.optimizer.build(self.model.trainable_variables)
+        # Bookkeeping only Python touches: plain variables, outside the strategy (not mirrored).
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # the seed's schedule rule: the last drop_window training accuracies, and whether it fired
+        self.recent_accuracy = tf.Variable(tf.zeros(config.drop_window), trainable=False)
+        self.dropped = tf.Variable(False, trainable=False)
+        self.best_accuracy = tf.Variable(-1.0, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, step=self.step, dropped=self.dropped,
+            recent_accuracy=self.recent_accuracy, best_accuracy=self.best_accuracy)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir,
+                                                  max_to_keep=config.keep_checkpoints)
+        if resume and self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            print(f"resumed from {self.manager.latest_checkpoint} at step {int(self.step)}")
+        self._write_config()
+        self.writers = {name: tf.summary.create_file_writer(os.path.join(self.tb_dir, name))
+                        for name in ("train", "validation")}
+        self._train_step = self._compile_train_step()
+
+    # -- run directory ---------------------------------------------------------------------------
+    def _check_run_dir(self, resume, overwrite):
+        config_path = os.path.join(self.model_dir, "config.json")
+        if not os.path.exists(config_path):
+            if resume:
+                raise FileNotFoundError(f"nothing to resume: no run in {self.model_dir}")
+            return
+        if resume:
+            with open(config_path, encoding="utf-8") as f:
+                saved = json.load(f)
+            mine = json.loads(json.dumps(self.config.architecture_settings()))
+            different = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
+            if different:
+                details = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in different.items())
+                raise ValueError(f"cannot resume {self.model_dir} with other settings ({details})")
+        elif overwrite:
+            for name in os.listdir(self.model_dir):
+                if name.startswith(("ckpt-", "checkpoint")):
+                    os.remove(os.path.join(self.model_dir, name))
+        else:
+            raise ValueError(f"{self.model_dir} holds an earlier run; pass --resume to continue it or "
+                             "--overwrite to start again (or choose another --logdir)")
+
+    def _write_config(self):
+        outputs.write_json(os.path.join(self.model_dir, "config.json"),
+                           {**dataclasses.asdict(self.config), "class_names": list(self.config.class_names)})
+
+    # -- the compiled step -----------------------------------------------------------------------
+    def _compile_train_step(self):
+        global_batch = (self.config.batch_size // self.config.n_classes) * self.config.n_classes
+
+        def replica_step(x, y):
+            with tf.GradientTape() as tape:
+                logits = self.model(x, training=True)
+                per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            gradients = tape.gradient(loss, self.model.trainable_variables)
+            self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), y), tf.float32))
+            return loss, correct / global_batch
+
+        @tf.function
+        def train_step(iterator):
+            x, y = next(iterator)
+            loss, accuracy = self.strategy.run(replica_step, args=(x, y))
+            reduce = tf.distribute.ReduceOp.SUM
+            return self.strategy.reduce(reduce, loss, None), self.strategy.reduce(reduce, accuracy, None)
+
+        return train_step
+
+    def _update_schedule(self, accuracy):
+        """Seed 002: Adam at 0.01 until the mean of the last 200 training accuracies exceeds 0.7,
+        then 0.0001 for the rest of the run."""
+        c = self.config
+        window = self.recent_accuracy
+        window.assign(tf.concat([window[1:], [accuracy]], 0))
+        filled = min(int(self.step), c.drop_window)
+        if (c.schedule == "seed" and not bool(self.dropped) and filled == c.drop_window
+                and float(tf.reduce_mean(window)) > c.drop_accuracy):
+            self.dropped.assign(True)
+            print(f"step {int(self.step)}: mean accuracy of the last {c.drop_window} steps > "
+                  f"{c.drop_accuracy}; learning rate {c.learning_rate} -> {c.low_learning_rate}")
+        rate = c.low_learning_rate if bool(self.dropped) else c.learning_rate
+        self.optimizer.learning_rate.assign(rate)
+        return rate
+
+    # -- evaluation and saving -------------------------------------------------------------------
+    def validate_batch(self, batch):
+        x, y = batch
+        logits = self.model(x, training=False)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1), y), tf.float32))
+        return float(loss), float(accuracy)
+
+    def validate_all(self):
+        """Accuracy and confusion matrix on the whole validation split."""
+        x, y = self.splits["validate"]
+        predictions = predict_logits(self.model, x, self.config.frontend).argmax(-1)
+        matrix = confusion_matrix(y, predictions, self.config.n_classes)
+        return float(np.mean(predictions == y)) if len(y) else float("nan"), matrix
+
+    def save_model(self, name):
+        path = os.path.join(self.model_dir, name + ".keras")
+        with outputs.atomic_path(path) as tmp:
+            self.model.save(tmp)
+        with outputs.atomic_write(os.path.join(self.model_dir, name + ".labels.txt"), "w") as f:
+            f.write("\n".join(self.config.class_names) + "\n")
+        return path
+
+    def checkpoint_now(self):
+        """Checkpoint, full validation with its confusion matrix, best model by validation accuracy."""
+        from tfam import summaries
+
+        step = int(self.step)
+        self.manager.save(checkpoint_number=step)
+        accuracy, matrix = self.validate_all()
+        with self.writers["validation"].as_default():
+            tf.summary.scalar("full_accuracy", accuracy, step=step)
+            summaries.log_confusion("confusion_matrix", matrix, list(self.config.class_names), step)
+        improved = accuracy > float(self.best_accuracy)
+        if improved:
+            self.best_accuracy.assign(accuracy)
+            self.save_model("best")
+            self.manager.save(checkpoint_number=step)  # so a resumed run knows the best so far
+        print(f"step {step}: checkpoint saved; validation accuracy {accuracy:.3f}"
+              + (" (best so far, saved best.keras)" if improved else
+                 f" (best {float(self.best_accuracy):.3f})"))
+        return accuracy
+
+    def log_examples(self, batch):
+        """A few training examples as audio and spectrogram pictures, once per run."""
+        from tfam import summaries
+
+        x, y = batch
+        waveforms = x.numpy() if self.config.frontend == "waveform" else None
+        names = [self.config.class_names[int(i)] for i in y.numpy()[:3]]
+        with self.writers["train"].as_default():
+            if waveforms is not None:
+                summaries.log_audio("examples/audio", waveforms[:3], spectrogram.SAMPLE_RATE,
+                                    int(self.step), max_outputs=3)
+                summaries.log_spectrograms("examples/spectrogram", waveforms[:3], spectrogram.SAMPLE_RATE,
+                                           int(self.step), titles=names, max_outputs=3)
+            tf.summary.image("examples/model_input", _as_images(model_inputs(x[:3], "spectrogram")
+                             if waveforms is not None else x[:3]), step=int(self.step), max_outputs=3)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def train(self):
+        c = self.config
+        x, y = self.splits["train"]
+        seed = c.seed + int(self.step)  # a resumed run does not replay the batches it already saw
+        train_data = balanced_batches(x, y, c.n_classes, c.batch_size, c.frontend, seed)
+        iterator = iter(self.strategy.experimental_distribute_dataset(train_data))
+        vx, vy = self.splits["validate"]
+        val_batches = (iter(balanced_batches(vx, vy, c.n_classes, c.batch_size, c.frontend, seed + 1))
+                       if len(vy) and len(np.unique(vy)) == c.n_classes else None)
+        if int(self.step) == 0:
+            self.log_examples(next(iter(train_data)))
+        start_step, started = int(self.step), time.perf_counter()
+        interrupted = []
+        previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
+        try:
+            while int(self.step) < c.iterations and not interrupted:
+                loss, accuracy = self._train_step(iterator)
+                loss, accuracy = float(loss), float(accuracy)
+                if not np.isfinite(loss):
+                    raise FloatingPointError(f"the training loss became {loss} at step {int(self.step)}; "
+                                             "try a lower --learning_rate")
+                self.step.assign_add(1)
+                step = int(self.step)
+                rate = self._update_schedule(accuracy)
+                with self.writers["train"].as_default():
+                    tf.summary.scalar("loss", loss, step=step)
+                    tf.summary.scalar("accuracy", accuracy, step=step)
+                    tf.summary.scalar("learning_rate", rate, step=step)
+                val = None
+                if val_batches is not None and step % c.val_every == 0:
+                    val_loss, val = self.validate_batch(next(val_batches))
+                    with self.writers["validation"].as_default():
+                        tf.summary.scalar("loss", val_loss, step=step)
+                        tf.summary.scalar("accuracy", val, step=step)
+                if step % self.progress_every == 0 or step == c.iterations:
+                    self._print_progress(step, start_step, started, loss, accuracy, val, rate)
+                if step % c.ckpt_every == 0:
+                    self.checkpoint_now()
+        except KeyboardInterrupt:
+            interrupted.append(True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        step = int(self.step)
+        if interrupted:
+            self.manager.save(checkpoint_number=step)
+            print(f"interrupted at step {step}: checkpoint saved; continue with --resume")
+            raise KeyboardInterrupt
+        if step % c.ckpt_every != 0 or step == start_step:
+            self.checkpoint_now()
+        for writer in self.writers.values():
+            writer.flush()
+        path = self.save_model("model")
+        print(f"finished {step} steps; best validation accuracy {float(self.best_accuracy):.3f}; "
+              f"models: {path}, {os.path.join(self.model_dir, 'best.keras')}; "
+              f"TensorBoard: tensorboard --logdir {self.tb_dir}")
+        return float(self.best_accuracy)
+
+    def _print_progress(self, step, start_step, started, loss, accuracy, val, rate):
+        done = step - start_step
+        elapsed = time.perf_counter() - started
+        per_second = done / elapsed if elapsed > 0 else float("nan")
+        eta = (self.config.iterations - step) / per_second if per_second > 0 else 0.0
+        val_text = f" val_acc {val:.3f}" if val is not None else ""
+        print(f"step {step}/{self.config.iterations} loss {loss:.4f} acc {accuracy:.3f}{val_text} "
+              f"lr {rate:g} | {per_second:.2f} steps/s, {per_second * self.config.batch_size:.0f} "
+              f"clips/s, ETA {_duration(eta)}", flush=True)
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
+        f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _as_images(spectrograms):
+    """Normalized spectrograms (B, F, T, 1) as images with low frequencies at the bottom."""
+    s = tf.reverse(spectrograms, axis=[1])
+    lo = tf.reduce_min(s, axis=[1, 2, 3], keepdims=True)
+    hi = tf.reduce_max(s, axis=[1, 2, 3], keepdims=True)
+    return (s - lo) / tf.maximum(hi - lo, 1e-6)

@@ -1,0 +1,114 @@
+"""Train seed 002's UrbanSound8K CNN:  python3 train.py [iterations [batch_size [path]]]
+
+Positional arguments and defaults as in the seed (5000, 100, ./UrbanSound8K_modified/urbansound.pkl;
+a packed urbansound.npz beside the .pkl is used instead, and the pickle itself only with
+--allow_pickle). Everything else is an absl flag (python3 train.py --help). Writes checkpoints,
+best.keras and model.keras to LOGDIR/model and TensorBoard logs to LOGDIR/tensorboard; Ctrl-C saves
+a checkpoint, and --resume continues from the last one.
+"""
+import os
+import sys
+
+try:
+    import tfam  # noqa: F401  (installed, or ...)
+except ImportError:  # ... run from a source checkout without installing
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from absl import app, flags
+
+from tfam.cli import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
+from tfam.data.urbansound import DEFAULT_PATH
+
+flags.DEFINE_string("logdir", "logs", "where model/ (checkpoints, .keras) and tensorboard/ go")
+flags.DEFINE_enum("frontend", "waveform", ["waveform", "spectrogram"],
+                  "model input: 4 s of 8 kHz audio (spectrogram inside the model, dreamable) or the "
+                  "seed's 129x13 spectrogram")
+flags.DEFINE_enum("architecture", "seed", ["seed", "gap"],
+                  "seed: seed 002's four-conv CNN; gap: a small conv + global-average-pool CNN")
+flags.DEFINE_float("width", 1.0, "scale every conv and fc1 (1: the seed's 140 M-weight model)")
+flags.DEFINE_float("learning_rate", 0.01, "Adam learning rate (the seed's 0.01)")
+flags.DEFINE_enum("schedule", "seed", ["seed", "constant"],
+                  "seed: drop to --low_learning_rate once the mean of the last --drop_window training "
+                  "accuracies exceeds --drop_accuracy; constant: never drop")
+flags.DEFINE_float("low_learning_rate", 0.0001, "learning rate after the drop")
+flags.DEFINE_float("drop_accuracy", 0.7, "training accuracy that triggers the drop")
+flags.DEFINE_integer("drop_window", 200, "how many recent steps' accuracies are averaged")
+flags.DEFINE_integer("val_every", 10, "steps between validation batches")
+flags.DEFINE_integer("ckpt_every", 500, "steps between checkpoints (and full validation)")
+flags.DEFINE_integer("progress_every", 10, "steps between progress lines")
+flags.DEFINE_integer("seed", 0, "random seed")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"],
+                  "tf.distribute strategy (multiworker reads the cluster from TF_CONFIG)")
+flags.DEFINE_integer("cpu_devices", 0, "split the CPU into this many logical devices (for mirrored "
+                                       "training on one machine)")
+flags.DEFINE_boolean("resume", False, "continue the run in --logdir from its last checkpoint")
+flags.DEFINE_boolean("overwrite", False, "start again, deleting the checkpoints of a run in --logdir")
+flags.DEFINE_boolean("allow_pickle", False, "load the seed's urbansound.pkl (pickle can run code)")
+FLAGS = flags.FLAGS
+
+
+def positional(argv):
+    """iterations, batch_size, path: the seed's sys.argv usage, each optional."""
+    if len(argv) > 4:
+        fail("usage: train.py [iterations [batch_size [path]]] [--flags]")
+    values = [5000, 100, DEFAULT_PATH]
+    for i, (name, text) in enumerate(zip(("iterations", "batch_size"), argv[1:3])):
+        try:
+            values[i] = int(text)
+        except ValueError:
+            fail(f"{name} must be a whole number, got '{text}'")
+        if values[i] < 1:
+            fail(f"{name} must be at least 1, got {values[i]}")
+    if len(argv) == 4:
+        values[2] = argv[3]
+    return values
+
+
+def load(path, batch_size):
+    """Check the flags and read the dataset before TensorFlow starts: bad input fails fast."""
+    from tfam.data.urbansound import load_dataset
+
+    for name in ("val_every", "ckpt_every", "progress_every", "drop_window"):
+        if getattr(FLAGS, name) < 1:
+            raise ValueError(f"--{name} must be at least 1")
+    if FLAGS.width <= 0 or FLAGS.learning_rate <= 0:
+        raise ValueError("--width and --learning_rate must be positive")
+    splits, class_names = load_dataset(path, allow_pickle=FLAGS.allow_pickle)
+    if len(splits["train"][1]) == 0:
+        raise ValueError(f"{path} has no training clips")
+    if batch_size < len(class_names):
+        raise ValueError(f"batch size {batch_size} is below the number of classes ({len(class_names)}): "
+                         "balanced batches need at least one clip per class")
+    print(f"dataset {path}: " + ", ".join(f"{len(y)} {s}" for s, (_, y) in splits.items())
+          + f" clips, {len(class_names)} classes")
+    return splits, class_names
+
+
+def run(iterations, batch_size, splits, class_names):
+    from tfam.training import TrainConfig, Trainer
+
+    config = TrainConfig(
+        iterations=iterations, batch_size=batch_size, logdir=FLAGS.logdir,
+        architecture=FLAGS.architecture, frontend=FLAGS.frontend, width=FLAGS.width,
+        learning_rate=FLAGS.learning_rate, schedule=FLAGS.schedule,
+        low_learning_rate=FLAGS.low_learning_rate, drop_accuracy=FLAGS.drop_accuracy,
+        drop_window=FLAGS.drop_window, val_every=FLAGS.val_every, ckpt_every=FLAGS.ckpt_every,
+        seed=FLAGS.seed, strategy=FLAGS.strategy, n_classes=len(class_names),
+        class_names=tuple(class_names))
+    trainer = Trainer(config, splits, resume=FLAGS.resume, overwrite=FLAGS.overwrite,
+                      progress_every=FLAGS.progress_every)
+    print(f"training {trainer.model.name} ({trainer.model.count_params():,} weights) for "
+          f"{iterations} steps, batches of {batch_size // len(class_names)} per class, "
+          f"{trainer.strategy.num_replicas_in_sync} replica(s)")
+    trainer.train()
+
+
+def main(argv):
+    iterations, batch_size, path = positional(argv)
+    splits, class_names = run_guarded(load, path, batch_size)
+    import_tensorflow_quietly(FLAGS.cpu_devices)
+    run_guarded(run, iterations, batch_size, splits, class_names)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_absl_flags)
