@@ -285,8 +285,11 @@ class Trainer:
         if int(self.step) == 0:
             self.log_examples(next(iter(train_data)))
         start_step, started = int(self.step), time.perf_counter()
+        # Ctrl-C and SIGTERM set a flag that the loop checks between steps: a KeyboardInterrupt
+        # raised inside TensorFlow's runtime can be swallowed, and the step in flight should finish.
         interrupted = []
-        previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
+        previous = {s: signal.signal(s, lambda *_: interrupted.append(True))
+                    for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             while int(self.step) < c.iterations and not interrupted:
                 loss, accuracy = self._train_step(iterator)
@@ -311,10 +314,9 @@ class Trainer:
                     self._print_progress(step, start_step, started, loss, accuracy, val, rate)
                 if step % c.ckpt_every == 0:
                     self.checkpoint_now()
-        except KeyboardInterrupt:
-            interrupted.append(True)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
         step = int(self.step)
         if interrupted:
             self.manager.save(checkpoint_number=step)
