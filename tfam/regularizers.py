@@ -163,3 +163,73 @@ def contribution_crop(percentile=30.0):
     """Zero the elements whose |x| is below the per-row percentile (as seed 001 implements it)."""
     return Projection(lambda x, step, layout: _zero_below_percentile(x, tf.abs(x), percentile),
                       f"contribution_crop({percentile:g})")
+
+
+# ----------------------------------------------------------------------------- audio
+
+def row_rms(x):
+    """(B,) the root mean square of each row over all its samples (and channels)."""
+    return tf.sqrt(tf.reduce_mean(tf.square(x), axis=list(range(1, x.shape.rank))))
+
+
+def loudness_bound(max_rms=0.1):
+    """Scale down every row whose RMS exceeds ``max_rms`` to exactly ``max_rms``; quieter rows are
+    left as they are. Keeps a raw-waveform dream from growing into full-scale noise."""
+    max_rms = float(max_rms)
+    if not max_rms > 0:
+        raise ValueError(f"max_rms must be positive, got {max_rms:g}")
+
+    def fn(x, step, layout):
+        # max_rms / max(rms, max_rms): exactly 1 for rows at or below the bound, no division by 0
+        scale = max_rms / tf.maximum(row_rms(x), max_rms)
+        return x * tf.reshape(scale, [-1] + [1] * (x.shape.rank - 1))
+
+    return Projection(fn, f"loudness_bound({max_rms:g})")
+
+
+def _waveform_lines(x, layout):
+    """x as (lines, samples): the time axis last, one line per row and channel."""
+    if layout.spatial_rank != 1:
+        raise ValueError(f"high_band works on 1-D waveforms (B, samples[, channels]), not on "
+                         f"inputs of shape {tuple(x.shape)}")
+    if layout.channel_axis is not None:
+        x = tf.transpose(x, [0, 2, 1])  # (B, C, samples)
+    return x
+
+
+def high_band_fraction(x, cutoff_hz, sample_rate, layout):
+    """(B,) the fraction of each row's energy at frequencies above ``cutoff_hz``.
+
+    Energies are those of the rfft bins along the time axis, counted as in the full spectrum
+    (Parseval: the bins between DC and Nyquist stand for two), summed over channels."""
+    lines = _waveform_lines(x, layout)
+    n = tf.shape(lines)[-1]
+    spectrum = tf.signal.rfft(lines)
+    energy = tf.square(tf.math.real(spectrum)) + tf.square(tf.math.imag(spectrum))
+    bins = tf.range(n // 2 + 1)
+    # every bin counts twice except DC and, for even lengths, the Nyquist bin
+    counts = tf.where(tf.logical_and(bins > 0, 2 * bins < n), 2.0, 1.0)
+    # bin k is at k * sample_rate / n Hz; compared without the division (exact for whole numbers)
+    above = tf.cast(bins, tf.float64) * sample_rate > cutoff_hz * tf.cast(n, tf.float64)
+    counts = tf.cast(counts, energy.dtype)
+    high = counts * tf.cast(above, energy.dtype)
+    axes = list(range(1, energy.shape.rank))  # the frequency axis, and channels if any
+    return tf.reduce_sum(energy * high, axis=axes) / (tf.reduce_sum(energy * counts, axis=axes) + EPSILON)
+
+
+def high_band(weight, cutoff_hz, sample_rate):
+    """``weight`` times the fraction of each row's energy above ``cutoff_hz`` (of a waveform at
+    ``sample_rate``): keeps a dream in the band the model hears, without hiss above it.
+
+    Works inside the engine's XLA-compiled parts (XLA has an FFT on CPU and GPU)."""
+    cutoff_hz, sample_rate = float(cutoff_hz), float(sample_rate)
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate:g}")
+    if not 0 < cutoff_hz < sample_rate / 2:
+        raise ValueError(f"cutoff_hz must be between 0 and the Nyquist frequency {sample_rate / 2:g} Hz, "
+                         f"got {cutoff_hz:g}")
+
+    def fn(x, layout):
+        return high_band_fraction(x, cutoff_hz, sample_rate, layout)
+
+    return Penalty(fn, weight, f"high_band(cutoff_hz={cutoff_hz:g}, sample_rate={sample_rate:g})")
