@@ -118,6 +118,8 @@ def build_parser():
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     out.add_argument("--unsafe-load", action="store_true",
                      help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
+    from tfam import deepdream_command  # light: TensorFlow loads when a command runs
+    deepdream_command.add_parser(commands)
     return parser
 
 
@@ -125,9 +127,10 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     import_tensorflow_quietly()
-    from tfam import dream_command  # after the quiet import: it loads TensorFlow
+    from tfam import deepdream_command, dream_command  # after the quiet import: they load TensorFlow
 
-    return run_guarded(dream_command.run, args)  # "dream", the one command so far
+    commands = {"dream": dream_command.run, "deepdream": deepdream_command.run}
+    return run_guarded(commands[args.command], args)
 
 
 if __name__ == "__main__":
