@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo demo-mnist test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	$(BIN)/python -m tfam.demo --out runs/demo
+
+demo-mnist: $(VENV)/.installed
+	$(BIN)/python -m tfam.demo_mnist --out runs/demo-mnist
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

@@ -114,7 +114,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 
 
 def test_demo_trains_dreams_and_writes_its_results(tmp_path, capsys):
-    from tfam import demo
+    from tfam import demo_mnist as demo
     demo.main(["--out", str(tmp_path), "--epochs", "2", "--steps", "20"])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert len(summary["classes"]) == 10 and summary["test_accuracy"] > 0.3
@@ -124,7 +124,7 @@ def test_demo_trains_dreams_and_writes_its_results(tmp_path, capsys):
 
 
 def test_demo_says_where_to_put_mnist_when_it_is_missing(tmp_path, capsys):
-    from tfam import demo
+    from tfam import demo_mnist as demo
     with pytest.raises(SystemExit) as exit:
         demo.main(["--out", str(tmp_path), "--mnist", str(tmp_path / "mnist.npz")])
     assert exit.value.code == 2
@@ -168,3 +168,23 @@ def test_outputs_get_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert (os.stat(tmp_path / "a.json").st_mode & 0o777) == 0o644
+
+
+def test_urbansound_demo_runs_the_whole_path(tmp_path, capsys):
+    """make demo in miniature: synthetic download -> prepare -> pack -> train -> freeze -> eval ->
+    dream -> gallery (the real demo trains and dreams longer)."""
+    import json
+    from tfam import demo
+    out = tmp_path / "demo"
+    demo.main(["--out", str(out), "--train-steps", "2", "--dream-steps", "3", "--no-second-model",
+               "--clips-per-class", "12"])
+    printed = capsys.readouterr().out
+    assert "tensorboard --logdir" in printed and "index.html" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["classes"]) == 9 and 0 <= summary["test_accuracy"] <= 1
+    assert (out / "logs" / "model" / "output.pb").exists() and (out / "confusion.png").exists()
+    page = (out / "index.html").read_text()
+    assert page.count("<audio") == 9
+    for row in summary["classes"]:
+        assert (out / row["wav"]).exists() and (out / "dreams" / f"{row['class']}.png").exists()
+        assert f'src="{row["wav"]}"' in page

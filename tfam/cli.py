@@ -28,7 +28,8 @@ def import_tensorflow_quietly(cpu_devices=0):
     """Import TensorFlow with its start-up lines silenced. ``cpu_devices`` > 1 splits the CPU into
     that many logical devices (to run tf.distribute strategies on one machine)."""
     # 3: TensorFlow's C++ logs include harmless graph-optimizer "errors" in the middle of training
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") == "2":  # 2 is tfam's library default
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     with _quiet_stderr():
         import tensorflow as tf
         from absl import logging
@@ -87,8 +88,9 @@ def build_parser():
 
     dream = commands.add_parser("dream", help="activation maximization: dream inputs for targets",
                                 description="Optimize inputs until a class, neuron, channel or layer "
-                                            "fires; writes PNG (2-D inputs) or WAV (1-D inputs) and "
-                                            "summary.json.")
+                                            "fires; writes PNG (2-D inputs) or WAV and a "
+                                            "spectrogram PNG (1-D inputs), summary.json and "
+                                            "TensorBoard events.")
     dream.add_argument("model", help=".keras / .h5 file or SavedModel directory")
     target = dream.add_argument_group("target (a class, or a layer with --channel/--neuron)")
     target.add_argument("--class", dest="classes", default=None,
@@ -99,22 +101,32 @@ def build_parser():
     target.add_argument("--neuron", help="with --layer: comma-separated units (at the centre), one row each")
     target.add_argument("--labels", help="class names, one per line (default: MODEL.labels.txt beside "
                                          "the model, if present)")
-    opts = dream.add_argument_group("optimization")
-    opts.add_argument("--steps", type=int, default=200)
-    opts.add_argument("--learning-rate", type=float, default=0.05)
+    opts = dream.add_argument_group("optimization (defaults differ for images and sounds)")
+    opts.add_argument("--steps", type=int, default=None, help="default 200 (images), 300 (sounds)")
+    opts.add_argument("--learning-rate", type=float, default=None, help="default 0.05 (images), 0.01 (sounds)")
     opts.add_argument("--param", choices=["direct", "fourier"], default="direct")
     opts.add_argument("--range", dest="value_range", default=None,
                       help="input range 'low,high' (default 0,1 for 2-D inputs, -1,1 for 1-D)")
-    opts.add_argument("--tv", type=float, default=0.1, help="total-variation weight")
-    opts.add_argument("--l1", type=float, default=0.1, help="L1-norm weight")
-    opts.add_argument("--jitter", type=int, default=2, help="random roll in positions (0: off)")
+    opts.add_argument("--tv", type=float, default=None, help="total-variation weight (0.1 images, 0.05 sounds)")
+    opts.add_argument("--l1", type=float, default=None, help="L1-norm weight (0.1 images, 0 sounds)")
+    opts.add_argument("--jitter", type=int, default=None, help="random roll in pixels (images; default 2)")
     opts.add_argument("--batch", type=int, default=None, help="rows for a single target (default 1)")
     opts.add_argument("--seed", type=int, default=0)
     opts.add_argument("--spatial-rank", type=int, choices=[1, 2], default=None,
                       help="1 for audio, 2 for images, when the input shape does not tell")
+    sound = dream.add_argument_group("sounds (1-D inputs)")
+    sound.add_argument("--sample-rate", type=int, default=None,
+                       help="the model's sample rate (default 8000 for tfam's UrbanSound models, else 16000)")
+    sound.add_argument("--max-shift", type=float, default=0.16,
+                       help="random time shift per step, up to this many seconds (0: off)")
+    sound.add_argument("--max-rms", type=float, default=0.1, help="loudness bound: RMS cap (0: off)")
+    sound.add_argument("--high-band-weight", type=float, default=1.0,
+                       help="penalty on the share of energy above --cutoff-hz (0: off)")
+    sound.add_argument("--cutoff-hz", type=float, default=None, help="default 7/8 of the Nyquist frequency")
     out = dream.add_argument_group("output")
     out.add_argument("--out", default="runs/dream", help="output directory (default runs/dream)")
-    out.add_argument("--sample-rate", type=int, default=16000, help="WAV sample rate for 1-D inputs")
+    out.add_argument("--tensorboard", default=None,
+                     help="TensorBoard log directory (default OUT/tensorboard; 'none' to skip)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     out.add_argument("--unsafe-load", action="store_true",
                      help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
@@ -130,7 +142,8 @@ def main(argv=None):
     from tfam import deepdream_command, dream_command  # after the quiet import: they load TensorFlow
 
     commands = {"dream": dream_command.run, "deepdream": deepdream_command.run}
-    return run_guarded(commands[args.command], args)
+    run_guarded(commands[args.command], args)
+    return 0  # the console script exits with this
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
-"""``make demo``: train the seed-004 MNIST CNN, dream all ten digits in one batched run.
+"""``make demo``: seed 002's whole path, from a dataset on disk to dreamed sounds, in a few minutes.
 
-Uses a local Keras-format mnist.npz when given (--mnist), else the embedded digits (offline).
-Writes under --out: mnist_cnn.keras (+ .labels.txt), dreams.png (a labelled grid), one PNG per
-class, and summary.json with each class's target probability.
+    1. data     the packed real UrbanSound8K_modified if it is at the default path, else a synthetic
+                stand-in built like the real download and run through the real data tools
+    2. train    the seed's CNN (narrower, briefly) with train.py's Trainer, and a second model of
+                another architecture for the transferability check
+    3. freeze   the frozen GraphDef (output node fc2/fully_connected/fc_out), evaluated on its own
+    4. dream    one 4 s sound per class (WAV, spectrogram PNG), TensorBoard events
+    5. gallery  runs/demo/index.html: spectrogram, audio player and scores of every class
+
+Everything goes under --out (runs/demo).
 """
 import argparse
 import os
@@ -12,60 +18,135 @@ import time
 from tfam.cli import import_tensorflow_quietly, run_guarded
 
 
+def build_data(out, clips_per_class=40):
+    """The packed dataset: the real one at the default path, else a synthetic one under ``out``."""
+    from tfam.data import urbansound as us
+
+    real = os.path.splitext(us.DEFAULT_PATH)[0] + ".npz"
+    if os.path.exists(real):
+        print(f"[data] using the packed UrbanSound8K at {real}")
+        return real, "UrbanSound8K (real)"
+    download = os.path.join(out, "data", "UrbanSound8K")
+    modified = os.path.join(out, "data", "UrbanSound8K_modified")
+    packed = os.path.join(modified, "urbansound.npz")
+    if os.path.exists(packed):
+        print(f"[data] reusing the synthetic dataset at {packed}")
+        return packed, "synthetic stand-in"
+    print(f"[data] no real dataset at {real}: synthesizing a stand-in in the real download's layout "
+          f"({download})")
+    us.synthesize_download(download, clips_per_class=clips_per_class, seed=0)
+    summary = us.prepare(download, modified)
+    print(f"[data] prepared {summary.total} clips (mono 8 kHz 16-bit, 4 s) into {modified}")
+    us.pack(modified, packed)
+    return packed, "synthetic stand-in"
+
+
+def train(splits, class_names, logdir, architecture, steps, width, learning_rate, seed):
+    from tfam.training import TrainConfig, Trainer
+
+    config = TrainConfig(iterations=steps, batch_size=45, logdir=logdir, architecture=architecture,
+                         frontend="waveform", width=width, learning_rate=learning_rate,
+                         schedule="constant", val_every=10, ckpt_every=steps, seed=seed,
+                         n_classes=len(class_names), class_names=tuple(class_names))
+    trainer = Trainer(config, splits, overwrite=True, progress_every=25)
+    print(f"[train] {trainer.model.name}: {trainer.model.count_params():,} weights, {steps} steps")
+    trainer.train()
+    return trainer
+
+
 def run(args):
     import numpy as np
+    import tensorflow as tf
 
-    from tfam import objectives, outputs
-    from tfam import regularizers as reg
-    from tfam import transforms as tr
-    from tfam.data.digits import CLASS_NAMES, embedded_digits, load_mnist
-    from tfam.engine import dream
-    from tfam.models.mnist_cnn import mnist_cnn, train_mnist_cnn
+    from tfam import audio, outputs, summaries
+    from tfam.data.urbansound import load_dataset
+    from tfam.freeze import evaluate, freeze, load_frozen
+    from tfam.sound_dreams import dream_sounds
+    from tfam.spectrogram import SAMPLE_RATE
 
-    if args.mnist:
-        (x, y), (x_test, y_test) = load_mnist(args.mnist)
-        data = f"MNIST ({args.mnist})"
-    else:
-        (x, y), (x_test, y_test) = embedded_digits()
-        data = "the embedded digits (scikit-learn's 8x8 digits, enlarged to 28x28)"
-    print(f"training the MNIST CNN on {data}: {len(x)} images, {args.epochs} epochs")
     started = time.perf_counter()
-    model = mnist_cnn()
-    # batch 32 rather than the seed's 128: the embedded set has 1,437 training images
-    train_mnist_cnn(model, x, y, epochs=args.epochs, batch_size=32, seed=args.seed, verbose=2)
-    accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test))
-    print(f"test accuracy {accuracy:.3f} ({time.perf_counter() - started:.0f} s)")
-    model_path = os.path.join(args.out, "mnist_cnn.keras")
-    with outputs.atomic_path(model_path) as tmp:
-        model.save(tmp)
-    with outputs.atomic_write(os.path.join(args.out, "mnist_cnn.labels.txt"), "w") as f:
-        f.write("\n".join(CLASS_NAMES) + "\n")
+    os.makedirs(args.out, exist_ok=True)
+    data_path, data_name = build_data(args.out, args.clips_per_class)
+    splits, class_names = load_dataset(data_path)
+    logs = os.path.join(args.out, "logs")
 
-    print("dreaming all ten classes in one batched run")
-    result = dream(model, objectives.class_logit(list(range(10))), transforms=[tr.jitter(2)],
-                   regularizers=[reg.total_variation(0.1), reg.lp_norm(0.1, p=1)],
-                   steps=args.steps, seed=args.seed)
-    probability = result.target_probability
-    titles = [f"{name}\np={p:.2f}" for name, p in zip(CLASS_NAMES, probability)]
-    outputs.write_grid(os.path.join(args.out, "dreams.png"), result.x, titles,
-                       title="MNIST CNN: each class dreamed (p = the model's probability)")
-    for i, name in enumerate(CLASS_NAMES):
-        outputs.write_png(os.path.join(args.out, f"dream_{i}_{name}.png"), result.x[i])
+    seed_model = train(splits, class_names, logs, "seed", args.train_steps, 0.25, 0.001, args.seed).model
+    second = (train(splits, class_names, os.path.join(args.out, "logs_timepool"), "timepool",
+                    args.train_steps, 1.0, 0.003, args.seed + 1).model if args.second_model else None)
+
+    graph_path = os.path.join(logs, "model", "output.pb")
+    info = freeze(seed_model, graph_path)
+    graph = load_frozen(graph_path)
+    x_test, y_test = splits["test"]
+    scores = evaluate(graph, x_test, y_test, len(class_names))
+    keras_logits = seed_model.predict(x_test[:8], verbose=0)
+    same = float(np.max(np.abs(graph(x_test[:8]) - keras_logits)))
+    print(f"[freeze] {graph_path}: input '{info.input_node}' {info.input_shape}, logits "
+          f"'{info.output_node}'; |frozen - Keras| <= {same:.1e}")
+    print(f"[eval] frozen graph, test split: accuracy {scores['accuracy']:.3f} ({len(y_test)} clips)")
+    summaries.write_confusion_png(os.path.join(args.out, "confusion.png"), scores["confusion"],
+                                  class_names, title="test split (frozen graph)")
+
+    print(f"[dream] one sound per class, {args.dream_steps} steps, all classes in one batched run")
+    dream_dir = os.path.join(args.out, "dreams")
+    log = summaries.DreamLog(os.path.join(logs, "tensorboard", "dreams"), class_names, SAMPLE_RATE)
+    result = dream_sounds(seed_model, range(len(class_names)), sample_rate=SAMPLE_RATE,
+                          steps=args.dream_steps, seed=args.seed, verbose=1, callbacks=[log])
+    log.write_history(result)
+    second_p = (tf.nn.softmax(second(result.x, training=False)).numpy() if second is not None else None)
+    entries, rows = [], []
+    for i, name in enumerate(class_names):
+        wav, png = os.path.join(dream_dir, f"{name}.wav"), os.path.join(dream_dir, f"{name}.png")
+        audio.write_wav(wav, result.x[i], SAMPLE_RATE)
+        summaries.write_spectrogram_png(png, result.x[i], SAMPLE_RATE, title=f"dream: {name}")
+        row = {"class": name, "wav": os.path.relpath(wav, args.out),
+               "probability": float(result.target_probability[i]),
+               "test_accuracy": scores["per_class_accuracy"][i]}
+        score_table = {"seed CNN p(class)": row["probability"]}
+        if second_p is not None:
+            row["second_model_probability"] = float(second_p[i, i])
+            row["second_model_says"] = class_names[int(second_p[i].argmax())]
+            score_table["second model p(class)"] = row["second_model_probability"]
+            score_table["second model hears"] = row["second_model_says"]
+        if row["test_accuracy"] is not None:
+            score_table["test accuracy of the class"] = row["test_accuracy"]
+        rows.append(row)
+        entries.append({"name": name, "image": os.path.relpath(png, args.out),
+                        "audio": os.path.relpath(wav, args.out), "scores": score_table})
+
+    transfer = (sum(r["second_model_says"] == r["class"] for r in rows) if second is not None else None)
+    tensorboard = f"tensorboard --logdir {logs}"
+    intro = [f"Data: {data_name} ({data_path}). Seed 002's CNN (width 0.25, waveform front end) "
+             f"trained {args.train_steps} steps; frozen graph test accuracy {scores['accuracy']:.3f}.",
+             f"Each sound was dreamed from noise for {args.dream_steps} steps to maximize its class "
+             "logit (time shift, total variation, high-band penalty, loudness bound)."]
+    if transfer is not None:
+        intro.append(f"A second model of another architecture hears the target class in {transfer} "
+                     f"of {len(rows)} dreams.")
+    intro.append(f"Training curves, the confusion matrix and the dream runs: {tensorboard}")
+    summaries.write_gallery(os.path.join(args.out, "index.html"), "tfam: dreamed UrbanSound8K classes",
+                            entries, intro=intro)
     outputs.write_json(os.path.join(args.out, "summary.json"), {
-        "data": data, "epochs": args.epochs, "test_accuracy": accuracy,
-        "dream_steps": args.steps, "dream_seconds": round(result.seconds, 3),
-        "classes": [{"class": i, "name": name, "probability": float(p)}
-                    for i, (name, p) in enumerate(zip(CLASS_NAMES, probability))]})
-    print("target probability per class: " + " ".join(f"{p:.2f}" for p in probability))
-    print(f"results in {args.out}/: dreams.png (grid), dream_*.png, summary.json, mnist_cnn.keras")
+        "data": data_path, "train_steps": args.train_steps, "test_accuracy": scores["accuracy"],
+        "frozen_graph": graph_path, "dream_steps": args.dream_steps,
+        "dream_seconds": round(result.seconds, 2), "transfer": transfer, "classes": rows})
+
+    print("[dream] p(class) per dream: " + ", ".join(f"{r['class']} {r['probability']:.2f}" for r in rows))
+    if transfer is not None:
+        print(f"[dream] the second model hears the target class in {transfer}/{len(rows)} dreams")
+    print(f"done in {time.perf_counter() - started:.0f} s. Open {os.path.join(args.out, 'index.html')}; "
+          f"TensorBoard: {tensorboard}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tfam.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo")
-    parser.add_argument("--mnist", default=None, help="path to a Keras-format mnist.npz (optional)")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--train-steps", type=int, default=150)
+    parser.add_argument("--dream-steps", type=int, default=300)
+    parser.add_argument("--no-second-model", dest="second_model", action="store_false",
+                        help="skip the second model (and the transferability check)")
+    parser.add_argument("--clips-per-class", type=int, default=40,
+                        help="size of the synthetic stand-in (clips per class over the ten folds)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     import_tensorflow_quietly()

@@ -96,18 +96,71 @@ def _file_stem(i, name):
     return f"{i:02d}_{safe}"
 
 
-def run(args):
-    if args.steps < 1:
+def default_sample_rate(model):
+    """8000 for models with seed 002's spectrogram layer (tfam's UrbanSound models), else 16000."""
+    from tfam.spectrogram import SAMPLE_RATE, SeedSpectrogram
+    return SAMPLE_RATE if any(isinstance(layer, SeedSpectrogram) for layer in model.layers) else 16000
+
+
+def _check_options(args):
+    if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
-    for flag, value in (("--tv", args.tv), ("--l1", args.l1), ("--jitter", args.jitter)):
-        if value < 0:
+    for flag, value in (("--tv", args.tv), ("--l1", args.l1), ("--jitter", args.jitter),
+                        ("--max-shift", args.max_shift), ("--max-rms", args.max_rms),
+                        ("--high-band-weight", args.high_band_weight)):
+        if value is not None and value < 0:
             raise ValueError(f"{flag} must be 0 (off) or positive, got {value}")
     if args.batch is not None and args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
+    if args.sample_rate is not None and args.sample_rate < 1:
+        raise ValueError(f"--sample-rate must be positive, got {args.sample_rate}")
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def image_recipe(args, value_range):
+    """tfam.dream keyword arguments for 2-D inputs: jitter, total variation, L1."""
+    tv, l1, jitter = _or(args.tv, 0.1), _or(args.l1, 0.1), _or(args.jitter, 2)
+    param = (param_lib.fourier(value_range) if args.param == "fourier" else param_lib.direct(value_range))
+    return dict(param=param, learning_rate=_or(args.learning_rate, 0.05),
+                transforms=[tr.jitter(jitter)] if jitter > 0 else [],
+                regularizers=[r for w, r in ((tv, reg.total_variation(tv)), (l1, reg.lp_norm(l1, p=1)))
+                              if w > 0])
+
+
+def sound_recipe(args, value_range, sample_rate):
+    """tfam.dream keyword arguments for waveforms: tfam.sound_dreams' recipe (+ L1 if asked)."""
+    from tfam.sound_dreams import audio_recipe
+
+    recipe = audio_recipe(sample_rate, learning_rate=_or(args.learning_rate, 0.01),
+                          max_shift_seconds=args.max_shift, tv=_or(args.tv, 0.05),
+                          max_rms=args.max_rms, high_band_weight=args.high_band_weight,
+                          cutoff_hz=args.cutoff_hz)
+    if args.param == "fourier":
+        if args.max_rms > 0:
+            raise ValueError("--max-rms needs the direct parameterization; give --max-rms 0 with "
+                             "--param fourier")
+        recipe["param"] = param_lib.fourier(value_range)
+    else:
+        recipe["param"] = param_lib.direct(value_range)
+    if args.jitter:
+        recipe["transforms"].append(tr.jitter(args.jitter))
+    if args.l1:
+        recipe["regularizers"].append(reg.lp_norm(args.l1, p=1))
+    return recipe
+
+
+def run(args):
+    from tfam import summaries
+
+    _check_options(args)
     model = load_model(args.model, safe_mode=not args.unsafe_load)
     if len(model.inputs) != 1:
         raise ValueError(f"the model takes {len(model.inputs)} inputs; tfam dream needs one")
     layout = layout_of(tuple(model.inputs[0].shape), args.spatial_rank)
+    sound = layout.spatial_rank == 1
     value_range = parse_range(args.value_range, layout.spatial_rank)
     objective, names = build_objective(args, model)
     if objective.rows and args.batch is not None:
@@ -115,38 +168,49 @@ def run(args):
     batch = objective.rows or args.batch or 1
     if objective.rows is None and batch > 1:
         names = [f"{names[0]} #{i}" for i in range(batch)]
-    param = (param_lib.fourier(value_range) if args.param == "fourier"
-             else param_lib.direct(value_range))
-    transforms = [tr.jitter(args.jitter)] if args.jitter > 0 else []
-    regularizers = [r for w, r in ((args.tv, reg.total_variation(args.tv)),
-                                   (args.l1, reg.lp_norm(args.l1, p=1))) if w > 0]
-    result = dream(model, objective, param=param, transforms=transforms, regularizers=regularizers,
-                   steps=args.steps, batch_size=batch, learning_rate=args.learning_rate,
-                   seed=args.seed, verbose=0 if args.quiet else 1, spatial_rank=args.spatial_rank)
+    sample_rate = (args.sample_rate or default_sample_rate(model)) if sound else None
+    recipe = sound_recipe(args, value_range, sample_rate) if sound else image_recipe(args, value_range)
+    steps = args.steps or (300 if sound else 200)
+    tensorboard = args.tensorboard or os.path.join(args.out, "tensorboard")
+    log = (summaries.DreamLog(tensorboard, names, sample_rate, value_range)
+           if tensorboard != "none" else None)
+    result = dream(model, objective, steps=steps, batch_size=batch, seed=args.seed,
+                   verbose=0 if args.quiet else 1, spatial_rank=args.spatial_rank,
+                   callbacks=[log] if log else [], **recipe)
+    if log:
+        log.write_history(result)
 
     rows = []
     for i, name in enumerate(names):
         stem = _file_stem(i, name)
-        if layout.spatial_rank == 1:
+        row = {"target": name}
+        if sound:
             path = os.path.join(args.out, stem + ".wav")
-            audio.write_wav(path, result.x[i], args.sample_rate)
+            audio.write_wav(path, result.x[i], sample_rate)
+            picture = os.path.join(args.out, stem + ".png")
+            summaries.write_spectrogram_png(picture, result.x[i], sample_rate, title=name)
+            row.update(file=os.path.basename(path), spectrogram=os.path.basename(picture))
         else:
             path = os.path.join(args.out, stem + ".png")
             outputs.write_png(path, result.x[i], value_range)
-        row = {"target": name, "file": os.path.basename(path),
-               "best_objective": float(result.best_value[i]),
-               "final_objective": float(result.history[-1, i])}
+            row["file"] = os.path.basename(path)
+        row.update(best_objective=float(result.best_value[i]), final_objective=float(result.history[-1, i]))
         if result.target_probability is not None:
             row["probability"] = float(result.target_probability[i])
         rows.append(row)
-    if layout.spatial_rank == 2 and len(names) > 1:
+    if not sound and len(names) > 1:
         titles = [f"{r['target']}" + (f"\np={r['probability']:.2f}" if "probability" in r else "")
                   for r in rows]
         outputs.write_grid(os.path.join(args.out, "grid.png"), result.x, titles, value_range)
-    summary = {"model": os.path.abspath(args.model), "objective": objective.name,
-               "steps": args.steps, "seconds": round(result.seconds, 3), "rows": rows}
+    summary = {"model": os.path.abspath(args.model), "objective": objective.name, "steps": steps,
+               "seconds": round(result.seconds, 3), "rows": rows}
+    if sound:
+        summary["sample_rate"] = sample_rate
+    if log:
+        summary["tensorboard"] = tensorboard
     outputs.write_json(os.path.join(args.out, "summary.json"), summary)
-    print(f"wrote {len(rows)} dream(s) and summary.json to {args.out}")
+    print(f"wrote {len(rows)} dream(s) and summary.json to {args.out}"
+          + (f"; TensorBoard: tensorboard --logdir {tensorboard}" if log else ""))
     return summary
 
 

@@ -185,6 +185,48 @@ def log_scalars(scalars, step):
         tf.summary.scalar(name, float(value), step=step)
 
 
+class DreamLog:
+    """TensorBoard events of a dream run: a snapshot of every row between chunks (audio and
+    spectrogram for waveforms, an image otherwise), then the objective of every row at every step.
+
+    Pass the instance as a ``callbacks`` entry of tfam.dream, then call ``write_history(result)``."""
+
+    def __init__(self, logdir, names, sample_rate=None, value_range=(0.0, 1.0)):
+        import tensorflow as tf
+
+        self.writer = tf.summary.create_file_writer(logdir)
+        self.names, self.sample_rate, self.value_range = list(names), sample_rate, value_range
+
+    def _tag(self, i):
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.names[i])
+
+    def __call__(self, progress):
+        import tensorflow as tf
+
+        x = progress.input()
+        with self.writer.as_default():
+            for i in range(len(self.names)):
+                if self.sample_rate:
+                    log_audio(f"audio/{self._tag(i)}", x[i:i + 1], self.sample_rate, progress.step, 1)
+                    log_spectrograms(f"spectrogram/{self._tag(i)}", x[i:i + 1], self.sample_rate,
+                                     progress.step, titles=[self.names[i]], max_outputs=1)
+                else:
+                    lo, hi = self.value_range
+                    image = np.clip((x[i:i + 1] - lo) / (hi - lo), 0, 1)
+                    image = image[..., None] if image.ndim == 3 else image
+                    tf.summary.image(f"input/{self._tag(i)}", image, step=progress.step)
+        self.writer.flush()
+
+    def write_history(self, result):
+        import tensorflow as tf
+
+        with self.writer.as_default():
+            for step, values in enumerate(result.history, start=1):
+                for i, value in enumerate(values):
+                    tf.summary.scalar(f"objective/{self._tag(i)}", float(value), step=step)
+        self.writer.flush()
+
+
 def _event_files(logdir, run=None):
     """Every TensorBoard event file under ``logdir`` (or its subdirectory ``run``), sorted."""
     top = os.path.join(os.fspath(logdir), run) if run else os.fspath(logdir)

@@ -98,6 +98,8 @@ def load_model(path, safe_mode=True):
         if not os.path.exists(os.path.join(path, "saved_model.pb")):
             raise ValueError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
         return _wrap_saved_model(path)
+    import tfam.spectrogram  # noqa: F401  (registers the layers tfam's models use)
+
     try:
         return keras.models.load_model(path, safe_mode=safe_mode, compile=False)
     except Exception as error:  # Keras raises many kinds; the user needs one clear line
