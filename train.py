@@ -23,8 +23,8 @@ flags.DEFINE_string("logdir", "logs", "where model/ (checkpoints, .keras) and te
 flags.DEFINE_enum("frontend", "waveform", ["waveform", "spectrogram"],
                   "model input: 4 s of 8 kHz audio (spectrogram inside the model, dreamable) or the "
                   "seed's 129x13 spectrogram")
-flags.DEFINE_enum("architecture", "seed", ["seed", "gap"],
-                  "seed: seed 002's four-conv CNN; gap: a small conv + global-average-pool CNN")
+flags.DEFINE_enum("architecture", "seed", ["seed", "timepool"],
+                  "seed: seed 002's four-conv CNN; timepool: a small conv + batch norm CNN that averages over time")
 flags.DEFINE_float("width", 1.0, "scale every conv and fc1 (1: the seed's 140 M-weight model)")
 flags.DEFINE_float("learning_rate", 0.01, "Adam learning rate (the seed's 0.01)")
 flags.DEFINE_enum("schedule", "seed", ["seed", "constant"],
