@@ -50,3 +50,22 @@ def tiny_audio_model():
     x = keras.layers.GlobalAveragePooling1D()(x)
     outputs = keras.layers.Dense(4, name="logits")(x)
     return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="session")
+def urbansound(tmp_path_factory):
+    """A narrow seed-002 CNN (waveform front end) trained briefly with train.py's Trainer on a
+    small synthetic packed dataset: (model, splits, class_names, packed path)."""
+    from tfam.data import urbansound as us
+    from tfam.training import TrainConfig, Trainer
+
+    root = tmp_path_factory.mktemp("urbansound")
+    packed = str(root / "urbansound.npz")
+    us.synthesize_packed(packed, clips_per_class=(10, 3, 3), seed=1)
+    splits, class_names = us.load_packed(packed)
+    config = TrainConfig(iterations=40, batch_size=27, logdir=str(root / "logs"), width=0.125,
+                         learning_rate=0.001, schedule="constant", ckpt_every=40, seed=0,
+                         n_classes=len(class_names), class_names=tuple(class_names))
+    trainer = Trainer(config, splits, progress_every=1000)
+    trainer.train()
+    return trainer.model, splits, class_names, packed

@@ -413,3 +413,14 @@ def test_data_modules_do_not_import_tensorflow():
     code = ("import sys, tfam.audio, tfam.data.urbansound, tfam.cli; "
             "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_pack_tool_on_an_empty_class_folder_is_one_line(tmp_path):
+    root = tmp_path / "mod"
+    (root / "audio" / "siren").mkdir(parents=True)
+    (root / "audio" / "car_horn").mkdir()
+    audio.write_wav(str(root / "audio" / "car_horn" / "TRAIN-1.wav"), np.zeros(32000), 8000)
+    result = run_tool("pack", root)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "siren" in lines[0] and "no WAV files" in lines[0], result.stderr
