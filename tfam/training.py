@@ -24,7 +24,7 @@ from tfam.models.urbansound_cnn import ARCHITECTURES
 STRATEGIES = ("default", "mirrored", "multiworker")
 SCHEDULES = ("seed", "constant")
 # Settings a resumed run must share with the run it continues (they shape the model or the data).
-ARCHITECTURE_KEYS = ("architecture", "frontend", "width", "n_classes", "class_names")
+ARCHITECTURE_KEYS = ("architecture", "frontend", "crop", "width", "n_classes", "class_names")
 
 
 @dataclasses.dataclass
@@ -33,7 +33,9 @@ class TrainConfig:
     batch_size: int = 100
     logdir: str = "logs"
     architecture: str = "seed"
-    frontend: str = "waveform"
+    frontend: str = "waveform"  # waveform | spectrogram | mel
+    crop: int = 0  # samples of each clip the model sees (0: all)
+    sample_rate: int = 8000
     width: float = 1.0
     learning_rate: float = 0.01
     schedule: str = "seed"  # seed: drop to low_learning_rate once recent accuracy > drop_accuracy
@@ -62,22 +64,66 @@ def make_strategy(name):
     raise ValueError(f"unknown strategy '{name}'; choose one of: {', '.join(STRATEGIES)}")
 
 
+EMOTION_ARCHITECTURES = ("emotion_mel", "emotion_raw")
+MEL_FRAMES = 160  # seed 000's mel classifier sees 160-frame crops
+
+
 def build_model(config):
+    if config.architecture in EMOTION_ARCHITECTURES:
+        from tfam.models import emotion
+        if config.architecture == "emotion_mel":
+            return emotion.emotion_mel_cnn(config.n_classes, width=config.width)
+        return emotion.emotion_raw_cnn(config.n_classes, samples=config.crop, width=config.width)
     build = ARCHITECTURES.get(config.architecture)
     if build is None:
         raise ValueError(f"unknown architecture '{config.architecture}'; choose one of: "
-                         f"{', '.join(ARCHITECTURES)}")
+                         f"{', '.join(list(ARCHITECTURES) + list(EMOTION_ARCHITECTURES))}")
     return build(n_classes=config.n_classes, frontend=config.frontend, width=config.width)
 
 
-def model_inputs(waveforms, frontend):
-    """What the model takes: the waveform itself, or the seed's spectrogram of it."""
-    return spectrogram.seed_spectrogram(waveforms) if frontend == "spectrogram" else waveforms
+def crop_rows(waveforms, length, seed=None):
+    """A ``length``-sample window of every row: random per row when ``seed`` (a stateless seed) is
+    given, else the centre. Rows shorter than ``length`` are zero-padded at the end first."""
+    n = tf.shape(waveforms)[1]
+    waveforms = tf.pad(waveforms, [[0, 0], [0, tf.maximum(length - n, 0)]])
+    room = tf.maximum(n - length, 0)
+    rows = tf.shape(waveforms)[0]
+    if seed is None:
+        starts = tf.fill([rows], room // 2)
+    else:
+        starts = tf.random.stateless_uniform([rows], seed, 0, room + 1, dtype=tf.int32)
+    index = starts[:, None] + tf.range(length)[None, :]
+    return tf.gather(waveforms, index, batch_dims=1)
 
 
-def balanced_batches(audio, labels, n_classes, batch_size, frontend, seed):
+def model_inputs(waveforms, frontend, crop=0, seed=None):
+    """What the model takes from a batch of waveforms: the waveform itself, the seed-002 spectrogram
+    of it, or (seed 000) a log-mel in [0, 1]; ``crop`` > 0 first takes that many samples (random
+    with ``seed``, else the centre)."""
+    if crop:
+        waveforms = crop_rows(waveforms, crop, seed)
+    if frontend == "spectrogram":
+        return spectrogram.seed_spectrogram(waveforms)
+    if frontend == "mel":
+        from tfam import mel
+        return mel.LogMel(scale_to_unit=True)(waveforms)
+    return waveforms
+
+
+def input_settings(architecture, frontend="waveform"):
+    """(frontend, crop) an architecture trains with: seed 000's models see crops of the 3 s clips."""
+    if architecture == "emotion_mel":
+        from tfam import mel
+        return "mel", (MEL_FRAMES - 1) * mel.HOP  # centred frames: exactly 160 of them
+    if architecture == "emotion_raw":
+        from tfam.models.emotion import RAW_SAMPLES
+        return "waveform", RAW_SAMPLES
+    return frontend, 0
+
+
+def balanced_batches(audio, labels, n_classes, batch_size, frontend, seed, crop=0):
     """Endless tf.data batches with batch_size // n_classes clips of every class (seed 002's
-    balanced batches), int16 audio kept in memory and converted per batch."""
+    balanced batches), int16 audio kept in memory and converted per batch; random crops."""
     per_class = batch_size // n_classes
     if per_class < 1:
         raise ValueError(f"batch size {batch_size} is below the number of classes ({n_classes}): "
@@ -91,18 +137,19 @@ def balanced_batches(audio, labels, n_classes, batch_size, frontend, seed):
                        .shuffle(min(len(index), 10000), seed=seed + c).batch(per_class))
     audio = tf.constant(np.round(audio * 32768.0).clip(-32768, 32767).astype(np.int16))
 
-    def gather(*index):
+    def gather(step, index):
         index = tf.concat(index, axis=0)
         x = tf.cast(tf.gather(audio, index), tf.float32) / 32768.0
-        return model_inputs(x, frontend), tf.gather(labels, index)
+        crop_seed = tf.stack([tf.cast(seed, tf.int64), step]) if crop else None
+        return model_inputs(x, frontend, crop, crop_seed), tf.gather(labels, index)
 
-    return (tf.data.Dataset.zip(tuple(streams)).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return (tf.data.Dataset.zip(tf.data.Dataset.counter(), tf.data.Dataset.zip(tuple(streams)))
+            .map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
 
 
-def predict_logits(model, waveforms, frontend, batch_size=256):
-    """Logits for a whole split, batch by batch (inference mode)."""
-    call = tf.function(lambda x: model(model_inputs(x, frontend), training=False))
+def predict_logits(model, waveforms, frontend, batch_size=256, crop=0):
+    """Logits for a whole split, batch by batch (inference mode, centre crops)."""
+    call = tf.function(lambda x: model(model_inputs(x, frontend, crop), training=False))
     parts = [call(tf.constant(waveforms[i:i + batch_size])).numpy()
              for i in range(0, len(waveforms), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, model.outputs[0].shape[-1]), np.float32)
@@ -224,7 +271,7 @@ class Trainer:
     def validate_all(self):
         """Accuracy and confusion matrix on the whole validation split."""
         x, y = self.splits["validate"]
-        predictions = predict_logits(self.model, x, self.config.frontend).argmax(-1)
+        predictions = predict_logits(self.model, x, self.config.frontend, crop=self.config.crop).argmax(-1)
         matrix = confusion_matrix(y, predictions, self.config.n_classes)
         return float(np.mean(predictions == y)) if len(y) else float("nan"), matrix
 
@@ -257,30 +304,33 @@ class Trainer:
         return accuracy
 
     def log_examples(self, batch):
-        """A few training examples as audio and spectrogram pictures, once per run."""
+        """A few training examples as audio, spectrogram pictures and model inputs, once per run."""
         from tfam import summaries
 
         x, y = batch
-        waveforms = x.numpy() if self.config.frontend == "waveform" else None
         names = [self.config.class_names[int(i)] for i in y.numpy()[:3]]
+        step, rate = int(self.step), self.config.sample_rate
         with self.writers["train"].as_default():
-            if waveforms is not None:
-                summaries.log_audio("examples/audio", waveforms[:3], spectrogram.SAMPLE_RATE,
-                                    int(self.step), max_outputs=3)
-                summaries.log_spectrograms("examples/spectrogram", waveforms[:3], spectrogram.SAMPLE_RATE,
-                                           int(self.step), titles=names, max_outputs=3)
-            tf.summary.image("examples/model_input", _as_images(model_inputs(x[:3], "spectrogram")
-                             if waveforms is not None else x[:3]), step=int(self.step), max_outputs=3)
+            if self.config.frontend == "waveform":
+                waveforms = x.numpy()[:3]
+                summaries.log_audio("examples/audio", waveforms, rate, step, max_outputs=3)
+                summaries.log_spectrograms("examples/spectrogram", waveforms, rate, step, titles=names,
+                                           max_outputs=3)
+                if self.config.architecture in ARCHITECTURES:  # what the seed-002 front end makes of it
+                    tf.summary.image("examples/model_input", _as_images(model_inputs(x[:3], "spectrogram")),
+                                     step=step, max_outputs=3)
+            else:  # spectrogram or mel inputs are pictures already
+                tf.summary.image("examples/model_input", _as_images(x[:3]), step=step, max_outputs=3)
 
     # -- the loop --------------------------------------------------------------------------------
     def train(self):
         c = self.config
         x, y = self.splits["train"]
         seed = c.seed + int(self.step)  # a resumed run does not replay the batches it already saw
-        train_data = balanced_batches(x, y, c.n_classes, c.batch_size, c.frontend, seed)
+        train_data = balanced_batches(x, y, c.n_classes, c.batch_size, c.frontend, seed, c.crop)
         iterator = iter(self.strategy.experimental_distribute_dataset(train_data))
         vx, vy = self.splits["validate"]
-        val_batches = (iter(balanced_batches(vx, vy, c.n_classes, c.batch_size, c.frontend, seed + 1))
+        val_batches = (iter(balanced_batches(vx, vy, c.n_classes, c.batch_size, c.frontend, seed + 1, c.crop))
                        if len(vy) and len(np.unique(vy)) == c.n_classes else None)
         if int(self.step) == 0:
             self.log_examples(next(iter(train_data)))
