@@ -1,5 +1,8 @@
 """Train seed 002's UrbanSound8K CNN:  python3 train.py [iterations [batch_size [path]]]
 
+(and, with --dataset emotion --architecture emotion_mel|emotion_raw, seed 000's speech-emotion
+classifiers on a set packed by datatools/prepare_emotion.py)
+
 Positional arguments and defaults as in the seed (5000, 100, ./UrbanSound8K_modified/urbansound.pkl;
 a packed urbansound.npz beside the .pkl is used instead, and the pickle itself only with
 --allow_pickle). Everything else is an absl flag (python3 train.py --help). Writes checkpoints,
@@ -19,12 +22,17 @@ from absl import app, flags
 from tfam.cli import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
 from tfam.data.urbansound import DEFAULT_PATH
 
+flags.DEFINE_enum("dataset", "urbansound", ["urbansound", "emotion"],
+                  "urbansound: seed 002's packed UrbanSound8K; emotion: seed 000's packed TESS/RAVDESS "
+                  "(path required)")
 flags.DEFINE_string("logdir", "logs", "where model/ (checkpoints, .keras) and tensorboard/ go")
 flags.DEFINE_enum("frontend", "waveform", ["waveform", "spectrogram"],
                   "model input: 4 s of 8 kHz audio (spectrogram inside the model, dreamable) or the "
                   "seed's 129x13 spectrogram")
-flags.DEFINE_enum("architecture", "seed", ["seed", "timepool"],
-                  "seed: seed 002's four-conv CNN; timepool: a small conv + batch norm CNN that averages over time")
+flags.DEFINE_enum("architecture", None, ["seed", "timepool", "emotion_mel", "emotion_raw"],
+                  "urbansound: seed (seed 002's four-conv CNN, the default) or timepool (a small conv + "
+                  "batch norm CNN that averages over time); emotion: emotion_mel (the default: seed 000's "
+                  "mel CNN on 160-frame crops) or emotion_raw (its WaveNet-style raw-audio CNN)")
 flags.DEFINE_float("width", 1.0, "scale every conv and fc1 (1: the seed's 140 M-weight model)")
 flags.DEFINE_float("learning_rate", 0.01, "Adam learning rate (the seed's 0.01)")
 flags.DEFINE_enum("schedule", "seed", ["seed", "constant"],
@@ -73,7 +81,15 @@ def load(path, batch_size):
             raise ValueError(f"--{name} must be at least 1")
     if FLAGS.width <= 0 or FLAGS.learning_rate <= 0:
         raise ValueError("--width and --learning_rate must be positive")
-    splits, class_names = load_dataset(path, allow_pickle=FLAGS.allow_pickle)
+    if FLAGS.dataset == "emotion":
+        from tfam.data import emotion
+        if path == DEFAULT_PATH:
+            raise ValueError("--dataset emotion needs the path of a packed set: python3 train.py "
+                             f"ITERATIONS BATCH PATH.npz --dataset emotion ({emotion.BUILD_HINT})")
+        splits, class_names = emotion.load_packed(path)
+    else:
+        splits, class_names = load_dataset(path, allow_pickle=FLAGS.allow_pickle)
+    architecture = architecture_of(FLAGS.dataset, FLAGS.architecture)
     if len(splits["train"][1]) == 0:
         raise ValueError(f"{path} has no training clips")
     if batch_size < len(class_names):
@@ -81,15 +97,27 @@ def load(path, batch_size):
                          "balanced batches need at least one clip per class")
     print(f"dataset {path}: " + ", ".join(f"{len(y)} {s}" for s, (_, y) in splits.items())
           + f" clips, {len(class_names)} classes")
-    return splits, class_names
+    return splits, class_names, architecture
 
 
-def run(iterations, batch_size, splits, class_names):
-    from tfam.training import TrainConfig, Trainer
+def architecture_of(dataset, architecture):
+    emotion = architecture in (None, "emotion_mel", "emotion_raw") if dataset == "emotion" else \
+        architecture in (None, "seed", "timepool")
+    if not emotion:
+        raise ValueError(f"--architecture {architecture} does not fit --dataset {dataset}")
+    return architecture or ("emotion_mel" if dataset == "emotion" else "seed")
+
+
+def run(iterations, batch_size, splits, class_names, architecture):
+    from tfam.training import TrainConfig, Trainer, input_settings
+
+    frontend, crop = input_settings(architecture, FLAGS.frontend)
+    sample_rate = 22050 if FLAGS.dataset == "emotion" else 8000
 
     config = TrainConfig(
         iterations=iterations, batch_size=batch_size, logdir=FLAGS.logdir,
-        architecture=FLAGS.architecture, frontend=FLAGS.frontend, width=FLAGS.width,
+        architecture=architecture, frontend=frontend, crop=crop, sample_rate=sample_rate,
+        width=FLAGS.width,
         learning_rate=FLAGS.learning_rate, schedule=FLAGS.schedule,
         low_learning_rate=FLAGS.low_learning_rate, drop_accuracy=FLAGS.drop_accuracy,
         drop_window=FLAGS.drop_window, val_every=FLAGS.val_every, ckpt_every=FLAGS.ckpt_every,
@@ -105,9 +133,9 @@ def run(iterations, batch_size, splits, class_names):
 
 def main(argv):
     iterations, batch_size, path = positional(argv)
-    splits, class_names = run_guarded(load, path, batch_size)
+    splits, class_names, architecture = run_guarded(load, path, batch_size)
     import_tensorflow_quietly(FLAGS.cpu_devices)
-    run_guarded(run, iterations, batch_size, splits, class_names)
+    run_guarded(run, iterations, batch_size, splits, class_names, architecture)
 
 
 if __name__ == "__main__":

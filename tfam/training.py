@@ -193,6 +193,7 @@ class Trainer:
         self.writers = {name: tf.summary.create_file_writer(os.path.join(self.tb_dir, name))
                         for name in ("train", "validation")}
         self._train_step = self._compile_train_step()
+        self._calibration_batches = None
 
     # -- run directory ---------------------------------------------------------------------------
     def _check_run_dir(self, resume, overwrite):
@@ -283,11 +284,32 @@ class Trainer:
             f.write("\n".join(self.config.class_names) + "\n")
         return path
 
+    def recalibrate_batch_norm(self, batches, count=8):
+        """Set batch-norm moving statistics to the average over ``count`` training batches ("precise
+        BN", Wu & Johnson 2021). The moving averages lag the weights; in a short run they still hold
+        much of their initial variance of 1, and inference then sees wrongly scaled activations."""
+        norms = [layer for layer in self.model._flatten_layers()
+                 if isinstance(layer, keras.layers.BatchNormalization)]
+        if not norms:
+            return
+        momenta = [layer.momentum for layer in norms]
+        try:
+            for i in range(count):
+                for layer in norms:
+                    layer.momentum = i / (i + 1)  # 0 first: a running mean of the batches' statistics
+                x, _ = next(batches)
+                self.model(x, training=True)
+        finally:
+            for layer, momentum in zip(norms, momenta):
+                layer.momentum = momentum
+
     def checkpoint_now(self):
         """Checkpoint, full validation with its confusion matrix, best model by validation accuracy."""
         from tfam import summaries
 
         step = int(self.step)
+        if self._calibration_batches is not None:
+            self.recalibrate_batch_norm(self._calibration_batches)
         self.manager.save(checkpoint_number=step)
         accuracy, matrix = self.validate_all()
         with self.writers["validation"].as_default():
@@ -332,8 +354,9 @@ class Trainer:
         vx, vy = self.splits["validate"]
         val_batches = (iter(balanced_batches(vx, vy, c.n_classes, c.batch_size, c.frontend, seed + 1, c.crop))
                        if len(vy) and len(np.unique(vy)) == c.n_classes else None)
+        self._calibration_batches = iter(train_data)  # plain (not distributed) batches
         if int(self.step) == 0:
-            self.log_examples(next(iter(train_data)))
+            self.log_examples(next(self._calibration_batches))
         start_step, started = int(self.step), time.perf_counter()
         # Ctrl-C and SIGTERM set a flag that the loop checks between steps: a KeyboardInterrupt
         # raised inside TensorFlow's runtime can be swallowed, and the step in flight should finish.
