@@ -162,3 +162,25 @@ def test_pickle_is_refused_without_the_flag(tmp_path):
     (tmp_path / "urbansound.pkl").write_bytes(b"not read")
     line = one_line_error(train_py(["5", "27", "urbansound.pkl"], tmp_path, check=False))
     assert "--allow_pickle" in line and "pickle" in line
+
+
+def test_train_py_trains_the_emotion_mel_classifier(tmp_path):
+    from tfam.data import emotion
+    from tfam.surgery import load_model
+    from tfam.training import predict_logits, input_settings
+
+    data = str(tmp_path / "emotion.npz")
+    emotion.synthesize_packed(data, clips_per_class=(8, 3, 3), seed=0)
+    result = train_py(["20", "16", data, "--dataset", "emotion", "--logdir", "logs", "--width", "0.25",
+                       "--learning_rate", "0.001", "--ckpt_every", "20", "--progress_every", "10"], tmp_path)
+    assert "emotion_mel_cnn" in result.stdout
+    splits, _ = emotion.load_packed(data)
+    model = load_model(str(tmp_path / "logs" / "model" / "best.keras"))
+    frontend, crop = input_settings("emotion_mel")
+    x, y = splits["test"]
+    assert np.mean(predict_logits(model, x, frontend, crop=crop).argmax(-1) == y) > 0.5  # chance 0.25
+
+
+def test_architecture_must_fit_the_dataset(packed, tmp_path):
+    line = one_line_error(train_py(["5", "27", packed, "--architecture", "emotion_raw"], tmp_path, check=False))
+    assert "does not fit" in line
