@@ -23,7 +23,7 @@ from tfam import optimizers as opt
 from tfam import params as param_lib
 from tfam.layout import layout_of
 from tfam.objectives import OUTPUT
-from tfam.regularizers import Penalty, Projection
+from tfam.regularizers import LatentPenalty, Penalty, Projection
 from tfam.surgery import feature_model, output_activation, with_linear_logits
 from tfam.transforms import apply_all
 
@@ -75,7 +75,9 @@ class Dreamer(tf.Module):
         self.objective = objective
         self.param = param if param is not None else param_lib.direct()
         self.transforms = tuple(transforms)
-        self.penalties = tuple(r for r in regularizers if isinstance(r, Penalty))
+        self.penalties = tuple(r for r in regularizers
+                               if isinstance(r, Penalty) and not isinstance(r, LatentPenalty))
+        self.latent_penalties = tuple(r for r in regularizers if isinstance(r, LatentPenalty))
         self.projections = tuple(r for r in regularizers if isinstance(r, Projection))
         unknown = [r for r in regularizers if not isinstance(r, (Penalty, Projection))]
         if unknown:
@@ -83,6 +85,8 @@ class Dreamer(tf.Module):
         if self.projections and not self.param.direct:
             raise ValueError(f"{self.projections[0]!r} rewrites pixels or samples and needs the "
                              "direct parameterization")
+        if self.latent_penalties and self.param.direct:
+            raise ValueError(f"{self.latent_penalties[0]!r} acts on a latent; it needs params.latent")
         self.optimizer = optimizer if optimizer is not None else opt.adam(learning_rate)
 
         self.input_shape = tuple(model.inputs[0].shape[1:])
@@ -169,6 +173,11 @@ class Dreamer(tf.Module):
                 grad = self._penalty_gradient(x, grad)
             if not self.param.direct:
                 grad = param_tape.gradient(x, params, output_gradients=grad)
+            if self.latent_penalties:
+                with tf.GradientTape() as latent_tape:
+                    latent_tape.watch(params)
+                    penalty = tf.add_n([tf.reduce_sum(p(params, self.layout)) for p in self.latent_penalties])
+                grad = grad + latent_tape.gradient(penalty, params)
             params, state, best_x, best_value = self._update(
                 params, grad, state, step, x, value, best_x, best_value)
             return i + 1, params, state, best_x, best_value, history.write(i, value)

@@ -130,6 +130,23 @@ def class_logit(targets):
                      rows=_rows(rows))
 
 
+def class_margin(targets, others_weight=1.0):
+    """Seed 000's AM objective: the target logit minus ``others_weight`` times the mean of the other
+    logits, so that a dream is this class rather than every class at once."""
+    rows = as_targets(targets)
+
+    def fn(acts):
+        logits = acts[OUTPUT]
+        target = _select(logits, rows, "class")
+        chosen = _selector(rows, logits.shape[-1], "class")
+        others = tf.reduce_sum(logits * (1.0 - tf.minimum(chosen, 1.0)), axis=-1)
+        count = tf.reduce_sum(1.0 - tf.minimum(chosen, 1.0), axis=-1)
+        return target - others_weight * others / tf.maximum(count, 1.0)
+
+    return Objective(fn, [OUTPUT], f"class_margin{list(rows) if len(rows) > 1 else list(rows[0])}",
+                     class_targets=rows, rows=_rows(rows))
+
+
 def neuron(layer, unit, position=None):
     """One unit of a layer; for conv layers at a spatial position (default: the centre)."""
     rows = as_targets(unit)

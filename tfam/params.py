@@ -103,18 +103,29 @@ class Fourier(Frozen):
 
 
 class Latent(Frozen):
-    """Optimize the latent z of a Keras generator whose output is the classifier's input."""
+    """Optimize the latent z of a Keras generator whose output is the classifier's input.
+
+    A conditional generator (inputs z and a class index) takes ``condition``: one class for every
+    row, or one per row; the class input then steers the generator while AM moves z."""
     direct = False
 
-    def __init__(self, generator, dim=None, sd=1.0, distribution="normal"):
+    def __init__(self, generator, dim=None, sd=1.0, distribution="normal", condition=None):
         latent_shape = tuple(generator.inputs[0].shape[1:])
         if dim is None and len(latent_shape) != 1:
             raise ValueError(f"the generator takes a latent of shape {latent_shape}; tfam optimizes a "
                              "flat z: give the generator a (dim,) input (e.g. add a Reshape)")
         if distribution not in ("normal", "uniform"):
             raise ValueError(f"distribution must be 'normal' or 'uniform', got '{distribution}'")
+        conditional = len(generator.inputs) == 2
+        if conditional != (condition is not None):
+            raise ValueError("a conditional generator (z and a class input) needs condition=CLASS"
+                             if conditional else "condition= is for generators with a class input")
+        if len(generator.inputs) > 2:
+            raise ValueError(f"the generator takes {len(generator.inputs)} inputs; tfam knows z, or z "
+                             "and a class")
+        condition = None if condition is None else tuple(np.atleast_1d(condition).astype(int).tolist())
         self._set(generator=generator, dim=dim if dim is not None else latent_shape[0], sd=sd,
-                  distribution=distribution)
+                  distribution=distribution, condition=condition)
 
     def shape(self, input_shape, layout):
         out = tuple(self.generator.outputs[0].shape[1:])
@@ -125,12 +136,18 @@ class Latent(Frozen):
 
     def init(self, batch, input_shape, layout, rng):
         self.shape(input_shape, layout)
+        if self.condition is not None and len(self.condition) not in (1, batch):
+            raise ValueError(f"{len(self.condition)} conditions for a batch of {batch}")
         if self.distribution == "uniform":
             return rng.uniform(-1.0, 1.0, (batch, self.dim)).astype(np.float32)
         return (self.sd * rng.standard_normal((batch, self.dim))).astype(np.float32)
 
     def to_input(self, params, input_shape, layout):
-        return self.generator(params, training=False)
+        if self.condition is None:
+            return self.generator(params, training=False)
+        labels = tf.constant(self.condition, tf.int32)
+        labels = tf.broadcast_to(labels, [tf.shape(params)[0]]) if len(self.condition) == 1 else labels
+        return self.generator([params, labels], training=False)
 
     def project(self, params):
         return params

@@ -25,6 +25,19 @@ class Penalty(Frozen):
         return f"{self.name}(weight={self.weight:g})"
 
 
+class LatentPenalty(Penalty):
+    """A penalty on the optimized parameters (a generator's latent z), not on the input."""
+
+
+def latent_l2(weight=100.0):
+    """Seed 000's prior on z: ``weight * sum(z**2) / D`` per row (keeps z near the Gaussian shell the
+    generator was trained on)."""
+    def fn(z, layout):
+        return tf.reduce_mean(tf.square(z), axis=list(range(1, z.shape.rank)))
+
+    return LatentPenalty(fn, weight, "latent_l2")
+
+
 class Projection(Frozen):
     """``fn(x, step, layout) -> x`` applied to the input after every update."""
 
