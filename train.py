@@ -1,7 +1,9 @@
 """Train seed 002's UrbanSound8K CNN:  python3 train.py [iterations [batch_size [path]]]
 
 (and, with --dataset emotion --architecture emotion_mel|emotion_raw, seed 000's speech-emotion
-classifiers on a set packed by datatools/prepare_emotion.py)
+classifiers on a set packed by datatools/prepare_emotion.py; on either dataset, --architecture
+slowfast is seed 003's slow/fast audio CNN on the seed's log-mel, and --lep_weight L --word_vectors
+FILE trains any of them with seed 003's Label Embeddings Projection loss)
 
 Positional arguments and defaults as in the seed (5000, 100, ./UrbanSound8K_modified/urbansound.pkl;
 a packed urbansound.npz beside the .pkl is used instead, and the pickle itself only with
@@ -29,11 +31,20 @@ flags.DEFINE_string("logdir", "logs", "where model/ (checkpoints, .keras) and te
 flags.DEFINE_enum("frontend", "waveform", ["waveform", "spectrogram"],
                   "model input: 4 s of 8 kHz audio (spectrogram inside the model, dreamable) or the "
                   "seed's 129x13 spectrogram")
-flags.DEFINE_enum("architecture", None, ["seed", "timepool", "emotion_mel", "emotion_raw"],
+flags.DEFINE_enum("architecture", None, ["seed", "timepool", "emotion_mel", "emotion_raw", "slowfast"],
                   "urbansound: seed (seed 002's four-conv CNN, the default) or timepool (a small conv + "
                   "batch norm CNN that averages over time); emotion: emotion_mel (the default: seed 000's "
-                  "mel CNN on 160-frame crops) or emotion_raw (its WaveNet-style raw-audio CNN)")
-flags.DEFINE_float("width", 1.0, "scale every conv and fc1 (1: the seed's 140 M-weight model)")
+                  "mel CNN on 160-frame crops) or emotion_raw (its WaveNet-style raw-audio CNN); either: "
+                  "slowfast (seed 003's slow/fast audio CNN on the seed's log-mel, computed inside)")
+flags.DEFINE_float("width", 1.0, "scale every conv and fc1 (1: the seed's 140 M-weight model); "
+                                 "slowfast: scale its stem width of 64")
+flags.DEFINE_list("blocks", None, "slowfast: blocks per ResNet stage, e.g. 1,1 (default 3,4,6,3: the "
+                                  "seed's ResNet-50)")
+flags.DEFINE_float("lep_weight", 0.0, "Label Embeddings Projection weight L in [0, 1]: loss = (1 - L) "
+                                      "cross-entropy + L MSE(projected logits, class-name embedding)")
+flags.DEFINE_string("word_vectors", None, "word vectors for --lep_weight > 0: GloVe text (word v1 v2 ... "
+                                          "per line), .npz (arrays words, vectors) or .npy (one row per "
+                                          "class, in class order)")
 flags.DEFINE_float("learning_rate", 0.01, "Adam learning rate (the seed's 0.01)")
 flags.DEFINE_enum("schedule", "seed", ["seed", "constant"],
                   "seed: drop to --low_learning_rate once the mean of the last --drop_window training "
@@ -90,6 +101,8 @@ def load(path, batch_size):
     else:
         splits, class_names = load_dataset(path, allow_pickle=FLAGS.allow_pickle)
     architecture = architecture_of(FLAGS.dataset, FLAGS.architecture)
+    blocks = blocks_of(architecture, FLAGS.blocks)
+    embeddings = embeddings_of(class_names, FLAGS.lep_weight, FLAGS.word_vectors)
     if len(splits["train"][1]) == 0:
         raise ValueError(f"{path} has no training clips")
     if batch_size < len(class_names):
@@ -97,18 +110,50 @@ def load(path, batch_size):
                          "balanced batches need at least one clip per class")
     print(f"dataset {path}: " + ", ".join(f"{len(y)} {s}" for s, (_, y) in splits.items())
           + f" clips, {len(class_names)} classes")
-    return splits, class_names, architecture
+    return splits, class_names, architecture, blocks, embeddings
 
 
 def architecture_of(dataset, architecture):
-    emotion = architecture in (None, "emotion_mel", "emotion_raw") if dataset == "emotion" else \
-        architecture in (None, "seed", "timepool")
+    emotion = architecture in (None, "emotion_mel", "emotion_raw", "slowfast") if dataset == "emotion" else \
+        architecture in (None, "seed", "timepool", "slowfast")
     if not emotion:
         raise ValueError(f"--architecture {architecture} does not fit --dataset {dataset}")
     return architecture or ("emotion_mel" if dataset == "emotion" else "seed")
 
 
-def run(iterations, batch_size, splits, class_names, architecture):
+def blocks_of(architecture, blocks):
+    """--blocks as a tuple of whole numbers >= 1 (empty: the architecture's default)."""
+    if not blocks:
+        return ()
+    if architecture != "slowfast":
+        raise ValueError("--blocks applies to --architecture slowfast only")
+    try:
+        values = tuple(int(b) for b in blocks)
+    except ValueError:
+        raise ValueError(f"--blocks must be whole numbers separated by commas, got {','.join(blocks)}") from None
+    if min(values) < 1:
+        raise ValueError(f"--blocks must be at least 1 each, got {','.join(blocks)}")
+    return values
+
+
+def embeddings_of(class_names, weight, word_vectors):
+    """The LEP class embeddings (read before TensorFlow starts, so a bad file fails fast), or None."""
+    from tfam import lep
+
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"--lep_weight must be between 0 and 1, got {weight:g}")
+    if weight == 0:
+        if word_vectors:
+            print("note: --word_vectors is not used with --lep_weight 0")
+        return None
+    if not word_vectors:
+        raise ValueError("--lep_weight above 0 needs --word_vectors (a GloVe text, .npz or .npy file)")
+    embeddings = lep.class_embeddings(class_names, word_vectors)
+    print(f"LEP: weight {weight:g}, {embeddings.shape[1]}-dimensional class embeddings from {word_vectors}")
+    return embeddings
+
+
+def run(iterations, batch_size, splits, class_names, architecture, blocks, embeddings):
     from tfam.training import TrainConfig, Trainer, input_settings
 
     frontend, crop = input_settings(architecture, FLAGS.frontend)
@@ -117,14 +162,16 @@ def run(iterations, batch_size, splits, class_names, architecture):
     config = TrainConfig(
         iterations=iterations, batch_size=batch_size, logdir=FLAGS.logdir,
         architecture=architecture, frontend=frontend, crop=crop, sample_rate=sample_rate,
-        width=FLAGS.width,
+        width=FLAGS.width, blocks=blocks,
         learning_rate=FLAGS.learning_rate, schedule=FLAGS.schedule,
         low_learning_rate=FLAGS.low_learning_rate, drop_accuracy=FLAGS.drop_accuracy,
         drop_window=FLAGS.drop_window, val_every=FLAGS.val_every, ckpt_every=FLAGS.ckpt_every,
         seed=FLAGS.seed, strategy=FLAGS.strategy, n_classes=len(class_names),
-        class_names=tuple(class_names))
+        class_names=tuple(class_names),
+        lep_weight=FLAGS.lep_weight if embeddings is not None else 0.0,
+        word_vectors=os.path.abspath(FLAGS.word_vectors) if embeddings is not None else "")
     trainer = Trainer(config, splits, resume=FLAGS.resume, overwrite=FLAGS.overwrite,
-                      progress_every=FLAGS.progress_every)
+                      progress_every=FLAGS.progress_every, embeddings=embeddings)
     print(f"training {trainer.model.name} ({trainer.model.count_params():,} weights) for "
           f"{iterations} steps, batches of {batch_size // len(class_names)} per class, "
           f"{trainer.strategy.num_replicas_in_sync} replica(s)")
@@ -133,9 +180,9 @@ def run(iterations, batch_size, splits, class_names, architecture):
 
 def main(argv):
     iterations, batch_size, path = positional(argv)
-    splits, class_names, architecture = run_guarded(load, path, batch_size)
+    loaded = run_guarded(load, path, batch_size)
     import_tensorflow_quietly(FLAGS.cpu_devices)
-    run_guarded(run, iterations, batch_size, splits, class_names, architecture)
+    run_guarded(run, iterations, batch_size, *loaded)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,17 @@
 0.01 -> 0.0001 rule, validation every few steps, checkpoints, resume, TensorBoard.
 
     logdir/model/      ckpt-N (tf.train.Checkpoint: model, optimizer, step, schedule state),
-                       config.json, best.keras (+ .labels.txt), model.keras (+ .labels.txt)
+                       config.json, best.keras (+ .labels.txt), model.keras (+ .labels.txt);
+                       with LEP also best.lep.keras, model.lep.keras (the projection) and
+                       lep_embeddings.npy (the class embeddings it was trained toward)
     logdir/tensorboard/train, logdir/tensorboard/validation   scalars, confusion matrix, audio
 
 One compiled train step runs under a tf.distribute strategy (the default one, mirrored or
 multi-worker mirrored); the input pipeline is tf.data with prefetch.
+
+With lep_weight > 0 the step optimizes seed 003's Label Embeddings Projection loss (tfam.lep) for any
+architecture: the classifier keeps one logits output, and the projection is a separate layer that
+the checkpoint, the optimizer and the saved ``NAME.lep.keras`` carry.
 """
 import collections
 import dataclasses
@@ -19,13 +25,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfam import outputs, spectrogram
+from tfam import lep, outputs, spectrogram
 from tfam.models.urbansound_cnn import ARCHITECTURES
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 SCHEDULES = ("seed", "constant")
-# Settings a resumed run must share with the run it continues (they shape the model or the data).
-ARCHITECTURE_KEYS = ("architecture", "frontend", "crop", "width", "n_classes", "class_names")
+# Settings a resumed run must share with the run it continues (they shape the model, the data or
+# the loss); a key missing from an older run's config.json counts as its default.
+ARCHITECTURE_KEYS = ("architecture", "frontend", "crop", "width", "n_classes", "class_names",
+                     "blocks", "lep_weight", "word_vectors")
 
 
 @dataclasses.dataclass
@@ -38,6 +46,7 @@ class TrainConfig:
     crop: int = 0  # samples of each clip the model sees (0: all)
     sample_rate: int = 8000
     width: float = 1.0
+    blocks: tuple = ()  # slowfast: blocks per ResNet stage (empty: the seed's 3, 4, 6, 3)
     learning_rate: float = 0.01
     schedule: str = "seed"  # seed: drop to low_learning_rate once recent accuracy > drop_accuracy
     low_learning_rate: float = 0.0001
@@ -50,6 +59,8 @@ class TrainConfig:
     strategy: str = "default"
     n_classes: int = 0
     class_names: tuple = ()
+    lep_weight: float = 0.0  # Label Embeddings Projection weight (0: plain cross-entropy)
+    word_vectors: str = ""  # the word-vector file of the class embeddings (tfam.lep)
 
     def architecture_settings(self):
         return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
@@ -67,9 +78,17 @@ def make_strategy(name):
 
 EMOTION_ARCHITECTURES = ("emotion_mel", "emotion_raw")
 MEL_FRAMES = 160  # seed 000's mel classifier sees 160-frame crops
+SLOWFAST_WIDTH = 64  # the seed's slow-stream stem width; --width scales it
 
 
-def build_model(config):
+def build_model(config, samples=None):
+    """The architecture of ``config``; ``samples`` is the clip length for models that compute their
+    front end inside (slowfast: the seed's log-mel of the waveform at config.sample_rate)."""
+    if config.architecture == "slowfast":
+        from tfam.models.slowfast_audio import SEED_STAGES, slowfast_audio
+        return slowfast_audio(config.n_classes, width=max(1, round(SLOWFAST_WIDTH * config.width)),
+                              stages=tuple(config.blocks) or SEED_STAGES,
+                              sample_rate=config.sample_rate, samples=config.crop or samples)
     if config.architecture in EMOTION_ARCHITECTURES:
         from tfam.models import emotion
         if config.architecture == "emotion_mel":
@@ -78,7 +97,7 @@ def build_model(config):
     build = ARCHITECTURES.get(config.architecture)
     if build is None:
         raise ValueError(f"unknown architecture '{config.architecture}'; choose one of: "
-                         f"{', '.join(list(ARCHITECTURES) + list(EMOTION_ARCHITECTURES))}")
+                         f"{', '.join(list(ARCHITECTURES) + list(EMOTION_ARCHITECTURES) + ['slowfast'])}")
     return build(n_classes=config.n_classes, frontend=config.frontend, width=config.width)
 
 
@@ -119,6 +138,8 @@ def input_settings(architecture, frontend="waveform"):
     if architecture == "emotion_raw":
         from tfam.models.emotion import RAW_SAMPLES
         return "waveform", RAW_SAMPLES
+    if architecture == "slowfast":  # its log-mel front end is inside the model
+        return "waveform", 0
     return frontend, 0
 
 
@@ -165,36 +186,68 @@ def confusion_matrix(labels, predictions, n_classes):
 class Trainer:
     """Owns the model, optimizer, checkpoint and summary writers of one training run."""
 
-    def __init__(self, config, splits, resume=False, overwrite=False, progress_every=10):
+    def __init__(self, config, splits, resume=False, overwrite=False, progress_every=10,
+                 embeddings=None):
+        """``embeddings``: the (n_classes, d) LEP class embeddings when config.lep_weight > 0
+        (read from config.word_vectors when not given)."""
         self.config, self.splits, self.progress_every = config, splits, progress_every
         self.model_dir = os.path.join(config.logdir, "model")
         self.tb_dir = os.path.join(config.logdir, "tensorboard")
+        self.embeddings = self._lep_embeddings(embeddings)
         self._check_run_dir(resume, overwrite)
         keras.utils.set_random_seed(config.seed)
         self.strategy = make_strategy(config.strategy)
         with self.strategy.scope():
-            self.model = build_model(config)
+            self.model = build_model(config, samples=splits["train"][0].shape[1])
+            self.projection = None
+            if self.embeddings is not None:
+                self.projection = lep.projection_layer(self.embeddings.shape[1])
+                self.projection.build((None, config.n_classes))
             self.optimizer = keras.optimizers.Adam(config.learning_rate)
-            self.optimizer.build(self.model.trainable_variables)
+            self.optimizer.build(self._variables())
         # Bookkeeping only Python touches: plain variables, outside the strategy (not mirrored).
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         # the seed's schedule rule: the last drop_window training accuracies, and whether it fired
         self.recent_accuracy = tf.Variable(tf.zeros(config.drop_window), trainable=False)
         self.dropped = tf.Variable(False, trainable=False)
         self.best_accuracy = tf.Variable(-1.0, trainable=False)
+        parts = {"lep": self.projection} if self.projection is not None else {}
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, step=self.step, dropped=self.dropped,
-            recent_accuracy=self.recent_accuracy, best_accuracy=self.best_accuracy)
+            recent_accuracy=self.recent_accuracy, best_accuracy=self.best_accuracy, **parts)
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir,
                                                   max_to_keep=config.keep_checkpoints)
         if resume and self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
             print(f"resumed from {self.manager.latest_checkpoint} at step {int(self.step)}")
         self._write_config()
+        if self.embeddings is not None:
+            with outputs.atomic_write(os.path.join(self.model_dir, "lep_embeddings.npy")) as f:
+                np.save(f, self.embeddings)
         self.writers = {name: tf.summary.create_file_writer(os.path.join(self.tb_dir, name))
                         for name in ("train", "validation")}
         self._train_step = self._compile_train_step()
         self._calibration_batches = None
+
+    # -- LEP -------------------------------------------------------------------------------------
+    def _lep_embeddings(self, embeddings):
+        c = self.config
+        if not 0.0 <= c.lep_weight <= 1.0:
+            raise ValueError(f"--lep_weight must be between 0 and 1, got {c.lep_weight}")
+        if c.lep_weight == 0:
+            return None
+        if embeddings is None:
+            if not c.word_vectors:
+                raise ValueError("--lep_weight above 0 needs --word_vectors (a GloVe text, .npz or .npy file)")
+            embeddings = lep.class_embeddings(c.class_names, c.word_vectors)
+        embeddings = np.asarray(embeddings, np.float32)
+        if embeddings.ndim != 2 or embeddings.shape[0] != c.n_classes:
+            raise ValueError(f"LEP needs one embedding per class ({c.n_classes}), got {embeddings.shape}")
+        return embeddings
+
+    def _variables(self):
+        extra = self.projection.trainable_variables if self.projection is not None else []
+        return self.model.trainable_variables + extra
 
     # -- run directory ---------------------------------------------------------------------------
     def _check_run_dir(self, resume, overwrite):
@@ -207,7 +260,9 @@ class Trainer:
             with open(config_path, encoding="utf-8") as f:
                 saved = json.load(f)
             mine = json.loads(json.dumps(self.config.architecture_settings()))
-            different = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
+            defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(TrainConfig)}))
+            saved = {k: saved.get(k, defaults[k]) for k in mine}
+            different = {k: (saved[k], v) for k, v in mine.items() if saved[k] != v}
             if different:
                 details = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in different.items())
                 raise ValueError(f"cannot resume {self.model_dir} with other settings ({details})")
@@ -227,30 +282,44 @@ class Trainer:
     def _compile_train_step(self):
         global_batch = (self.config.batch_size // self.config.n_classes) * self.config.n_classes
 
+        use_lep = self.projection is not None
+        targets = tf.constant(self.embeddings) if use_lep else None
+
+        def average(per_example):
+            return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
         def replica_step(x, y):
+            variables = self._variables()
             with tf.GradientTape() as tape:
                 logits = self.model(x, training=True)
-                per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            gradients = tape.gradient(loss, self.model.trainable_variables)
-            self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
+                if use_lep:
+                    per_example, cross_entropy, mse = lep.lep_loss(
+                        y, logits, self.projection(logits), targets, self.config.lep_weight)
+                else:
+                    per_example = cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+                    mse = tf.zeros_like(cross_entropy)
+                loss = average(per_example)
+            gradients = tape.gradient(loss, variables)
+            self.optimizer.apply_gradients(zip(gradients, variables))
             correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), y), tf.float32))
-            return loss, correct / global_batch
+            return loss, correct / global_batch, average(cross_entropy), average(mse)
 
         @tf.function
         def train_step(iterator):
             """One step, its step count and its scalars: all in the graph, so the Python loop
             around it costs next to nothing per step (it did cost 5 ms of a 31 ms step)."""
             x, y = next(iterator)
-            loss, accuracy = self.strategy.run(replica_step, args=(x, y))
+            results = self.strategy.run(replica_step, args=(x, y))
             reduce = tf.distribute.ReduceOp.SUM
-            loss = self.strategy.reduce(reduce, loss, None)
-            accuracy = self.strategy.reduce(reduce, accuracy, None)
+            loss, accuracy, cross_entropy, mse = [self.strategy.reduce(reduce, r, None) for r in results]
             step = self.step.assign_add(1)
             with self.writers["train"].as_default(step=step):
                 tf.summary.scalar("loss", loss)
                 tf.summary.scalar("accuracy", accuracy)
                 tf.summary.scalar("learning_rate", self.optimizer.learning_rate)
+                if use_lep:  # the two parts of the LEP loss, unweighted
+                    tf.summary.scalar("cross_entropy", cross_entropy)
+                    tf.summary.scalar("lep_mse", mse)
             return loss, accuracy, step
 
         return train_step
@@ -287,11 +356,23 @@ class Trainer:
 
     # -- evaluation and saving -------------------------------------------------------------------
     def validate_batch(self, batch):
+        """(loss, accuracy) of one batch in inference mode."""
+        scalars = self.validation_scalars(batch)
+        return scalars["loss"], scalars["accuracy"]
+
+    def validation_scalars(self, batch):
+        """{loss, accuracy} of one batch in inference mode; with LEP the loss is the LEP loss (as in
+        training) and cross_entropy and lep_mse are there too."""
         x, y = batch
         logits = self.model(x, training=False)
-        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
         accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1), y), tf.float32))
-        return float(loss), float(accuracy)
+        if self.projection is None:
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+            return {"loss": float(tf.reduce_mean(loss)), "accuracy": float(accuracy)}
+        loss, cross_entropy, mse = lep.lep_loss(y, logits, self.projection(logits), self.embeddings,
+                                                self.config.lep_weight)
+        return {"loss": float(tf.reduce_mean(loss)), "accuracy": float(accuracy),
+                "cross_entropy": float(tf.reduce_mean(cross_entropy)), "lep_mse": float(tf.reduce_mean(mse))}
 
     def validate_all(self):
         """Accuracy and confusion matrix on the whole validation split."""
@@ -304,6 +385,10 @@ class Trainer:
         path = os.path.join(self.model_dir, name + ".keras")
         with outputs.atomic_path(path) as tmp:
             self.model.save(tmp)
+        if self.projection is not None:  # beside the model, which keeps its one logits output
+            projection = lep.projection_model(self.projection, self.config.n_classes)
+            with outputs.atomic_path(os.path.join(self.model_dir, name + ".lep.keras")) as tmp:
+                projection.save(tmp)
         with outputs.atomic_write(os.path.join(self.model_dir, name + ".labels.txt"), "w") as f:
             f.write("\n".join(self.config.class_names) + "\n")
         return path
@@ -367,6 +452,9 @@ class Trainer:
                 if self.config.architecture in ARCHITECTURES:  # what the seed-002 front end makes of it
                     tf.summary.image("examples/model_input", _as_images(model_inputs(x[:3], "spectrogram")),
                                      step=step, max_outputs=3)
+                elif self.config.architecture == "slowfast":  # the log-mel the model computes
+                    tf.summary.image("examples/model_input", _as_images(self.model.get_layer("log_mel")(x[:3])),
+                                     step=step, max_outputs=3)
             else:  # spectrogram or mel inputs are pictures already
                 tf.summary.image("examples/model_input", _as_images(x[:3]), step=step, max_outputs=3)
 
@@ -404,10 +492,11 @@ class Trainer:
                 rate = self._update_schedule(step, accuracy)
                 val = None
                 if val_batches is not None and step % c.val_every == 0:
-                    val_loss, val = self.validate_batch(next(val_batches))
+                    scalars = self.validation_scalars(next(val_batches))
+                    val = scalars["accuracy"]
                     with self.writers["validation"].as_default():
-                        tf.summary.scalar("loss", val_loss, step=step)
-                        tf.summary.scalar("accuracy", val, step=step)
+                        for tag, value in scalars.items():
+                            tf.summary.scalar(tag, value, step=step)
                 if step % self.progress_every == 0 or step == c.iterations:
                     self._print_progress(step, start_step, started, loss, accuracy, val, rate)
                 if step % c.ckpt_every == 0:
