@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-mnist test bench clean
+.PHONY: demo demo-mnist demo-emotion test bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,18 @@ demo: $(VENV)/.installed
 demo-mnist: $(VENV)/.installed
 	$(BIN)/python -m tfam.demo_mnist --out runs/demo-mnist
 
-test: $(VENV)/.installed-test
+demo-emotion: $(VENV)/.installed
+	$(BIN)/python -m tfam.emotion_demo --out runs/emotion
+
+# Debian's chromium and chromedriver, for the test that opens the HTML gallery in a real browser
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "installing Debian's chromium and chromium-driver for the browser test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test: $(VENV)/.installed-test browser
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-test

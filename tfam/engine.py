@@ -38,6 +38,7 @@ class Result:
     probabilities: np.ndarray | None  # (B, classes) the model's probabilities for ``x``; None if not a classifier
     class_targets: tuple | None       # per-row class targets of the objective, if any
     seconds: float
+    start_x: np.ndarray | None = None  # the input before the first step (where a latent dream began)
 
     @property
     def target_probability(self):
@@ -227,7 +228,7 @@ class Dreamer(tf.Module):
         return Result(x=x.numpy(), best_x=best_x.numpy(), best_value=best_value.numpy(),
                       history=np.concatenate(history), params=params.numpy(),
                       probabilities=self.probabilities(x), class_targets=self.objective.class_targets,
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, start_x=x0.numpy())
 
     def probabilities(self, x):
         """The model's class probabilities for a batch, or None when its output is not (B, classes)."""

@@ -61,6 +61,6 @@ def dream_sounds(model, classes, sample_rate=8000, steps=300, seed=0, verbose=0,
     pick = lambda a: None if a is None else a[rows]  # noqa: E731
     return dataclasses.replace(
         result, x=result.x[rows], best_x=result.best_x[rows], best_value=result.best_value[rows],
-        history=result.history[:, rows], params=result.params[rows],
+        history=result.history[:, rows], params=result.params[rows], start_x=pick(result.start_x),
         probabilities=pick(result.probabilities),
         class_targets=None if result.class_targets is None else tuple(result.class_targets[r] for r in rows))
