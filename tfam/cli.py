@@ -132,6 +132,8 @@ def build_parser():
                      help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
     from tfam import deepdream_command  # light: TensorFlow loads when a command runs
     deepdream_command.add_parser(commands)
+    from tfam import explain_command  # light as well
+    explain_command.add_parser(commands)
     return parser
 
 
@@ -139,9 +141,10 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     import_tensorflow_quietly()
-    from tfam import deepdream_command, dream_command  # after the quiet import: they load TensorFlow
+    from tfam import deepdream_command, dream_command, explain_command  # after the quiet import
 
-    commands = {"dream": dream_command.run, "deepdream": deepdream_command.run}
+    commands = {"dream": dream_command.run, "deepdream": deepdream_command.run,
+                "explain": explain_command.run}
     run_guarded(commands[args.command], args)
     return 0  # the console script exits with this
 

@@ -110,7 +110,8 @@ def hearing(model, sample_rate=None):
 
     Known: a waveform model with tfam's SeedSpectrogram (8 kHz) or LogMel layer; seed 002's
     129x13x1 spectrogram input (8 kHz, 4 s); seed 000's 80-band log-mel input in [0, 1] (22050 Hz);
-    a bare waveform input (``sample_rate``, default 22050 Hz as seed 000's raw classifier)."""
+    a bare waveform input (``sample_rate``, default 22050 Hz as seed 000's raw classifier; the
+    other kinds fix their rate)."""
     from tfam import spectrogram
 
     if len(model.inputs) != 1:
@@ -123,7 +124,7 @@ def hearing(model, sample_rate=None):
                              "waveform (batch, samples)")
         samples = shape[0]
     if isinstance(layer, spectrogram.SeedSpectrogram):
-        rate = sample_rate or spectrogram.SAMPLE_RATE
+        rate = spectrogram.SAMPLE_RATE  # seed 002's spectrogram is of 8 kHz audio
         settings = _layer_settings(layer, SEED_KEYS)
         return Hearing("spectrogram", rate, samples, layer.name, settings, *_seed_grid(settings, rate))
     if isinstance(layer, mel.LogMel):

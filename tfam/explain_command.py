@@ -1,0 +1,245 @@
+"""``tfam explain``: an attribution map of an audio model for one clip, the salient audio, and how
+the model's prediction changes without the rest (seed 003's explanation, from the command line).
+
+    tfam explain model.keras dog.wav --method gradcam --out runs/explain
+    tfam explain model.keras dog.wav --method scorecam --class dog_bark --threshold none
+
+Writes to --out: map.png (the map over the spectrogram the model sees), masked.png (the clip's
+log-mel, the salient part kept, and removed), input.wav (the clip as the model hears it),
+salient_griffin_lim.wav and salient_optimized.wav (the salient part made audible by Griffin-Lim and
+by waveform optimization), removed_griffin_lim.wav (the rest), summary.json and TensorBoard events.
+
+The WAV is read at any rate and channel count: other rates are resampled to the model's
+(band-limited, tfam.audio) and stereo is mixed down to mono, each with a note; a clip longer than
+the model hears is centre-cropped, a shorter one zero-padded at the end, also with a note.
+"""
+import os
+
+# light imports only: cli.build_parser calls add_parser before TensorFlow is (quietly) imported
+from tfam import audio, outputs
+
+METHODS = ("gradcam", "gradcam++", "scorecam", "saliency")
+BACKENDS = ("auto", "tf-keras-vis", "tfam")
+
+
+def add_parser(commands):
+    """Add the ``explain`` subcommand to the subparsers object of ``tfam.cli.build_parser``."""
+    p = commands.add_parser(
+        "explain", help="attribution map of an audio model for a clip, and its salient audio",
+        description="Compute a saliency, Grad-CAM, Grad-CAM++ or Score-CAM map of a model for a WAV "
+                    "file, mask the clip's log-mel with it, turn the salient part back into sound "
+                    "(Griffin-Lim and waveform optimization) and report the model's probability for "
+                    "the target on the clip, on the salient part and on the rest.")
+    p.add_argument("model", help=".keras / .h5 file or SavedModel directory")
+    p.add_argument("input", help="WAV file (any rate: resampled to the model's; stereo: mixed to mono)")
+    p.add_argument("--method", choices=METHODS, default="gradcam", help="attribution method (default gradcam)")
+    p.add_argument("--class", dest="target", default=None,
+                   help="class index or name to explain (default: the class the model predicts)")
+    p.add_argument("--labels", help="class names, one per line (default: MODEL.labels.txt beside the "
+                                    "model, if present)")
+    p.add_argument("--layer", default=None,
+                   help="CAM layer; comma-separated for several streams (default: the last "
+                        "convolution of every stream)")
+    p.add_argument("--threshold", default="mean",
+                   help="'mean' (seed 003: keep the cells at or above the map's mean), 'none' (the map "
+                        "itself as a soft mask) or a number in [0, 1] (default mean)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="who computes the map: tf-keras-vis where it can, else tfam (default auto)")
+    p.add_argument("--smooth-samples", type=int, default=0, help="saliency: SmoothGrad copies (0: off)")
+    p.add_argument("--batch-size", type=int, default=32, help="Score-CAM: masked inputs per forward pass")
+    p.add_argument("--sample-rate", type=int, default=None,
+                   help="the rate of a model on bare samples (default 22050, seed 000's raw "
+                        "classifier); models with a spectrogram front end or input know their own")
+    p.add_argument("--steps", type=int, default=500, help="steps of the waveform optimization (default 500)")
+    p.add_argument("--griffin-lim-iterations", type=int, default=32, help="default 32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/explain", help="output directory (default runs/explain)")
+    p.add_argument("--tensorboard", default=None,
+                   help="TensorBoard log directory (default OUT/tensorboard; 'none' to skip)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--unsafe-load", action="store_true",
+                   help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
+    return p
+
+
+# ----------------------------------------------------------------------------- arguments
+
+def parse_threshold(spec):
+    """'mean' | 'none' | a number in [0, 1]."""
+    spec = str(spec).strip().lower()
+    if spec in ("mean", "none"):
+        return spec
+    try:
+        value = float(spec)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise ValueError(f"--threshold must be 'mean', 'none' or a number in [0, 1], got '{spec}'")
+    return value
+
+
+def check_options(args):
+    for flag, value, least in (("--steps", args.steps, 1), ("--griffin-lim-iterations",
+                               args.griffin_lim_iterations, 1), ("--batch-size", args.batch_size, 1),
+                               ("--smooth-samples", args.smooth_samples, 0)):
+        if value < least:
+            raise ValueError(f"{flag} must be at least {least}, got {value}")
+    if args.sample_rate is not None and args.sample_rate < 1:
+        raise ValueError(f"--sample-rate must be positive, got {args.sample_rate}")
+    if args.smooth_samples and args.method != "saliency":
+        raise ValueError("--smooth-samples is for --method saliency (SmoothGrad)")
+    return parse_threshold(args.threshold)
+
+
+def class_names(args, n_classes):
+    from tfam.dream_command import default_labels_path, read_labels
+
+    path = args.labels or default_labels_path(args.model)
+    if not (args.labels or os.path.exists(path)):
+        return [str(i) for i in range(n_classes)]
+    labels = read_labels(path)
+    if len(labels) != n_classes:
+        raise ValueError(f"{len(labels)} labels in {path} for a model with {n_classes} classes")
+    return labels
+
+
+def parse_target(spec, names):
+    """A class index or name -> its index (None: the predicted class)."""
+    if spec is None:
+        return None
+    from tfam.dream_command import parse_classes
+
+    rows, _ = parse_classes(spec, len(names), names)
+    if len(rows) != 1 or len(rows[0]) != 1:
+        raise ValueError(f"--class takes one class, got '{spec}'")
+    return rows[0][0]
+
+
+def read_clip(path, hear):
+    """The WAV as the model hears it (mono, the model's rate and length) and notes."""
+    import numpy as np
+
+    from tfam.salient_audio import fit_clip
+
+    x, rate = audio.read_wav(path)
+    notes = []
+    if x.ndim == 2 and x.shape[1] > 1:
+        notes.append(f"the WAV has {x.shape[1]} channels: mixed down to mono")
+    x = audio.to_mono(x)
+    if rate != hear.sample_rate:
+        notes.append(f"the WAV is at {rate} Hz; the model hears {hear.sample_rate} Hz: resampled")
+        x = audio.resample(x, rate, hear.sample_rate)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{path} contains NaN or infinite values")
+    x, note = fit_clip(x, hear.samples)
+    if note:
+        notes.append(note)
+    return x, notes
+
+
+# ----------------------------------------------------------------------------- the command
+
+def _layers(spec):
+    if spec is None:
+        return None
+    names = [t.strip() for t in spec.split(",") if t.strip()]
+    if not names:
+        raise ValueError("--layer is empty")
+    return names
+
+
+def write_tensorboard(logdir, figures, clips, sample_rate, scores):
+    import tensorflow as tf
+
+    from tfam.explain_plots import log_figures
+    from tfam.summaries import log_audio, log_scalars
+
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        for name, fig in figures.items():
+            log_figures(f"explain/{name}", [fig], step=0)
+        for name, clip in clips.items():
+            log_audio(f"audio/{name}", clip[None], sample_rate, step=0, max_outputs=1)
+        log_scalars({f"probability/{k}": v for k, v in scores.items()}, step=0)
+    writer.flush()
+    writer.close()
+
+
+def run(args):
+    threshold = check_options(args)
+    layers = _layers(args.layer)
+
+    from tfam import salient_audio as sa
+    from tfam.attribution import attribute
+    from tfam.explain_plots import map_figure, masked_figure, write_png
+    from tfam.surgery import load_model
+
+    model = load_model(args.model, safe_mode=not args.unsafe_load)
+    hear = sa.hearing(model, args.sample_rate)
+    if args.sample_rate is not None and hear.kind != "waveform" and args.sample_rate != hear.sample_rate:
+        raise ValueError(f"the model hears {hear.sample_rate} Hz (its front end fixes the rate); "
+                         f"--sample-rate {args.sample_rate} does not apply")
+    clip, notes = read_clip(args.input, hear)
+    for note in notes:
+        print(f"note: {note}")
+    n_classes = model.outputs[0].shape[-1]
+    names = class_names(args, n_classes)
+    target = parse_target(args.target, names)
+
+    import numpy as np
+
+    att = attribute(model, np.asarray(hear.model_input(clip[None])), args.method, target=target,
+                    layers=layers, backend=args.backend, batch_size=args.batch_size,
+                    smooth_samples=args.smooth_samples, seed=args.seed)
+    target = int(att.targets[0])
+    result = sa.salient_audio(model, hear, clip[None], att.maps, att.targets, threshold=threshold,
+                              steps=args.steps, n_iter=args.griffin_lim_iterations, seed=args.seed,
+                              verbose=0 if args.quiet else 1)
+    p_all = sa.probabilities(model, hear, clip[None])[0]
+
+    title = f"{args.method} for '{names[target]}' ({os.path.basename(args.input)})"
+    figures = {
+        "map": map_figure(att.features[0], att.maps[0], hear.times, hear.freqs, hear.freq_scale,
+                          title=title, sample_rate=hear.sample_rate),
+        "masked": masked_figure(result.log_mel[0], result.keep_log_mel[0], result.remove_log_mel[0],
+                                *sa.mel_grid(result.settings, hear.samples),
+                                title=f"salient part of '{names[target]}' (threshold {threshold})"),
+    }
+    files = []
+    for name, fig in figures.items():
+        write_png(os.path.join(args.out, f"{name}.png"), fig)
+        files.append(f"{name}.png")
+    clips = {"input": clip, "salient_griffin_lim": result.keep_audio[0],
+             "salient_optimized": result.optimized_audio[0], "removed_griffin_lim": result.remove_audio[0]}
+    for name, wave in clips.items():
+        audio.write_wav(os.path.join(args.out, f"{name}.wav"), wave, hear.sample_rate)
+        files.append(f"{name}.wav")
+    scores = {k: float(v[0]) for k, v in result.probabilities.items()}
+    tensorboard = args.tensorboard or os.path.join(args.out, "tensorboard")
+    if tensorboard != "none":
+        write_tensorboard(tensorboard, figures, clips, hear.sample_rate, scores)
+
+    error = {k: float(v[0]) for k, v in result.optimized_error.items()}
+    summary = {
+        "model": os.path.abspath(args.model), "input": os.path.abspath(args.input),
+        "method": args.method, "backend": att.backend, "layers": list(att.layers),
+        "frontend": att.frontend, "target": {"index": target, "name": names[target]},
+        "predicted": {"index": int(p_all.argmax()), "name": names[int(p_all.argmax())]},
+        "probabilities": scores, "keep_minus_remove": scores["keep"] - scores["remove"],
+        "threshold": threshold, "sample_rate": hear.sample_rate, "samples": hear.samples,
+        "log_mel": result.settings, "optimization": {"steps": args.steps, "log_mel_rms_error": error},
+        "griffin_lim_iterations": args.griffin_lim_iterations, "notes": notes,
+        "tensorboard": None if tensorboard == "none" else tensorboard,
+        "files": files + ["summary.json"],
+    }
+    outputs.write_json(os.path.join(args.out, "summary.json"), summary)
+    print(f"{args.method} ({att.backend}) for '{names[target]}': p = {scores['original']:.3f} on the clip, "
+          f"{scores['keep']:.3f} on the salient part, {scores['remove']:.3f} without it "
+          f"(Griffin-Lim of the whole clip: {scores['resynth']:.3f}); optimized waveform: log-mel RMS "
+          f"error {error['start']:.2f} -> {error['final']:.2f} (Griffin-Lim {error['griffin_lim']:.2f}), "
+          f"p = {scores['optimized']:.3f}")
+    print(f"wrote {', '.join(files)} and summary.json to {args.out}")
+    return summary
+
+
+__all__ = ["add_parser", "run"]
