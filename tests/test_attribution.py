@@ -237,3 +237,19 @@ def test_resize_keeps_the_corners_like_scipy_zoom():
     theirs = scipy.ndimage.zoom(maps, (1, 17 / 5, 9 / 3), order=1)
     assert np.allclose(ours, theirs, atol=1e-5)
     assert np.allclose(at.resize(maps[:, :, :1], (5, 4)).numpy(), np.repeat(maps[:, :, :1], 4, axis=2))
+
+
+def test_the_slow_fast_model_of_seed_003():
+    from tfam.models.slowfast_audio import slowfast_audio, stream_features
+
+    keras.utils.set_random_seed(0)
+    model = slowfast_audio(3, input_shape=(64, None, 1), width=8, stages=(1, 1), sample_rate=RATE,
+                           samples=8000)
+    # the last feature map of each stream: the residual blocks' outputs, as the model names them
+    head = at.split_at_frontend(model)[1]
+    assert at.stream_layers(head) == [stream_features(model)["slow"], stream_features(model)["fast"]]
+    x, _ = tone_clips(1, seed=4, samples=8000)
+    att = at.attribute(model, x, "gradcam")
+    hear = sa.hearing(model)
+    assert att.frontend == "log_mel" and att.backend == "tfam" and len(att.layers) == 2
+    assert att.maps.shape == (3, len(hear.freqs), len(hear.times)) == (3, 64, 101)  # 10 ms hop

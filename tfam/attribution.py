@@ -29,9 +29,11 @@ Front ends: a model whose first layer turns a waveform into a spectrogram (tfam'
 ``SeedSpectrogram`` or ``LogMel``) is split there, and the maps are computed over that layer's
 output, so they can be shown over the spectrogram the model really sees.
 
-CAM layers: by default the last convolution of every stream: walking back from the output through
-layers without time/space axes (dense, flatten, global pooling, concatenation of the pathways'
-heads), each tensor that has such axes heads a stream, and its nearest convolution is used.
+CAM layers: by default one per stream: walking back from the output through layers without
+time/space axes (dense, flatten, global pooling, concatenation of the pathways' heads), each tensor
+that has such axes ends a stream; from there back through single-input layers to the last
+convolution (as tf-keras-vis chooses), or, when a residual add or concatenation comes first, the
+block's output (the layer after the merge).
 """
 import contextlib
 import dataclasses
@@ -92,6 +94,8 @@ def split_at_frontend(model):
     return front, head, layer.name
 
 
+# Keras 3 keeps a functional model's graph on its symbolic tensors (_keras_history, the layers'
+# _inbound_nodes); walking it tells the streams apart, where model.layers is one flat list
 def _history(tensor):
     return getattr(tensor, "_keras_history", None)
 
@@ -110,18 +114,23 @@ def _is_conv(layer):
     return isinstance(layer, BaseConv)
 
 
-def _nearest_conv(tensor):
-    """Breadth-first back from ``tensor`` to the first convolution's layer (None if there is none)."""
-    queue, seen = [tensor], set()
-    while queue:
-        t = queue.pop(0)
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        history = _history(t)
-        if history is not None and _is_conv(history.operation):
-            return history.operation
-        queue.extend(_inputs_of(t))
+def _cam_layer(tensor):
+    """The layer whose output a CAM method reads for a stream ending in ``tensor``: back through
+    single-input layers (activation, batch norm, pooling, dropout) to a convolution; a merge met
+    first (a residual block's add, a concatenation) ends the walk at the layer after it, the
+    block's output (a residual branch's own conv sits behind a batch norm whose gamma starts at
+    zero, so its gradients say little). None when the walk reaches the input."""
+    after = None
+    while _history(tensor) is not None:
+        layer = _history(tensor).operation
+        if isinstance(layer, keras.layers.InputLayer):
+            return None
+        if _is_conv(layer):
+            return layer
+        inputs = _inputs_of(tensor)
+        if len(inputs) != 1:
+            return after or layer
+        after, tensor = layer, inputs[0]
     return None
 
 
@@ -139,9 +148,9 @@ def stream_layers(model):
             queue.extend(_inputs_of(t))
     names = []
     for head in heads:
-        conv = _nearest_conv(head)
-        if conv is not None and conv.name not in names:
-            names.append(conv.name)
+        layer = _cam_layer(head)
+        if layer is not None and layer.name not in names:
+            names.append(layer.name)
     if not names:
         raise ValueError(f"the model '{model.name}' has no convolutional layer that a CAM method can "
                          "use (a SavedModel shows none); use the saliency method, or name a layer")
