@@ -184,3 +184,26 @@ def test_train_py_trains_the_emotion_mel_classifier(tmp_path):
 def test_architecture_must_fit_the_dataset(packed, tmp_path):
     line = one_line_error(train_py(["5", "27", packed, "--architecture", "emotion_raw"], tmp_path, check=False))
     assert "does not fit" in line
+
+
+def test_a_run_from_before_the_lep_and_blocks_settings_resumes(packed, tmp_path):
+    """config.json of a run saved before blocks / lep_weight / word_vectors existed: the missing
+    keys count as their defaults, so it resumes, and a different LEP weight is refused."""
+    from tfam.training import TrainConfig, Trainer
+    splits, class_names = us.load_packed(packed)
+    settings = dict(batch_size=27, logdir=str(tmp_path / "logs"), architecture="timepool", width=0.125,
+                    learning_rate=0.001, schedule="constant", ckpt_every=1000, n_classes=len(class_names),
+                    class_names=tuple(class_names))
+    Trainer(TrainConfig(iterations=2, **settings), splits, progress_every=1000).train()
+    path = tmp_path / "logs" / "model" / "config.json"
+    config = json.loads(path.read_text())
+    for key in ("blocks", "lep_weight", "word_vectors"):
+        del config[key]
+    path.write_text(json.dumps(config))
+    resumed = Trainer(TrainConfig(iterations=3, **settings), splits, resume=True, progress_every=1000)
+    assert int(resumed.step) == 2
+    vectors = tmp_path / "vectors.npy"
+    np.save(vectors, np.eye(len(class_names), 4, dtype=np.float32))
+    with pytest.raises(ValueError, match="lep_weight 0.0 -> 0.5"):
+        Trainer(TrainConfig(iterations=3, lep_weight=0.5, word_vectors=str(vectors), **settings), splits,
+                resume=True)
