@@ -56,10 +56,11 @@ def test_glove_text_class_embedding_is_the_mean_of_its_words(glove):
     assert set(lep.read_glove(path, {"dog", "the"})) == {"dog", "the"}
 
 
-def test_word2vec_header_is_skipped(tmp_path):
+def test_word2vec_header_is_skipped_and_words_may_hold_spaces(tmp_path):
     path = tmp_path / "vectors.vec"
-    path.write_text("2 3\nsiren 1 2 3\ndog 4 5 6\n", encoding="utf-8")
-    assert np.allclose(lep.class_embeddings(["siren"], str(path)), [[1, 2, 3]])
+    path.write_text("3 3\nsiren 1 2 3\n. . . 7 8 9\ndog 4 5 6\n", encoding="utf-8")
+    assert np.allclose(lep.class_embeddings(["siren", "dog"], str(path)), [[1, 2, 3], [4, 5, 6]])
+    assert np.allclose(lep.read_glove(str(path))[". . ."], [7, 8, 9])
 
 
 def test_npz_words_and_vectors_and_npy_class_rows(tmp_path, glove):

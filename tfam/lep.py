@@ -53,15 +53,16 @@ def read_glove(path, words=None):
                     if not line.strip():
                         continue
                     raise ValueError(f"line {number} has a word but no vector")
-                word = parts[0].lower()
                 if dim is None:
                     dim = len(parts) - 1
-                elif len(parts) - 1 != dim:
+                elif len(parts) - 1 < dim:
                     raise ValueError(f"line {number} has {len(parts) - 1} values, the first had {dim}")
+                # the last dim fields are the vector: a few words of glove.840B hold spaces
+                word = " ".join(parts[:len(parts) - dim]).lower()
                 if word in vectors or (wanted is not None and word not in wanted):
                     continue
                 try:
-                    vectors[word] = np.array(parts[1:], np.float32)
+                    vectors[word] = np.array(parts[len(parts) - dim:], np.float32)
                 except ValueError:
                     raise ValueError(f"line {number} holds a value that is not a number") from None
                 if wanted is not None and wanted <= vectors.keys():
