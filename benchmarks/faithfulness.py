@@ -114,7 +114,8 @@ def main():
                 print(f"[{architecture}] {method}: keep {row['keep']:.3f}, remove {row['remove']:.3f}, "
                       f"keep > remove in {row['keep_gt_remove']:.0%} ({seconds:.1f} s)")
 
-    command = " ".join([".venv/bin/python", "benchmarks/faithfulness.py"] + [shlex.quote(a) for a in sys.argv[1:]])
+    command = " ".join([".venv/bin/python", "benchmarks/faithfulness.py"]
+                       + [shlex.quote(a) for a in sys.argv[1:]])
     print()
     print(f"`{command}` (threshold {threshold}; {len(x)} test clips; true class; "
           f"{time.perf_counter() - started:.0f} s in all)")

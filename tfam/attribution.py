@@ -22,7 +22,8 @@ Which code computes what:
 - tfam's own code (``backend="tfam"``): 1-D inputs (the raw-waveform emotion CNN: tf-keras-vis'
   saliency takes the max over the last axis, which is time there, and its Score-CAM cannot upsample
   over one axis), several CAM layers at once (multi-stream models such as the slow/fast CNN: one map
-  per pathway, each resized to the input's grid, then averaged), and inputs without a channel axis.
+  per pathway, each resized to the input's grid and weighted by its number of positions, then
+  summed; see ``_tfam_maps``), and inputs without a channel axis.
   It computes the same four methods for any model; on 2-D models its Grad-CAM equals tf-keras-vis'.
 
 Front ends: a model whose first layer turns a waveform into a spectrogram (tfam's

@@ -32,7 +32,8 @@ def add_parser(commands):
                     "the target on the clip, on the salient part and on the rest.")
     p.add_argument("model", help=".keras / .h5 file or SavedModel directory")
     p.add_argument("input", help="WAV file (any rate: resampled to the model's; stereo: mixed to mono)")
-    p.add_argument("--method", choices=METHODS, default="gradcam", help="attribution method (default gradcam)")
+    p.add_argument("--method", choices=METHODS, default="gradcam",
+                   help="attribution method (default gradcam)")
     p.add_argument("--class", dest="target", default=None,
                    help="class index or name to explain (default: the class the model predicts)")
     p.add_argument("--labels", help="class names, one per line (default: MODEL.labels.txt beside the "

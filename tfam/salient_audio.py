@@ -8,17 +8,18 @@ faithfulness check of the map.
     result.keep_audio, result.optimized_audio, result.probabilities["keep"], ...
 
 Steps: the map (on the grid the model sees: its spectrogram, log-mel or samples) is optionally
-thresholded (seed 003: at the row's mean; the cells that reach it are kept), resampled by time and frequency
-onto the log-mel of the clip, and multiplied into it. The product is taken on the mel magnitudes,
-log(max(mel * map, floor)), so that a zero of the map is silence: seed 003 multiplied the log values
-themselves, which for log(x + 1e-6) makes quiet cells louder (a log below zero moves toward zero).
+thresholded (seed 003: at the row's mean; the cells that reach it are kept), resampled by time
+and frequency onto the log-mel of the clip, and multiplied into it. The product is taken on the mel
+magnitudes, log(max(mel * map, floor)), so that a zero of the map is silence: seed 003 multiplied
+the log values themselves, which for log(x + 1e-6) makes quiet cells louder (a log below zero
+moves toward zero).
 The masked log-mel becomes audio two ways: fast Griffin-Lim (tfam.mel.mel_griffin_lim), and a
 waveform optimized by tfam's engine (tfam.dream with a log-mel-matching objective) until its log-mel
 matches the masked one.
 
 Faithfulness: the model's probability for the target class on the clip, on the salient audio
-("keep") and on its complement ("remove": the other cells, or 1 - map unthresholded), both vocoded by
-Griffin-Lim; "resynth" is the unmasked log-mel through the same vocoder, the baseline for what
+("keep") and on its complement ("remove": the other cells, or 1 - map unthresholded), both vocoded
+by Griffin-Lim; "resynth" is the unmasked log-mel through the same vocoder, the baseline for what
 vocoding alone costs. A faithful map keeps the prediction on "keep" and loses it on "remove".
 """
 import dataclasses
@@ -328,14 +329,15 @@ def salient_audio(model, hear, clips, maps, targets, threshold="mean", optimize=
     keep_audio, remove_audio, resynth = np.split(audio, 3)
     rows = np.arange(len(clips))
     p = probabilities(model, hear, np.concatenate([clips, resynth, keep_audio, remove_audio]))
-    p = p[np.tile(rows, 4) + np.repeat(np.arange(4), len(rows)) * len(rows), np.tile(targets, 4)]
-    scores = dict(zip(("original", "resynth", "keep", "remove"), np.split(p, 4)))
+    p = p.reshape(4, len(clips), -1)[:, rows, targets]  # (4, B): each version's target probability
+    scores = dict(zip(("original", "resynth", "keep", "remove"), p))
     optimized, error = None, None
     if optimize:
         start = 0.01 * np.random.default_rng(seed).standard_normal(clips.shape)
         optimized, _ = optimize_waveform(keep, settings, hear.samples, start=start, steps=steps,
                                          seed=seed, verbose=verbose)
-        error = {"start": log_mel_error(start, keep, settings), "final": log_mel_error(optimized, keep, settings),
+        error = {"start": log_mel_error(start, keep, settings),
+                 "final": log_mel_error(optimized, keep, settings),
                  "griffin_lim": log_mel_error(keep_audio, keep, settings)}
         scores["optimized"] = probabilities(model, hear, optimized)[rows, targets]
     return Salient(mask=mask, log_mel=values, keep_log_mel=keep, remove_log_mel=remove,
