@@ -146,6 +146,12 @@ def test_waveform_front_end_is_the_seed_log_mel_at_the_data_rate(tmp_path):
     model.save(path)
     loaded = load_model(path)  # safe mode: only registered layers
     assert np.allclose(loaded(x, training=False), model(x, training=False), atol=1e-5)
+    # a fresh process that imported nothing else loads it too (freeze_graph.py, tfam dream do that)
+    import subprocess
+    import sys
+    code = f"from tfam.surgery import load_model; print(load_model({path!r}).name)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and model.name in done.stdout, done.stderr[-500:]
     with tf.GradientTape() as tape:  # gradients reach the waveform (dreamable, explainable)
         w = tf.constant(x)
         tape.watch(w)

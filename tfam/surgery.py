@@ -98,7 +98,10 @@ def load_model(path, safe_mode=True):
         if not os.path.exists(os.path.join(path, "saved_model.pb")):
             raise ValueError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
         return _wrap_saved_model(path)
-    import tfam.spectrogram  # noqa: F401  (registers the layers tfam's models use)
+    # register the custom layers tfam's models use (front ends, phase shuffle), or loading fails
+    import tfam.mel  # noqa: F401
+    import tfam.models.wavegan  # noqa: F401
+    import tfam.spectrogram  # noqa: F401
 
     try:
         return keras.models.load_model(path, safe_mode=safe_mode, compile=False)
