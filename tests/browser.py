@@ -19,10 +19,14 @@ return {images, audios};
 """
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 @contextlib.contextmanager
 def _serve(directory):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(_QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -56,8 +60,10 @@ def load_page(directory, page, screenshot, timeout=30.0):
     try:
         with _serve(directory) as url:
             driver.get(f"{url}/{page}")
-            # the gallery says preload="none" (a page of many clips): ask for the metadata here
-            driver.execute_script("document.querySelectorAll('audio').forEach(a => {a.preload = 'metadata'; a.load();})")
+            # the gallery loads lazily (a page of many clips): pictures below the window only when
+            # scrolled to, audio only when played; ask for all of them here
+            driver.execute_script("document.querySelectorAll('img').forEach(i => {i.loading = 'eager';});"
+                                  "document.querySelectorAll('audio').forEach(a => {a.preload = 'metadata'; a.load();})")
             deadline = time.monotonic() + timeout
             while True:
                 state = driver.execute_script(_STATE)

@@ -175,7 +175,7 @@ def run(args):
     print(f"[study] {len(pairs)} pairs + direct dreams of 2 classifiers, {args.per_class} dreams per class, "
           f"{args.dream_steps} steps each")
     report = run_study(pairs, real, len(class_names), args.per_class, args.dream_steps, args.prior_weight,
-                       args.am_learning_rate, emotion.SAMPLE_RATE, args.seed)
+                       args.am_learning_rate, emotion.SAMPLE_RATE, args.seed, verbose=1)
     examples = [splits["test"][0][np.flatnonzero(splits["test"][1] == c)[0]] for c in range(len(class_names))]
     intro = [f"Data: {data_path}. Classifiers: seed 000's mel CNN and raw-audio CNN (width 0.25, "
              f"{args.classifier_steps} steps). Priors: WaveGAN, mel GAN, conditional mel GAN ({args.gan_steps} "

@@ -72,7 +72,7 @@ def _rows(n_classes, per_class):
 
 
 def latent_dreams(pair, n_classes, per_class=8, steps=300, learning_rate=0.05, decay=0.99,
-                  prior_weight=1.0, seed=0):
+                  prior_weight=1.0, seed=0, verbose=0):
     """AM in ``pair``'s latent space; returns (start inputs, dreams, p(target) at start, at end),
     rows class-major."""
     targets = _rows(n_classes, per_class)
@@ -81,14 +81,15 @@ def latent_dreams(pair, n_classes, per_class=8, steps=300, learning_rate=0.05, d
     regs = [regularizers.latent_l2(prior_weight)] if prior_weight > 0 else []
     result = dream(pair.classifier, objectives.class_margin(targets), param=param, regularizers=regs,
                    optimizer=optimizers.adam(optimizers.exponential_decay(learning_rate, decay)),
-                   steps=steps, seed=seed, verbose=0)
+                   steps=steps, seed=seed, verbose=verbose)
     rows = np.arange(len(targets))
     before = _softmax(pair.classifier(result.start_x, training=False))[rows, targets]
     after = result.probabilities[rows, targets]
     return result.start_x, result.x, before, after
 
 
-def direct_dreams(classifier, n_classes, per_class=8, steps=300, sample_rate=mel.SAMPLE_RATE, seed=0):
+def direct_dreams(classifier, n_classes, per_class=8, steps=300, sample_rate=mel.SAMPLE_RATE, seed=0,
+                  verbose=0):
     """AM on the input itself with tfam's usual recipe: for waveforms the sound recipe
     (tfam.sound_dreams), for mels and images the image defaults of ``tfam dream`` (range 0..1,
     jitter 2, total variation 0.1, L1 0.1, Adam 0.05). Returns (dreams, p(target)), class-major."""
@@ -99,14 +100,15 @@ def direct_dreams(classifier, n_classes, per_class=8, steps=300, sample_rate=mel
     else:
         recipe = dict(param=params.direct((0.0, 1.0)), transforms=[transforms.jitter(2)], learning_rate=0.05,
                       regularizers=[regularizers.total_variation(0.1), regularizers.lp_norm(0.1, p=1)])
-    result = dream(classifier, objectives.class_margin(targets), steps=steps, seed=seed, verbose=0,
+    result = dream(classifier, objectives.class_margin(targets), steps=steps, seed=seed, verbose=verbose,
                    spatial_rank=1 if waveform else None, **recipe)
     return result.x, result.probabilities[np.arange(len(targets)), targets]
 
 
 def run_study(pairs, real, n_classes, per_class=8, steps=300, prior_weight=1.0, learning_rate=0.05,
-              sample_rate=mel.SAMPLE_RATE, seed=0):
-    """Dreams and scores for every pair and every classifier of the pairs.
+              sample_rate=mel.SAMPLE_RATE, seed=0, verbose=0):
+    """Dreams and scores for every pair and every classifier of the pairs (``verbose``: a line and a
+    progress bar per run).
 
     ``real``: classifier -> (inputs, labels) of real clips as the classifier takes them (a dict keyed
     by the classifier object). Returns {"pairs": [...], "direct": [...]}, each entry with its name,
@@ -126,14 +128,18 @@ def run_study(pairs, real, n_classes, per_class=8, steps=300, prior_weight=1.0, 
     report = {"pairs": [], "direct": []}
     direct = {}
     for clf in features:
-        dreams, p = direct_dreams(clf, n_classes, per_class, steps, sample_rate, seed)
+        if verbose:
+            print(f"[study] direct dreams on {clf.name}'s input", flush=True)
+        dreams, p = direct_dreams(clf, n_classes, per_class, steps, sample_rate, seed, verbose)
         direct[clf] = {"name": clf.name, "classifier": clf.name, "dreams": dreams, "classes": [
             {"p_after": float(np.mean(p[c * per_class:(c + 1) * per_class])), "fd": fd(clf, dreams, c)}
             for c in range(n_classes)]}
         report["direct"].append(direct[clf])
     for pair in pairs:
+        if verbose:
+            print(f"[study] latent dreams: {pair.name}", flush=True)
         start, dreams, before, after = latent_dreams(pair, n_classes, per_class, steps, learning_rate,
-                                                     prior_weight=prior_weight, seed=seed)
+                                                     prior_weight=prior_weight, seed=seed, verbose=verbose)
         classes = []
         for c in range(n_classes):
             rows = slice(c * per_class, (c + 1) * per_class)
