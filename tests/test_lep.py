@@ -202,7 +202,6 @@ def train_py(args, cwd):
 
 
 def test_train_py_slowfast_with_lep_end_to_end(packed, glove, tmp_path):
-    import tfam.models.slowfast_audio  # noqa: F401  (registers the LogMel layer the model holds)
     from tfam import summaries
     from tfam.surgery import load_model
     from tfam.training import predict_logits

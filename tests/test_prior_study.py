@@ -2,7 +2,6 @@
 probability, the vocoded pair fits a raw-audio classifier, the report and the gallery are complete,
 and the gallery loads in a real browser."""
 import json
-import os
 
 import keras
 import numpy as np

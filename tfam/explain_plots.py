@@ -7,38 +7,18 @@ same pictures as TensorBoard images.
     log_figures("attribution/gradcam", [fig], step=0)      # inside a tf.summary writer
 
 Figures are ``matplotlib.figure.Figure`` objects on an Agg canvas (no pyplot state); files are
-written atomically (tfam.outputs); rendering for TensorBoard goes through tfam.summaries.
+written atomically; both through tfam.summaries.
 """
-import os
-
 import numpy as np
 
-from tfam.outputs import atomic_path
+from tfam.summaries import figure_to_array, new_figure, save_png as write_png
 
-DPI = 100
 MAP_ALPHA = 0.45  # enough to read the spectrogram through the map
-
-
-def _figure(figsize):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def write_png(path, fig):
-    """Write ``fig`` as a PNG, atomically (parent directories are created)."""
-    with atomic_path(os.fspath(path)) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI)
 
 
 def log_figures(name, figures, step):
     """tf.summary.image of the rendered figures, into the default writer."""
     import tensorflow as tf
-
-    from tfam.summaries import figure_to_array
 
     images = np.stack([figure_to_array(f) for f in figures])
     return tf.summary.image(name, images, step=step, max_outputs=len(figures))
@@ -98,7 +78,7 @@ def map_figure(features, amap, times=None, freqs=None, freq_scale="linear", titl
         raise ValueError(f"a map of shape {amap.shape} over features of shape {features.shape}")
     if features.ndim == 1:
         return _waveform_figure(features, amap, times, sample_rate, title)
-    fig = _figure((10.0, 3.6))
+    fig = new_figure((10.0, 3.6))
     left, right = fig.subplots(1, 2)
     if times is None:  # an image
         for ax in (left, right):
@@ -124,7 +104,7 @@ def _waveform_figure(waveform, amap, times, sample_rate, title):
         raise ValueError("a map over a waveform needs the sample rate to draw its spectrogram")
     freqs, frames, db = spectrogram_db(waveform, sample_rate)
     over_frames = np.interp(frames, times, amap)
-    fig = _figure((8.0, 5.0))
+    fig = new_figure((8.0, 5.0))
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     extent = (*_edges(frames), *_edges(freqs))
     top.imshow(db, origin="lower", aspect="auto", cmap="gray", extent=extent, vmin=db.max() - 80,
@@ -145,7 +125,7 @@ def _waveform_figure(waveform, amap, times, sample_rate, title):
 
 def masked_figure(log_mel, keep, remove, times, freqs, title=None):
     """Three log-mels one above the other: the clip, the salient part kept, the salient part removed."""
-    fig = _figure((8.0, 7.5))
+    fig = new_figure((8.0, 7.5))
     axes = fig.subplots(3, 1, sharex=True)
     low = float(np.max(log_mel)) - 12.0  # about 100 dB of range (natural log)
     for ax, values, name in zip(axes, (log_mel, keep, remove),

@@ -22,7 +22,6 @@ Conditional GANs (labels given) feed the real batch's labels to the generator an
 projection critic; generator.keras then takes [z, label].
 """
 import dataclasses
-import json
 import os
 import signal
 import time
@@ -32,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfam import outputs
+from tfam.run_dir import check_run_dir
 
 KINDS = ("wavegan", "mel")
 DISTRIBUTIONS = ("uniform", "normal")
@@ -95,8 +95,7 @@ class GanConfig:
         return (self.samples,) if self.kind == "wavegan" else (self.n_mels, self.frames, 1)
 
     def architecture_settings(self):
-        settings = {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
-        return json.loads(json.dumps(settings))  # tuples as lists, as config.json holds them
+        return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
 
 
 def build_gan(config):
@@ -244,7 +243,7 @@ class GanTrainer:
         self.data, self.labels = check_examples(config, data, labels)
         self.model_dir = os.path.join(config.logdir, "model")
         self.tb_dir = os.path.join(config.logdir, "tensorboard")
-        self._check_run_dir(resume, overwrite)
+        check_run_dir(self.model_dir, config.architecture_settings(), resume, overwrite)
         keras.utils.set_random_seed(config.seed)
         self.generator, self.discriminator = build_gan(config)
         self.g_optimizer, self.d_optimizer = (
@@ -270,29 +269,6 @@ class GanTrainer:
                            {**dataclasses.asdict(config), "class_names": list(config.class_names)})
         self.writer = tf.summary.create_file_writer(self.tb_dir)
         self._train_step = self._compile_train_step()
-
-    # -- run directory ---------------------------------------------------------------------------
-    def _check_run_dir(self, resume, overwrite):
-        config_path = os.path.join(self.model_dir, "config.json")
-        if not os.path.exists(config_path):
-            if resume:
-                raise FileNotFoundError(f"nothing to resume: no run in {self.model_dir}")
-            return
-        if resume:
-            with open(config_path, encoding="utf-8") as f:
-                saved = json.load(f)
-            mine = self.config.architecture_settings()
-            different = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
-            if different:
-                details = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in different.items())
-                raise ValueError(f"cannot resume {self.model_dir} with other settings ({details})")
-        elif overwrite:
-            for name in os.listdir(self.model_dir):
-                if name.startswith(("ckpt-", "checkpoint")):
-                    os.remove(os.path.join(self.model_dir, name))
-        else:
-            raise ValueError(f"{self.model_dir} holds an earlier run; pass --resume to continue it or "
-                             "--overwrite to start again (or choose another --logdir)")
 
     # -- the models ------------------------------------------------------------------------------
     def _inputs(self, x, labels):

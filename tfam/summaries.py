@@ -26,7 +26,7 @@ POWER_FLOOR = 1e-10
 
 # --------------------------------------------------------------------------- figures
 
-def _new_figure(figsize):
+def new_figure(figsize):
     """A pyplot-free Figure with an Agg canvas attached (constrained layout, 100 dpi)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -36,7 +36,7 @@ def _new_figure(figsize):
     return fig
 
 
-def _save_png(path, fig):
+def save_png(path, fig):
     """Write ``fig`` as a PNG atomically (parent directories are created)."""
     with atomic_path(os.fspath(path)) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
@@ -86,7 +86,7 @@ def spectrogram_figure(waveform, sample_rate, title=None, nfft=256, hop=128):
     freqs, times, db = spectrogram_db(waveform, sample_rate, nfft, hop)
     dt, df = hop / sample_rate, sample_rate / nfft
     top = float(db.max())
-    fig = _new_figure((6.0, 3.2))
+    fig = new_figure((6.0, 3.2))
     ax = fig.add_subplot()
     image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
                       vmin=top - DYNAMIC_RANGE_DB, vmax=top,
@@ -101,7 +101,7 @@ def spectrogram_figure(waveform, sample_rate, title=None, nfft=256, hop=128):
 
 def write_spectrogram_png(path, waveform, sample_rate, title=None):
     """Write the spectrogram picture of ``waveform`` as a PNG, atomically."""
-    _save_png(path, spectrogram_figure(waveform, sample_rate, title))
+    save_png(path, spectrogram_figure(waveform, sample_rate, title))
 
 
 def confusion_figure(matrix, class_names, title=None):
@@ -111,7 +111,7 @@ def confusion_figure(matrix, class_names, title=None):
     if matrix.shape != (n, n):
         raise ValueError(f"a confusion matrix for {n} classes must be {n}x{n}, got {matrix.shape}")
     size = max(4.0, 0.55 * n + 2.0)
-    fig = _new_figure((size + 0.8, size))
+    fig = new_figure((size + 0.8, size))
     ax = fig.add_subplot()
     image = ax.imshow(matrix, cmap="Blues", vmin=0)
     integers = np.all(np.mod(matrix, 1) == 0)
@@ -134,7 +134,7 @@ def confusion_figure(matrix, class_names, title=None):
 
 def write_confusion_png(path, matrix, class_names, title=None):
     """Write the confusion-matrix picture as a PNG, atomically."""
-    _save_png(path, confusion_figure(matrix, class_names, title))
+    save_png(path, confusion_figure(matrix, class_names, title))
 
 
 # --------------------------------------------------------------------------- TensorBoard

@@ -16,7 +16,6 @@ the checkpoint, the optimizer and the saved ``NAME.lep.keras`` carry.
 """
 import collections
 import dataclasses
-import json
 import os
 import signal
 import time
@@ -26,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfam import lep, outputs, spectrogram
+from tfam.run_dir import check_run_dir
 from tfam.models.urbansound_cnn import ARCHITECTURES
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -194,7 +194,8 @@ class Trainer:
         self.model_dir = os.path.join(config.logdir, "model")
         self.tb_dir = os.path.join(config.logdir, "tensorboard")
         self.embeddings = self._lep_embeddings(embeddings)
-        self._check_run_dir(resume, overwrite)
+        check_run_dir(self.model_dir, config.architecture_settings(), resume, overwrite,
+                      {f.name: f.default for f in dataclasses.fields(TrainConfig)})
         keras.utils.set_random_seed(config.seed)
         self.strategy = make_strategy(config.strategy)
         with self.strategy.scope():
@@ -250,30 +251,6 @@ class Trainer:
         return self.model.trainable_variables + extra
 
     # -- run directory ---------------------------------------------------------------------------
-    def _check_run_dir(self, resume, overwrite):
-        config_path = os.path.join(self.model_dir, "config.json")
-        if not os.path.exists(config_path):
-            if resume:
-                raise FileNotFoundError(f"nothing to resume: no run in {self.model_dir}")
-            return
-        if resume:
-            with open(config_path, encoding="utf-8") as f:
-                saved = json.load(f)
-            mine = json.loads(json.dumps(self.config.architecture_settings()))
-            defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(TrainConfig)}))
-            saved = {k: saved.get(k, defaults[k]) for k in mine}
-            different = {k: (saved[k], v) for k, v in mine.items() if saved[k] != v}
-            if different:
-                details = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in different.items())
-                raise ValueError(f"cannot resume {self.model_dir} with other settings ({details})")
-        elif overwrite:
-            for name in os.listdir(self.model_dir):
-                if name.startswith(("ckpt-", "checkpoint")):
-                    os.remove(os.path.join(self.model_dir, name))
-        else:
-            raise ValueError(f"{self.model_dir} holds an earlier run; pass --resume to continue it or "
-                             "--overwrite to start again (or choose another --logdir)")
-
     def _write_config(self):
         outputs.write_json(os.path.join(self.model_dir, "config.json"),
                            {**dataclasses.asdict(self.config), "class_names": list(self.config.class_names)})

@@ -18,7 +18,7 @@ tfam.models.wavegan.
 import keras
 from keras import layers
 
-from tfam.models.wavegan import _label_input, _projection_critic, _units
+from tfam.models.wavegan import _generator_inputs, _label_input, _projection_critic, _units
 
 LATENT_DIM = 512
 N_MELS, FRAMES = 80, 160
@@ -36,12 +36,7 @@ def _check_shape(n_mels, frames):
 def mel_generator(latent_dim=LATENT_DIM, n_mels=N_MELS, frames=FRAMES, width=1.0, n_classes=None):
     """z (B, latent_dim) [and label (B,) int] -> mel (B, n_mels, frames, 1) in [0, 1]."""
     _check_shape(n_mels, frames)
-    z = keras.Input((latent_dim,), name="z")
-    label = _label_input(n_classes)
-    x = z
-    if label is not None:
-        embedded = layers.Embedding(n_classes, latent_dim, name="label_embedding")(label)
-        x = layers.Concatenate(name="z_label")([z, embedded])
+    inputs, x = _generator_inputs(latent_dim, n_classes)
     height, length = n_mels // 2 ** LAYERS, frames // 2 ** LAYERS
     channels = _units(512, width)
     x = layers.Dense(height * length * channels, use_bias=False, name="dense")(x)
@@ -55,7 +50,6 @@ def mel_generator(latent_dim=LATENT_DIM, n_mels=N_MELS, frames=FRAMES, width=1.0
         x = layers.LeakyReLU(LEAK, name=f"lrelu{i}")(x)
     x = layers.Conv2DTranspose(1, KERNEL, strides=2, padding="same", name=f"upconv{LAYERS}")(x)
     outputs = layers.Activation("sigmoid", name="mel")(x)
-    inputs = [z, label] if label is not None else z
     return keras.Model(inputs, outputs, name="mel_generator")
 
 

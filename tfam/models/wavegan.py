@@ -82,15 +82,20 @@ class PhaseShuffle(keras.layers.Layer):
         return {**super().get_config(), "n": self.n, "seed": self.seed}
 
 
+def _generator_inputs(latent_dim, n_classes):
+    """(model inputs, what the dense layer takes): z, or z with an embedding of the class input."""
+    z = keras.Input((latent_dim,), name="z")
+    label = _label_input(n_classes)
+    if label is None:
+        return z, z
+    embedded = layers.Embedding(n_classes, latent_dim, name="label_embedding")(label)
+    return [z, label], layers.Concatenate(name="z_label")([z, embedded])
+
+
 def wavegan_generator(latent_dim=LATENT_DIM, samples=SAMPLES, width=1.0, n_classes=None):
     """z (B, latent_dim) [and label (B,) int] -> waveform (B, samples) in [-1, 1]."""
     k = upsampling_layers(samples)
-    z = keras.Input((latent_dim,), name="z")
-    label = _label_input(n_classes)
-    x = z
-    if label is not None:
-        embedded = layers.Embedding(n_classes, latent_dim, name="label_embedding")(label)
-        x = layers.Concatenate(name="z_label")([z, embedded])
+    inputs, x = _generator_inputs(latent_dim, n_classes)
     channels = _units(64 * 2 ** (k - 1), width)  # 1024 x width for K = 5
     x = layers.Dense(START_LENGTH * channels, name="dense")(x)
     x = layers.Reshape((START_LENGTH, channels), name="reshape")(x)
@@ -101,7 +106,6 @@ def wavegan_generator(latent_dim=LATENT_DIM, samples=SAMPLES, width=1.0, n_class
         x = layers.Conv1DTranspose(filters, KERNEL, strides=STRIDE, padding="same", name=f"upconv{i}")(x)
         x = layers.Activation("tanh", name="tanh")(x) if last else layers.ReLU(name=f"relu{i}")(x)
     outputs = layers.Reshape((samples,), name="waveform")(x)
-    inputs = [z, label] if label is not None else z
     return keras.Model(inputs, outputs, name="wavegan_generator")
 
 
