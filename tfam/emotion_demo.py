@@ -199,8 +199,8 @@ def main(argv=None):
     parser.add_argument("--out", default="runs/emotion")
     parser.add_argument("--data", help="a packed TESS/RAVDESS set (datatools/prepare_emotion.py); "
                                        "default: a synthetic stand-in under OUT/data")
-    parser.add_argument("--classifier-steps", type=int, default=300)
-    parser.add_argument("--gan-steps", type=int, default=300)
+    parser.add_argument("--classifier-steps", type=int, default=200)
+    parser.add_argument("--gan-steps", type=int, default=1000)
     parser.add_argument("--dream-steps", type=int, default=300)
     parser.add_argument("--per-class", type=int, default=8, help="dreams per class (Fréchet needs >= 2)")
     parser.add_argument("--prior-weight", type=float, default=1.0, help="weight of |z|^2/D (seed 000: 100)")
