@@ -79,6 +79,17 @@ def one_line(error):
     return lines[0]
 
 
+def add_output_arguments(group, default_out, tensorboard=True):
+    """--out, --tensorboard, --quiet and --unsafe-load, the same for every tfam command."""
+    group.add_argument("--out", default=default_out, help=f"output directory (default {default_out})")
+    if tensorboard:
+        group.add_argument("--tensorboard", default=None,
+                           help="TensorBoard log directory (default OUT/tensorboard; 'none' to skip)")
+    group.add_argument("--quiet", action="store_true", help="no progress output")
+    group.add_argument("--unsafe-load", action="store_true",
+                       help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
+
+
 def build_parser():
     from absl.flags import argparse_flags
 
@@ -123,13 +134,7 @@ def build_parser():
     sound.add_argument("--high-band-weight", type=float, default=1.0,
                        help="penalty on the share of energy above --cutoff-hz (0: off)")
     sound.add_argument("--cutoff-hz", type=float, default=None, help="default 7/8 of the Nyquist frequency")
-    out = dream.add_argument_group("output")
-    out.add_argument("--out", default="runs/dream", help="output directory (default runs/dream)")
-    out.add_argument("--tensorboard", default=None,
-                     help="TensorBoard log directory (default OUT/tensorboard; 'none' to skip)")
-    out.add_argument("--quiet", action="store_true", help="no progress bar")
-    out.add_argument("--unsafe-load", action="store_true",
-                     help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
+    add_output_arguments(dream.add_argument_group("output"), "runs/dream")
     from tfam import deepdream_command  # light: TensorFlow loads when a command runs
     deepdream_command.add_parser(commands)
     from tfam import explain_command  # light as well

@@ -15,6 +15,7 @@ import numpy as np
 
 # light imports only: cli.build_parser calls add_parser before TensorFlow is (quietly) imported
 from tfam import audio, outputs
+from tfam.cli import add_output_arguments
 from tfam.layout import layout_of
 
 AUDIO_RANGE = (-1.0, 1.0)
@@ -55,10 +56,7 @@ def add_parser(commands):
     out.add_argument("--sample-rate", type=int, default=8000,
                      help="the model's sample rate for 1-D models (default 8000): the WAV is resampled "
                           "to it and the dream written at it")
-    out.add_argument("--out", default="runs/deepdream", help="output directory (default runs/deepdream)")
-    out.add_argument("--quiet", action="store_true", help="no progress lines")
-    out.add_argument("--unsafe-load", action="store_true",
-                     help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
+    add_output_arguments(out, "runs/deepdream", tensorboard=False)
     return p
 
 

@@ -17,6 +17,7 @@ import os
 
 # light imports only: cli.build_parser calls add_parser before TensorFlow is (quietly) imported
 from tfam import audio, outputs
+from tfam.cli import add_output_arguments
 
 METHODS = ("gradcam", "gradcam++", "scorecam", "saliency")
 BACKENDS = ("auto", "tf-keras-vis", "tfam")
@@ -54,12 +55,7 @@ def add_parser(commands):
     p.add_argument("--steps", type=int, default=500, help="steps of the waveform optimization (default 500)")
     p.add_argument("--griffin-lim-iterations", type=int, default=32, help="default 32")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/explain", help="output directory (default runs/explain)")
-    p.add_argument("--tensorboard", default=None,
-                   help="TensorBoard log directory (default OUT/tensorboard; 'none' to skip)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--unsafe-load", action="store_true",
-                   help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
+    add_output_arguments(p, "runs/explain")
     return p
 
 
