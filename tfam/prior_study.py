@@ -112,7 +112,9 @@ def run_study(pairs, real, n_classes, per_class=8, steps=300, prior_weight=1.0, 
 
     ``real``: classifier -> (inputs, labels) of real clips as the classifier takes them (a dict keyed
     by the classifier object). Returns {"pairs": [...], "direct": [...]}, each entry with its name,
-    "dreams" (class-major, per_class rows per class) and per-class "classes" records."""
+    "dreams" (class-major, per_class rows per class) and per-class "classes" records: p_after and fd
+    (Fréchet distance of the dreams to the real clips); for pairs also p_before, fd_start (the
+    generator's samples where AM began: how natural the prior itself is) and fd_direct."""
     features = {}
     for clf in {id(p.classifier): p.classifier for p in pairs}.values():
         if clf not in real:
