@@ -3,11 +3,39 @@
 User errors (missing files, unknown classes or layers, bad shapes, NaN) end in one line on stderr
 and exit status 2, never a traceback.
 """
+import argparse
 import contextlib
 import os
+import re
+import signal
 import sys
 
 USER_ERRORS = (ValueError, OSError, FloatingPointError, KeyError)
+INTERRUPTED = 130  # the shell's exit status for a program stopped by SIGINT
+
+
+def user_errors():
+    """The exception types reported in one line: tfam's, and TensorFlow's own (a file it cannot
+    write, a shape a graph refuses) once TensorFlow is loaded."""
+    tf = sys.modules.get("tensorflow")
+    errors = getattr(tf, "errors", None)
+    return USER_ERRORS + ((errors.OpError,) if errors is not None else ())
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def stop_on_signals():
+    """SIGTERM stops a program the way Ctrl-C does: a KeyboardInterrupt, so that ``finally`` blocks
+    run (temporary files go away) and the program ends with one line and exit 130."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def interrupted():
+    print("tfam: interrupted", file=sys.stderr)
+    sys.exit(INTERRUPTED)
 
 
 @contextlib.contextmanager
@@ -30,6 +58,14 @@ def import_tensorflow_quietly(cpu_devices=0):
     # 3: TensorFlow's C++ logs include harmless graph-optimizer "errors" in the middle of training
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") == "2":  # 2 is tfam's library default
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    stop_on_signals()
+    try:
+        _import_tensorflow(cpu_devices)
+    except KeyboardInterrupt:  # importing TensorFlow takes seconds: Ctrl-C often lands here
+        interrupted()
+
+
+def _import_tensorflow(cpu_devices):
     with _quiet_stderr():
         import tensorflow as tf
         from absl import logging
@@ -59,12 +95,12 @@ def parse_absl_flags(argv):
 
 def run_guarded(main, *args):
     """Run ``main``; turn user errors into one clear line and a non-zero exit."""
+    stop_on_signals()
     try:
         return main(*args)
     except KeyboardInterrupt:
-        print("tfam: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except USER_ERRORS as error:
+        interrupted()
+    except user_errors() as error:
         fail(one_line(error))
 
 
@@ -76,6 +112,9 @@ def one_line(error):
         return type(error).__name__
     if lines[0].startswith("in user code"):
         return lines[-1]
+    if hasattr(error, "op") and hasattr(error, "message"):  # a TensorFlow OpError: drop the node names
+        message = re.sub(r"\{\{[^}]*\}\}", "", error.message).split(" [Op:")[0].strip()
+        return f"{message.splitlines()[0]} ({type(error).__name__})" if message else lines[0]
     return lines[0]
 
 
@@ -90,11 +129,26 @@ def add_output_arguments(group, default_out, tensorboard=True):
                        help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
 
 
+class OneLineErrors:
+    """Mixed into an argparse parser: an argument error is one line and a pointer to --help, not
+    the usage text first."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
+class ArgumentParser(OneLineErrors, argparse.ArgumentParser):
+    """argparse with one-line errors (the demos' parsers)."""
+
+
 def build_parser():
     from absl.flags import argparse_flags
 
-    parser = argparse_flags.ArgumentParser(
-        prog="tfam", description="See and hear what a Keras network has learned.")
+    class Parser(OneLineErrors, argparse_flags.ArgumentParser):
+        pass
+
+    parser = Parser(prog="tfam", description="See and hear what a Keras network has learned.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     dream = commands.add_parser("dream", help="activation maximization: dream inputs for targets",
@@ -108,7 +162,8 @@ def build_parser():
                         help="comma-separated class indices or names, one row each; '1+7' sums "
                              "classes in one row; 'all' dreams every class")
     target.add_argument("--layer", help="layer name: alone, deep-dream objective (mean square)")
-    target.add_argument("--channel", help="with --layer: comma-separated channels, one row each")
+    target.add_argument("--channel", help="with --layer: comma-separated channels, one row each; "
+                                          "'all' for every channel of the layer")
     target.add_argument("--neuron", help="with --layer: comma-separated units (at the centre), one row each")
     target.add_argument("--labels", help="class names, one per line (default: MODEL.labels.txt beside "
                                          "the model, if present)")
@@ -122,6 +177,8 @@ def build_parser():
     opts.add_argument("--l1", type=float, default=None, help="L1-norm weight (0.1 images, 0 sounds)")
     opts.add_argument("--jitter", type=int, default=None, help="random roll in pixels (images; default 2)")
     opts.add_argument("--batch", type=int, default=None, help="rows for a single target (default 1)")
+    opts.add_argument("--max-batch", type=int, default=64,
+                      help="rows optimized at a time (memory grows with them; default 64)")
     opts.add_argument("--seed", type=int, default=0)
     opts.add_argument("--spatial-rank", type=int, choices=[1, 2], default=None,
                       help="1 for audio, 2 for images, when the input shape does not tell")
@@ -143,15 +200,23 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
+    stop_on_signals()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:
+        interrupted()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     import_tensorflow_quietly()
+    run_guarded(_run_command, args)
+    return 0  # the console script exits with this
+
+
+def _run_command(args):
     from tfam import deepdream_command, dream_command, explain_command  # after the quiet import
 
     commands = {"dream": dream_command.run, "deepdream": deepdream_command.run,
                 "explain": explain_command.run}
-    run_guarded(commands[args.command], args)
-    return 0  # the console script exits with this
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

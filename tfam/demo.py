@@ -10,12 +10,11 @@
 
 Everything goes under --out (runs/demo).
 """
-import argparse
 import os
 import sys
 import time
 
-from tfam.cli import import_tensorflow_quietly, run_guarded
+from tfam.cli import ArgumentParser, import_tensorflow_quietly, run_guarded
 
 
 def build_data(out, clips_per_class=40):
@@ -139,7 +138,7 @@ def run(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tfam.demo", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m tfam.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--train-steps", type=int, default=150)
     parser.add_argument("--dream-steps", type=int, default=300)

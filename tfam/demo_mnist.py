@@ -4,12 +4,11 @@ Uses a local Keras-format mnist.npz when given (--mnist), else the embedded digi
 Writes under --out: mnist_cnn.keras (+ .labels.txt), dreams.png (a labelled grid), one PNG per
 class, and summary.json with each class's target probability.
 """
-import argparse
 import os
 import sys
 import time
 
-from tfam.cli import import_tensorflow_quietly, run_guarded
+from tfam.cli import ArgumentParser, import_tensorflow_quietly, run_guarded
 
 
 def run(args):
@@ -61,7 +60,7 @@ def run(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tfam.demo_mnist", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m tfam.demo_mnist", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo-mnist")
     parser.add_argument("--mnist", default=None, help="path to a Keras-format mnist.npz (optional)")
     parser.add_argument("--epochs", type=int, default=20)

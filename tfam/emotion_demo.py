@@ -14,12 +14,11 @@ Every model trains in OUT/logs/<name> with checkpoints and TensorBoard; running 
 resumes or reuses them (--fresh starts over). The raw-audio classifier sees 16384-sample crops
 (0.74 s), not the seed's 32768, so that WaveGAN's output (16 x 4^5 samples) is its input.
 """
-import argparse
 import os
 import sys
 import time
 
-from tfam.cli import import_tensorflow_quietly, run_guarded
+from tfam.cli import ArgumentParser, import_tensorflow_quietly, run_guarded
 
 RAW_SAMPLES = 16384
 SYNTH_TESS_WORDS, SYNTH_TESS_SPLIT, SYNTH_RAVDESS_CLIPS = 30, (24, 3), 2
@@ -195,7 +194,7 @@ def run(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tfam.emotion_demo", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m tfam.emotion_demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/emotion")
     parser.add_argument("--data", help="a packed TESS/RAVDESS set (datatools/prepare_emotion.py); "
                                        "default: a synthetic stand-in under OUT/data")
