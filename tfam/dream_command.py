@@ -71,12 +71,20 @@ def build_objective(args, model):
     if args.channel is not None and args.neuron is not None:
         raise ValueError("give either --channel or --neuron, not both")
     if args.channel is not None:
-        units = parse_ints(args.channel, "--channel")
+        units = (list(range(_layer_width(model, args.layer))) if args.channel.strip() == "all"
+                 else parse_ints(args.channel, "--channel"))
         return objectives.channel(args.layer, units), [f"{args.layer} channel {u}" for u in units]
     if args.neuron is not None:
         units = parse_ints(args.neuron, "--neuron")
         return objectives.neuron(args.layer, units), [f"{args.layer} unit {u}" for u in units]
     return objectives.layer(args.layer), [args.layer]
+
+
+def _layer_width(model, name):
+    """The number of channels (last axis) of a layer's output."""
+    from tfam.surgery import layer_output
+
+    return int(layer_output(model, name).shape[-1])
 
 
 def parse_range(spec, spatial_rank):
@@ -112,6 +120,8 @@ def _check_options(args):
             raise ValueError(f"{flag} must be 0 (off) or positive, got {value}")
     if args.batch is not None and args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
+    if args.max_batch < 1:
+        raise ValueError(f"--max-batch must be at least 1, got {args.max_batch}")
     if args.sample_rate is not None and args.sample_rate < 1:
         raise ValueError(f"--sample-rate must be positive, got {args.sample_rate}")
 
@@ -176,7 +186,7 @@ def run(args):
            if tensorboard != "none" else None)
     result = dream(model, objective, steps=steps, batch_size=batch, seed=args.seed,
                    verbose=0 if args.quiet else 1, spatial_rank=args.spatial_rank,
-                   callbacks=[log] if log else [], **recipe)
+                   callbacks=[log] if log else [], max_batch=args.max_batch, **recipe)
     if log:
         log.write_history(result)
 

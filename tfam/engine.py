@@ -23,6 +23,7 @@ from tfam import optimizers as opt
 from tfam import params as param_lib
 from tfam.layout import layout_of
 from tfam.objectives import OUTPUT
+from tfam.pacing import Pace
 from tfam.regularizers import LatentPenalty, Penalty, Projection
 from tfam.surgery import feature_model, output_activation, with_linear_logits
 from tfam.transforms import apply_all
@@ -187,8 +188,11 @@ class Dreamer(tf.Module):
             lambda i, *_: i < count, body, (0, params, state, best_x, best_value, history))
         return params, state, best_x, best_value, history.stack()
 
-    def run(self, steps=200, batch_size=None, seed=0, callbacks=(), verbose=1, chunk_size=None):
-        """Optimize a batch for ``steps`` steps; returns a Result. Rows follow the objective's targets."""
+    def run(self, steps=200, batch_size=None, seed=0, callbacks=(), verbose=1, chunk_size=None,
+            start_params=None):
+        """Optimize a batch for ``steps`` steps; returns a Result. Rows follow the objective's targets.
+        ``start_params``: the parameters to start from (default: the parameterization's random start
+        drawn with ``seed``)."""
         rows = self.objective.rows
         if batch_size is None:
             batch_size = rows or 1
@@ -198,20 +202,26 @@ class Dreamer(tf.Module):
             raise ValueError(f"steps must be at least 1, got {steps}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        rng = np.random.default_rng(seed)
-        params = tf.constant(self.param.init(batch_size, self.input_shape, self.layout, rng))
+        if start_params is None:
+            start_params = self.initial_params(batch_size, seed)
+        params = tf.constant(start_params, tf.float32)
+        if tuple(params.shape) != (batch_size,) + self.param_shape:
+            raise ValueError(f"start_params has shape {tuple(params.shape)}, expected "
+                             f"{(batch_size,) + self.param_shape}")
         state = tuple(self.optimizer.init_state(params))
         x0 = self.param.to_input(params, self.input_shape, self.layout)
         best_x, best_value = tf.identity(x0), tf.fill([batch_size], -np.inf)
-        chunk = chunk_size or max(50, -(-steps // 10))
+        # chunks of about half a second: Python sees Ctrl-C, draws progress and calls back between them
+        pace = Pace(first=chunk_size, limit=chunk_size) if chunk_size else Pace()
         bar = keras.utils.Progbar(steps, verbose=1 if verbose else 0, unit_name="step")
         history, done, started = [], 0, time.perf_counter()
         while done < steps:
-            count = min(chunk, steps - done)
+            count, chunk_started = pace.next(steps - done), time.perf_counter()
             params, state, best_x, best_value, values = self._chunk(
                 params, state, best_x, best_value, tf.constant(seed, tf.int32),
                 tf.constant(done, tf.int32), tf.constant(count, tf.int32))
             values = values.numpy()
+            pace.took(count, time.perf_counter() - chunk_started)
             bad = np.argwhere(~np.isfinite(values))
             if len(bad):
                 step, row = bad[0]
@@ -229,6 +239,11 @@ class Dreamer(tf.Module):
                       history=np.concatenate(history), params=params.numpy(),
                       probabilities=self.probabilities(x), class_targets=self.objective.class_targets,
                       seconds=time.perf_counter() - started, start_x=x0.numpy())
+
+    def initial_params(self, batch_size, seed=0):
+        """The parameterization's random start for ``batch_size`` rows, drawn with ``seed``."""
+        rng = np.random.default_rng(seed)
+        return self.param.init(batch_size, self.input_shape, self.layout, rng)
 
     def probabilities(self, x):
         """The model's class probabilities for a batch, or None when its output is not (B, classes)."""
@@ -252,6 +267,7 @@ class Progress:
     values: np.ndarray   # (B,) the objective at the last step
     params: tf.Tensor
     dreamer: Dreamer
+    first_row: int = 0   # where these rows stand in the whole batch (dream(..., max_batch=...))
 
     def input(self):
         return self.dreamer.param.to_input(self.params, self.dreamer.input_shape, self.dreamer.layout).numpy()
@@ -262,17 +278,56 @@ _dreamers = weakref.WeakKeyDictionary()  # model -> {components: Dreamer}, so re
 
 def dream(model, objective, param=None, transforms=(), regularizers=(), steps=200, batch_size=None,
           optimizer=None, learning_rate=0.05, jit_compile="auto", seed=0, callbacks=(), verbose=1,
-          spatial_rank=None, chunk_size=None):
+          spatial_rank=None, chunk_size=None, max_batch=None):
     """Optimize an input (or a batch of them) until ``objective`` is high; returns a Result.
 
     The compiled loop is kept per model and per set of components: calling again with the same
     objective, parameterization, transforms and regularizers objects reuses it, whatever the steps,
     batch size or seed.
+
+    ``max_batch``: run at most this many rows at a time (memory grows with the batch), e.g. for all
+    512 channels of a layer. The rows start where one run of the whole batch would start them.
     """
-    key = (objective, param, tuple(transforms), tuple(regularizers), optimizer, learning_rate,
-           jit_compile, spatial_rank)
-    cache = _dreamers.setdefault(model, {})
-    if key not in cache:
-        cache[key] = Dreamer(model, objective, param, transforms, regularizers, optimizer,
-                             learning_rate, jit_compile, spatial_rank)
-    return cache[key].run(steps, batch_size, seed, callbacks, verbose, chunk_size)
+    def dreamer_for(part):
+        key = (part, param, tuple(transforms), tuple(regularizers), optimizer, learning_rate,
+               jit_compile, spatial_rank)
+        cache = _dreamers.setdefault(model, {})
+        if key not in cache:
+            cache[key] = Dreamer(model, part, param, transforms, regularizers, optimizer,
+                                 learning_rate, jit_compile, spatial_rank)
+        return cache[key]
+
+    rows = objective.rows or batch_size or 1
+    if max_batch is not None and max_batch < 1:
+        raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+    if max_batch is None or rows <= max_batch:
+        return dreamer_for(objective).run(steps, batch_size, seed, callbacks, verbose, chunk_size)
+    spans = [(first, min(first + max_batch, rows)) for first in range(0, rows, max_batch)]
+    dreamers = [dreamer_for(objective.select_rows(first, last)) for first, last in spans]
+    start = dreamers[0].initial_params(rows, seed)
+    results = []
+    for (first, last), dreamer in zip(spans, dreamers):
+        if verbose:
+            print(f"rows {first + 1}-{last} of {rows}")
+        shifted = [_with_first_row(callback, first) for callback in callbacks]
+        results.append(dreamer.run(steps, last - first, seed, shifted, verbose, chunk_size,
+                                   start_params=start[first:last]))
+    return _concatenate(results)
+
+
+def _with_first_row(callback, first_row):
+    return lambda progress: callback(dataclasses.replace(progress, first_row=first_row))
+
+
+def _concatenate(results):
+    """One Result from Results of consecutive rows."""
+    def rows(field, axis=0):
+        values = [getattr(r, field) for r in results]
+        return None if values[0] is None else np.concatenate(values, axis=axis)
+
+    targets = [r.class_targets for r in results]
+    return Result(x=rows("x"), best_x=rows("best_x"), best_value=rows("best_value"),
+                  history=rows("history", axis=1), params=rows("params"),
+                  probabilities=rows("probabilities"),
+                  class_targets=None if targets[0] is None else sum(targets, ()),
+                  seconds=sum(r.seconds for r in results), start_x=rows("start_x"))

@@ -19,13 +19,23 @@ OUTPUT = "<output>"  # the key under which objectives read the model's output (l
 
 
 class Objective(Frozen):
-    def __init__(self, fn, layers, name, class_targets=None, rows=None):
+    def __init__(self, fn, layers, name, class_targets=None, rows=None, rows_of=None):
         self._set(_fn=fn, layers=frozenset(layers), name=name,
                   class_targets=class_targets,  # per-row target lists when the objective is about classes
-                  rows=rows)  # the batch size that per-row targets require, or None for any batch
+                  rows=rows,  # the batch size that per-row targets require, or None for any batch
+                  _rows_of=rows_of)  # (start, stop) -> the same objective for those rows only
 
     def __call__(self, acts):
         return self._fn(acts)
+
+    def select_rows(self, start, stop):
+        """The same objective for rows ``start:stop`` of its per-row targets (itself when it has
+        none), so that a batch too large for memory can run in parts."""
+        if self.rows is None:
+            return self
+        if self._rows_of is None:
+            raise ValueError(f"the objective {self.name} cannot be split by rows")
+        return self._rows_of(start, stop)
 
     def __repr__(self):
         return f"Objective({self.name})"
@@ -34,14 +44,17 @@ class Objective(Frozen):
         if isinstance(other, numbers.Number):
             value = float(other)
             return Objective(lambda acts: op(self(acts), value), self.layers,
-                             f"({self.name} {symbol} {value:g})", self.class_targets, self.rows)
+                             f"({self.name} {symbol} {value:g})", self.class_targets, self.rows,
+                             lambda a, b: self.select_rows(a, b)._combine(other, op, symbol))
         if not isinstance(other, Objective):
             return NotImplemented
         if self.rows and other.rows and self.rows != other.rows:
             raise ValueError(f"cannot combine objectives for {self.rows} and {other.rows} rows")
         return Objective(lambda acts: op(self(acts), other(acts)), self.layers | other.layers,
                          f"({self.name} {symbol} {other.name})",
-                         self.class_targets or other.class_targets, self.rows or other.rows)
+                         self.class_targets or other.class_targets, self.rows or other.rows,
+                         lambda a, b: self.select_rows(a, b)._combine(other.select_rows(a, b), op,
+                                                                       symbol))
 
     def __add__(self, other):
         return self._combine(other, lambda a, b: a + b, "+")
@@ -60,7 +73,7 @@ class Objective(Frozen):
             return NotImplemented
         k = float(k)
         return Objective(lambda acts: k * self(acts), self.layers, f"{k:g}*{self.name}",
-                         self.class_targets, self.rows)
+                         self.class_targets, self.rows, lambda a, b: self.select_rows(a, b) * k)
 
     __rmul__ = __mul__
 
@@ -127,7 +140,7 @@ def class_logit(targets):
     rows = as_targets(targets)
     return Objective(lambda acts: _select(acts[OUTPUT], rows, "class"), [OUTPUT],
                      f"class{list(rows) if len(rows) > 1 else list(rows[0])}", class_targets=rows,
-                     rows=_rows(rows))
+                     rows=_rows(rows), rows_of=lambda a, b: class_logit(rows[a:b]))
 
 
 def class_margin(targets, others_weight=1.0):
@@ -144,7 +157,8 @@ def class_margin(targets, others_weight=1.0):
         return target - others_weight * others / tf.maximum(count, 1.0)
 
     return Objective(fn, [OUTPUT], f"class_margin{list(rows) if len(rows) > 1 else list(rows[0])}",
-                     class_targets=rows, rows=_rows(rows))
+                     class_targets=rows, rows=_rows(rows),
+                     rows_of=lambda a, b: class_margin(rows[a:b], others_weight))
 
 
 def neuron(layer, unit, position=None):
@@ -162,7 +176,8 @@ def neuron(layer, unit, position=None):
             act = act[(slice(None),) + pos]
         return _select(act, rows, "unit")
 
-    return Objective(fn, [layer], f"neuron({layer}:{unit})", rows=_rows(rows))
+    return Objective(fn, [layer], f"neuron({layer}:{unit})", rows=_rows(rows),
+                     rows_of=lambda a, b: neuron(layer, rows[a:b], position))
 
 
 def channel(layer, index):
@@ -175,7 +190,8 @@ def channel(layer, index):
             act = tf.reduce_mean(act, axis=list(range(1, act.shape.rank - 1)))
         return _select(act, rows, "channel")
 
-    return Objective(fn, [layer], f"channel({layer}:{index})", rows=_rows(rows))
+    return Objective(fn, [layer], f"channel({layer}:{index})", rows=_rows(rows),
+                     rows_of=lambda a, b: channel(layer, rows[a:b]))
 
 
 def layer(name):

@@ -191,11 +191,14 @@ class DreamLog:
 
     Pass the instance as a ``callbacks`` entry of tfam.dream, then call ``write_history(result)``."""
 
+    SNAPSHOTS = 10  # per run, whatever the number of chunks (they are sized by time)
+
     def __init__(self, logdir, names, sample_rate=None, value_range=(0.0, 1.0)):
         import tensorflow as tf
 
         self.writer = tf.summary.create_file_writer(logdir)
         self.names, self.sample_rate, self.value_range = list(names), sample_rate, value_range
+        self._part = (0, 0)  # (first row of the rows being dreamed, step of their next snapshot)
 
     def _tag(self, i):
         return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.names[i])
@@ -203,18 +206,25 @@ class DreamLog:
     def __call__(self, progress):
         import tensorflow as tf
 
+        first = progress.first_row
+        if first != self._part[0]:  # the next part of a batch run in parts: its own snapshots
+            self._part = (first, 0)
+        if progress.step < min(self._part[1], progress.steps):
+            return
+        self._part = (first, progress.step + max(1, progress.steps // self.SNAPSHOTS))
         x = progress.input()
         with self.writer.as_default():
-            for i in range(len(self.names)):
+            for i in range(len(x)):
+                tag, one = self._tag(first + i), x[i:i + 1]
                 if self.sample_rate:
-                    log_audio(f"audio/{self._tag(i)}", x[i:i + 1], self.sample_rate, progress.step, 1)
-                    log_spectrograms(f"spectrogram/{self._tag(i)}", x[i:i + 1], self.sample_rate,
-                                     progress.step, titles=[self.names[i]], max_outputs=1)
+                    log_audio(f"audio/{tag}", one, self.sample_rate, progress.step, 1)
+                    log_spectrograms(f"spectrogram/{tag}", one, self.sample_rate, progress.step,
+                                     titles=[self.names[first + i]], max_outputs=1)
                 else:
                     lo, hi = self.value_range
-                    image = np.clip((x[i:i + 1] - lo) / (hi - lo), 0, 1)
+                    image = np.clip((one - lo) / (hi - lo), 0, 1)
                     image = image[..., None] if image.ndim == 3 else image
-                    tf.summary.image(f"input/{self._tag(i)}", image, step=progress.step)
+                    tf.summary.image(f"input/{tag}", image, step=progress.step)
         self.writer.flush()
 
     def write_history(self, result):
