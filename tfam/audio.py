@@ -6,6 +6,7 @@ the spectrogram front ends that need gradients live in Keras layers, not here.
     x, rate = read_wav("dog.wav")            # float32 in [-1, 1], (samples,) or (samples, channels)
     x = load_audio("dog.wav", 8000)          # mono, resampled to 8 kHz
 """
+import logging
 import math
 import os
 import struct
@@ -78,20 +79,39 @@ def read_wav_raw(path):
 
 
 def to_float(data):
-    """Stored samples (any WAV sample type) as float32 in [-1, 1]."""
+    """Stored samples (any WAV sample type) as float32: integers scaled to [-1, 1], floats as stored."""
     if data.dtype == np.uint8:  # 8-bit WAV is unsigned, centred on 128
         return (data.astype(np.float32) - 128.0) / 128.0
     if data.dtype in _INT_SCALE:
         return (data.astype(np.float64) / _INT_SCALE[data.dtype]).astype(np.float32)
     if data.dtype.kind == "f":
-        return np.clip(np.nan_to_num(data.astype(np.float32)), -1.0, 1.0)
+        return data.astype(np.float32)  # as stored: read_wav checks for NaN and clips
     raise ValueError(f"unsupported WAV sample type {data.dtype}")
 
 
-def read_wav(path):
-    """(float32 samples in [-1, 1], rate): shape (samples,) for mono, (samples, channels) otherwise."""
+NON_FINITE = ("refuse", "zero")
+
+
+def read_wav(path, non_finite="refuse"):
+    """(float32 samples in [-1, 1], rate): shape (samples,) for mono, (samples, channels) otherwise.
+
+    A float WAV can hold NaN or infinite samples; ``non_finite="refuse"`` raises a ValueError naming
+    the first one, ``"zero"`` replaces them by silence with a warning."""
+    if non_finite not in NON_FINITE:
+        raise ValueError(f"non_finite must be one of {NON_FINITE}, got {non_finite!r}")
     rate, data = read_wav_raw(path)
-    return to_float(data), rate
+    x = to_float(data)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        frames = bad.reshape(len(x), -1).any(axis=1)
+        first, count = int(np.argmax(frames)), int(frames.sum())
+        where = (f"{count} NaN or infinite sample(s), the first at sample {first} "
+                 f"({first / rate:.3f} s)")
+        if non_finite == "refuse":
+            raise ValueError(f"{path} holds {where}; --zero-non-finite replaces them by silence")
+        logging.getLogger("tfam").warning("tfam: %s holds %s: replaced by silence", path, where)
+        x = np.where(bad, np.float32(0.0), x)
+    return np.clip(x, -1.0, 1.0), rate
 
 
 def to_mono(x):
@@ -116,9 +136,9 @@ def resample(x, rate_in, rate_out):
     return resample_poly(x, rate_out // g, rate_in // g, axis=0).astype(np.float32)
 
 
-def load_audio(path, rate, mono=True):
+def load_audio(path, rate, mono=True, non_finite="refuse"):
     """A WAV file as float32 in [-1, 1] at ``rate`` (mixed to mono first unless ``mono=False``)."""
-    x, file_rate = read_wav(path)
+    x, file_rate = read_wav(path, non_finite)
     if mono:
         x = to_mono(x)
     return resample(x, file_rate, rate)
@@ -139,7 +159,15 @@ def write_pcm(path, waveform, rate, sample_format="int16"):
     """Write float samples in [-1, 1] as a WAV of ``sample_format`` (one of SAMPLE_FORMATS), atomically."""
     from scipy.io import wavfile
 
-    x = np.clip(np.asarray(waveform, np.float64), -1.0, 1.0)
+    x = np.asarray(waveform, np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"refusing to write {path}: the waveform holds NaN or infinite samples")
+    clipped = int(np.count_nonzero(np.abs(x) > 1.0))
+    if clipped:
+        logging.getLogger("tfam").warning(
+            "tfam: %s: %d sample(s) outside [-1, 1] (peak %.3g) clipped to full scale", path, clipped,
+            np.abs(x).max())
+        x = np.clip(x, -1.0, 1.0)
     if sample_format == "uint8":
         data = np.clip(np.round(x * 128.0 + 128.0), 0, 255).astype(np.uint8)
     elif sample_format == "int16":
