@@ -363,10 +363,12 @@ def write_voice(path, emotion="angry", rate=16000, seconds=None):
 
 
 def mini_ravdess(root, bad=None):
-    """Actor_01 with a happy and a fearful clip, plus ``bad`` (name, bytes) if given. At 22050 Hz:
-    nothing to resample, so a tool run on it need not import scipy.signal (1.5 s)."""
+    """Actor_01 with a neutral, a happy and a fearful clip (two usable classes: a packed set needs
+    two), plus ``bad`` (name, bytes) if given. At 22050 Hz: nothing to resample, so a tool run on it
+    need not import scipy.signal (1.5 s)."""
     folder = root / "Actor_01"
     folder.mkdir(parents=True, exist_ok=True)
+    write_voice(folder / "03-01-01-01-01-01-01.wav", "neutral", rate=22050)
     write_voice(folder / "03-01-03-01-01-01-01.wav", "happy", rate=22050)
     write_voice(folder / "03-01-06-01-01-01-01.wav", "fear", rate=22050)
     if bad:
@@ -389,16 +391,16 @@ def test_prepare_bad_files_stop_unless_skip_bad(tmp_path, bad, message):
         em.prepare(ravdess_root=root, out_path=tmp_path / "out.npz")
     assert not (tmp_path / "out.npz").exists()
     summary = em.prepare(ravdess_root=root, out_path=tmp_path / "out.npz", skip_bad=True)
-    assert summary.total == 1 and len(summary.bad) == 1 and name in summary.bad[0][0]
+    assert summary.total == 2 and len(summary.bad) == 1 and name in summary.bad[0][0]
 
 
 def test_prepare_long_clips_crop_or_drop(tmp_path):
     root = mini_ravdess(tmp_path / "RAVDESS")
     write_voice(root / "Actor_01" / "03-01-04-01-01-01-01.wav", seconds=4.0)
     summary = em.prepare(ravdess_root=root, out_path=tmp_path / "a.npz")
-    assert summary.total == 2 and summary.cropped == 1
+    assert summary.total == 3 and summary.cropped == 1
     summary = em.prepare(ravdess_root=root, out_path=tmp_path / "b.npz", long_clips="drop")
-    assert summary.total == 1 and summary.dropped_long == 1
+    assert summary.total == 2 and summary.dropped_long == 1
 
 
 def test_prepare_with_nothing_usable_is_an_error(tmp_path):

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfam import lep, outputs, spectrogram
+from tfam.data.classes import check_classes
 from tfam.run_dir import check_run_dir
 from tfam.models.urbansound_cnn import ARCHITECTURES
 
@@ -190,6 +191,8 @@ class Trainer:
                  embeddings=None):
         """``embeddings``: the (n_classes, d) LEP class embeddings when config.lep_weight > 0
         (read from config.word_vectors when not given)."""
+        names = list(config.class_names) or [str(i) for i in range(config.n_classes)]
+        check_classes({split: y for split, (_, y) in splits.items()}, names, "the training data")
         self.config, self.splits, self.progress_every = config, splits, progress_every
         self.model_dir = os.path.join(config.logdir, "model")
         self.tb_dir = os.path.join(config.logdir, "tensorboard")

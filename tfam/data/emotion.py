@@ -29,6 +29,7 @@ import typing
 import numpy as np
 
 from tfam import audio
+from tfam.data.classes import check_classes
 from tfam.outputs import atomic_write
 
 CLASS_NAMES = ["neutral", "happy", "sad", "angry"]
@@ -673,6 +674,8 @@ def prepare(tess_root=None, ravdess_root=None, out_path=None, tess_split=DEFAULT
 
 def _save_npz(out_path, splits, class_names=CLASS_NAMES):
     """splits: split -> (int16 audio (N, SAMPLES), labels, files, speakers)."""
+    check_classes({s: splits[s][1] for s in SPLITS}, list(class_names), f"the dataset for {out_path}",
+                  every_class=False)
     arrays = {"class_names": np.array(class_names, dtype=str), "sample_rate": np.array(SAMPLE_RATE, np.int64)}
     for split in SPLITS:
         x, labels, files, speakers = splits[split]

@@ -21,6 +21,7 @@ import re
 import numpy as np
 
 from tfam import audio
+from tfam.data.classes import check_classes
 from tfam.outputs import atomic_write
 
 CLASSES_10 = ["air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",
@@ -471,6 +472,8 @@ def _class_order(names, where):
 
 def _save_npz(out_path, splits, class_names):
     """splits: split -> (int16 audio (N, SAMPLES), int64 labels, file names)."""
+    check_classes({s: splits[s][1] for s in SPLITS}, class_names, f"the dataset for {out_path}",
+                  every_class=False)
     arrays = {"class_names": np.array(class_names, dtype=str)}
     for split in SPLITS:
         x, y, files = splits[split]
