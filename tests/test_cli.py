@@ -99,7 +99,7 @@ def test_keras_safe_mode_refuses_code_in_a_model_file(tmp_path, capsys):
     model.save(path)
     status, _, err = run_cli(["dream", str(path), "--class", "0", "--steps", "2", "--quiet",
                               "--out", str(tmp_path / "o")], capsys)
-    assert status == 2 and "cannot load the model" in err
+    assert status == 2 and "refusing to load the model" in err and "--unsafe-load" in err
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):

@@ -45,7 +45,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfam.surgery import with_linear_logits
+from tfam.surgery import clone_model, with_linear_logits
 
 METHODS = ("saliency", "gradcam", "gradcam++", "scorecam")
 BACKENDS = ("auto", "tf-keras-vis", "tfam")
@@ -90,7 +90,7 @@ def split_at_frontend(model):
     # a model cut at an inner tensor shares its layers with the whole model, so their .output
     # still belongs to the whole graph; a clone has a graph of its own to take sub-models from
     cut = keras.Model(layer.output, model.outputs[0])
-    head = keras.models.clone_model(cut)
+    head = clone_model(cut, source=model)
     head.set_weights(cut.get_weights())
     return front, head, layer.name
 

@@ -9,11 +9,13 @@ import weakref
 import keras
 import tensorflow as tf
 
+from tfam.keras_internals import safe_mode_scope
 from tfam.objectives import OUTPUT
 
 log = logging.getLogger("tfam")
 
 _linear_copies = weakref.WeakKeyDictionary()  # model -> its copy with linear logits (made once)
+_loaded_unsafely = weakref.WeakSet()  # models the user loaded with safe_mode off (--unsafe-load)
 
 
 def _final_layer(model):
@@ -45,6 +47,13 @@ def _require_single_output(model):
         raise ValueError(f"the model has {len(model.outputs)} outputs; tfam needs a model with one")
 
 
+def clone_model(model, source=None):
+    """``keras.models.clone_model``: it deserializes the model again, so it runs under the safe mode
+    that the user chose when loading ``source`` (the model this one was cut from; default itself)."""
+    with safe_mode_scope((source or model) not in _loaded_unsafely):
+        return keras.models.clone_model(model)
+
+
 def with_linear_logits(model):
     """The model itself when it already ends in logits, else a copy whose softmax (or sigmoid) is
     linear: maximizing a squashed output can succeed by suppressing the other classes, or stall
@@ -59,7 +68,7 @@ def with_linear_logits(model):
                 "because maximizing a %s output can succeed by suppressing the other classes "
                 "instead of strengthening the target. The model itself is left as it is.",
                 model.name, squash, squash)
-    copy = keras.models.clone_model(model)
+    copy = clone_model(model)
     copy.set_weights(model.get_weights())
     last = _final_layer(copy)
     if isinstance(last, keras.layers.Softmax):
@@ -104,10 +113,17 @@ def load_model(path, safe_mode=True):
     import tfam.spectrogram  # noqa: F401
 
     try:
-        return keras.models.load_model(path, safe_mode=safe_mode, compile=False)
+        model = keras.models.load_model(path, safe_mode=safe_mode, compile=False)
     except Exception as error:  # Keras raises many kinds; the user needs one clear line
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if safe_mode and "safe_mode" in message:  # Keras names its own argument, not tfam's flag
+            raise ValueError(f"refusing to load the model {path}: it holds Python code (e.g. a Lambda "
+                             "layer), which safe mode does not run; give --unsafe-load (or "
+                             "safe_mode=False) if you trust the file") from None
         raise ValueError(f"cannot load the model {path}: {message}") from None
+    if not safe_mode:
+        _loaded_unsafely.add(model)
+    return model
 
 
 def _wrap_saved_model(path):
