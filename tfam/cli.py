@@ -142,6 +142,18 @@ class ArgumentParser(OneLineErrors, argparse.ArgumentParser):
     """argparse with one-line errors (the demos' parsers)."""
 
 
+def add_audio_input_arguments(group):
+    """Options for reading a user's WAV, the same for every tfam command that reads one."""
+    group.add_argument("--zero-non-finite", action="store_true",
+                       help="replace NaN or infinite samples of a float WAV by silence (with a note) "
+                            "instead of refusing the file")
+
+
+def non_finite_policy(args):
+    """How ``audio.read_wav`` treats NaN or infinite samples, from --zero-non-finite."""
+    return "zero" if args.zero_non_finite else "refuse"
+
+
 def build_parser():
     from absl.flags import argparse_flags
 

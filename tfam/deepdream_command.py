@@ -15,7 +15,7 @@ import numpy as np
 
 # light imports only: cli.build_parser calls add_parser before TensorFlow is (quietly) imported
 from tfam import audio, outputs
-from tfam.cli import add_output_arguments
+from tfam.cli import add_audio_input_arguments, add_output_arguments, non_finite_policy
 from tfam.layout import layout_of
 
 AUDIO_RANGE = (-1.0, 1.0)
@@ -56,6 +56,7 @@ def add_parser(commands):
     out.add_argument("--sample-rate", type=int, default=8000,
                      help="the model's sample rate for 1-D models (default 8000): the WAV is resampled "
                           "to it and the dream written at it")
+    add_audio_input_arguments(out)
     add_output_arguments(out, "runs/deepdream", tensorboard=False)
     return p
 
@@ -165,9 +166,9 @@ def fit_length(x, length):
     return np.pad(x, pad), f"the input has {n} samples; the model takes {length}: zero-padded to {length}"
 
 
-def load_waveform(path, sample_rate, model_shape, layout):
+def load_waveform(path, sample_rate, model_shape, layout, non_finite="refuse"):
     """The WAV as float32 (samples[, C]) at ``sample_rate``, fitted to the model; and notes."""
-    x = check_finite(audio.load_audio(path, sample_rate), path)
+    x = check_finite(audio.load_audio(path, sample_rate, non_finite=non_finite), path)
     notes = []
     if layout.channel_axis is not None:
         channels = model_shape[-1]
@@ -286,7 +287,8 @@ def run(args):
         tile_size = tuple(model_spatial)  # the octaves' other sizes go through the model in tiles
 
     if kind == "audio":
-        x, notes = load_waveform(args.input, args.sample_rate, model_shape, layout)
+        x, notes = load_waveform(args.input, args.sample_rate, model_shape, layout,
+                                 non_finite_policy(args))
         value_range = AUDIO_RANGE
     else:
         x, notes = load_image(args.input, model_shape, layout)

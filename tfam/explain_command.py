@@ -17,7 +17,7 @@ import os
 
 # light imports only: cli.build_parser calls add_parser before TensorFlow is (quietly) imported
 from tfam import audio, outputs
-from tfam.cli import add_output_arguments
+from tfam.cli import add_audio_input_arguments, add_output_arguments, non_finite_policy
 
 METHODS = ("gradcam", "gradcam++", "scorecam", "saliency")
 BACKENDS = ("auto", "tf-keras-vis", "tfam")
@@ -55,6 +55,7 @@ def add_parser(commands):
     p.add_argument("--steps", type=int, default=500, help="steps of the waveform optimization (default 500)")
     p.add_argument("--griffin-lim-iterations", type=int, default=32, help="default 32")
     p.add_argument("--seed", type=int, default=0)
+    add_audio_input_arguments(p)
     add_output_arguments(p, "runs/explain")
     return p
 
@@ -112,13 +113,13 @@ def parse_target(spec, names):
     return rows[0][0]
 
 
-def read_clip(path, hear):
+def read_clip(path, hear, non_finite="refuse"):
     """The WAV as the model hears it (mono, the model's rate and length) and notes."""
     import numpy as np
 
     from tfam.salient_audio import fit_clip
 
-    x, rate = audio.read_wav(path)
+    x, rate = audio.read_wav(path, non_finite)
     notes = []
     if x.ndim == 2 and x.shape[1] > 1:
         notes.append(f"the WAV has {x.shape[1]} channels: mixed down to mono")
@@ -176,7 +177,7 @@ def run(args):
     if args.sample_rate is not None and hear.kind != "waveform" and args.sample_rate != hear.sample_rate:
         raise ValueError(f"the model hears {hear.sample_rate} Hz (its front end fixes the rate); "
                          f"--sample-rate {args.sample_rate} does not apply")
-    clip, notes = read_clip(args.input, hear)
+    clip, notes = read_clip(args.input, hear, non_finite_policy(args))
     for note in notes:
         print(f"note: {note}")
     n_classes = model.outputs[0].shape[-1]
