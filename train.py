@@ -31,8 +31,8 @@ flags.DEFINE_string("logdir", "logs", "where model/ (checkpoints, .keras) and te
 flags.DEFINE_enum("frontend", "waveform", ["waveform", "spectrogram"],
                   "model input: 4 s of 8 kHz audio (spectrogram inside the model, dreamable) or the "
                   "seed's 129x13 spectrogram")
-flags.DEFINE_enum("architecture", None, ["seed", "timepool", "emotion_mel", "emotion_raw", "slowfast"],
-                  "urbansound: seed (seed 002's four-conv CNN, the default) or timepool (a small conv + "
+flags.DEFINE_enum("architecture", None, ["seed002", "timepool", "emotion_mel", "emotion_raw", "slowfast", "seed"],
+                  "urbansound: seed002 (seed 002's four-conv CNN, the default; 'seed' is its old name) or timepool (a small conv + "
                   "batch norm CNN that averages over time); emotion: emotion_mel (the default: seed 000's "
                   "mel CNN on 160-frame crops) or emotion_raw (its WaveNet-style raw-audio CNN); either: "
                   "slowfast (seed 003's slow/fast audio CNN on the seed's log-mel, computed inside)")
@@ -46,8 +46,8 @@ flags.DEFINE_string("word_vectors", None, "word vectors for --lep_weight > 0: Gl
                                           "per line), .npz (arrays words, vectors) or .npy (one row per "
                                           "class, in class order)")
 flags.DEFINE_float("learning_rate", 0.01, "Adam learning rate (the seed's 0.01)")
-flags.DEFINE_enum("schedule", "seed", ["seed", "constant"],
-                  "seed: drop to --low_learning_rate once the mean of the last --drop_window training "
+flags.DEFINE_enum("schedule", "accuracy_drop", ["accuracy_drop", "constant", "seed"],
+                  "accuracy_drop (seed 002's; 'seed' is its old name): drop to --low_learning_rate once the mean of the last --drop_window training "
                   "accuracies exceeds --drop_accuracy; constant: never drop")
 flags.DEFINE_float("low_learning_rate", 0.0001, "learning rate after the drop")
 flags.DEFINE_float("drop_accuracy", 0.7, "training accuracy that triggers the drop")
@@ -115,10 +115,10 @@ def load(path, batch_size):
 
 def architecture_of(dataset, architecture):
     emotion = architecture in (None, "emotion_mel", "emotion_raw", "slowfast") if dataset == "emotion" else \
-        architecture in (None, "seed", "timepool", "slowfast")
+        architecture in (None, "seed002", "seed", "timepool", "slowfast")
     if not emotion:
         raise ValueError(f"--architecture {architecture} does not fit --dataset {dataset}")
-    return architecture or ("emotion_mel" if dataset == "emotion" else "seed")
+    return architecture or ("emotion_mel" if dataset == "emotion" else "seed002")
 
 
 def blocks_of(architecture, blocks):

@@ -69,7 +69,7 @@ def run(args):
     splits, class_names = load_dataset(data_path)
     logs = os.path.join(args.out, "logs")
 
-    seed_model = train(splits, class_names, logs, "seed", args.train_steps, 0.25, 0.001, args.seed).model
+    seed_model = train(splits, class_names, logs, "seed002", args.train_steps, 0.25, 0.001, args.seed).model
     second = (train(splits, class_names, os.path.join(args.out, "logs_timepool"), "timepool",
                     args.train_steps, 1.0, 0.003, args.seed + 1).model if args.second_model else None)
 

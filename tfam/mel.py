@@ -33,7 +33,6 @@ FMAX = 8000.0
 LOG_FLOOR = 1e-5
 CLIP_SAMPLES = 3 * SAMPLE_RATE  # 66150
 CLIP_FRAMES = CLIP_SAMPLES // HOP + 1  # 259
-CROP_FRAMES = 160  # the mel classifier's input: 80 x 160
 
 # Fixed bounds of the [0, 1] scaling (the seed's exact bounds are unknown). The low end is the
 # seed's floor. The high end: mel(x) = sum_k w_k |X_k| with |X_k| <= sum of the window = 512, so for

@@ -3,10 +3,10 @@ import json
 import os
 
 
-def check_run_dir(model_dir, settings, resume, overwrite, defaults=None):
+def check_run_dir(model_dir, settings, resume, overwrite, defaults=None, old_names=None):
     """Refuse what would lose or mix runs: resuming where there is no run, resuming with other
     ``settings`` (those that shape the model or the data; a key an older config.json lacks counts as
-    its value in ``defaults``), or starting over an earlier run without ``overwrite``. With
+    its value in ``defaults``; ``old_names`` maps a key to {old value: its new name}), or starting over an earlier run without ``overwrite``. With
     ``overwrite`` the old checkpoints are deleted, so the new run's numbering starts clean."""
     config_path = os.path.join(model_dir, "config.json")
     if not os.path.exists(config_path):
@@ -19,6 +19,9 @@ def check_run_dir(model_dir, settings, resume, overwrite, defaults=None):
         mine = json.loads(json.dumps(settings))  # tuples as lists, as config.json holds them
         defaults = json.loads(json.dumps(defaults or {}))
         saved = {k: saved.get(k, defaults.get(k)) for k in mine}
+        for key, renamed in (old_names or {}).items():
+            if key in saved:
+                saved[key] = renamed.get(saved[key], saved[key])
         different = {k: (saved[k], v) for k, v in mine.items() if saved[k] != v}
         if different:
             details = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in different.items())

@@ -30,7 +30,10 @@ from tfam.run_dir import check_run_dir
 from tfam.models.urbansound_cnn import ARCHITECTURES
 
 STRATEGIES = ("default", "mirrored", "multiworker")
-SCHEDULES = ("seed", "constant")
+SCHEDULES = ("accuracy_drop", "constant")
+# the names "seed" once had as an architecture and as a schedule (config.json files and commands
+# from before keep working); "seed" itself now only means the random seed
+OLD_NAMES = {"architecture": {"seed": "seed002"}, "schedule": {"seed": "accuracy_drop"}}
 # Settings a resumed run must share with the run it continues (they shape the model, the data or
 # the loss); a key missing from an older run's config.json counts as its default.
 ARCHITECTURE_KEYS = ("architecture", "frontend", "crop", "width", "n_classes", "class_names",
@@ -42,14 +45,14 @@ class TrainConfig:
     iterations: int = 5000
     batch_size: int = 100
     logdir: str = "logs"
-    architecture: str = "seed"
+    architecture: str = "seed002"
     frontend: str = "waveform"  # waveform | spectrogram | mel
     crop: int = 0  # samples of each clip the model sees (0: all)
     sample_rate: int = 8000
     width: float = 1.0
     blocks: tuple = ()  # slowfast: blocks per ResNet stage (empty: the seed's 3, 4, 6, 3)
     learning_rate: float = 0.01
-    schedule: str = "seed"  # seed: drop to low_learning_rate once recent accuracy > drop_accuracy
+    schedule: str = "accuracy_drop"  # drop to low_learning_rate once recent accuracy > drop_accuracy
     low_learning_rate: float = 0.0001
     drop_accuracy: float = 0.7
     drop_window: int = 200
@@ -62,6 +65,14 @@ class TrainConfig:
     class_names: tuple = ()
     lep_weight: float = 0.0  # Label Embeddings Projection weight (0: plain cross-entropy)
     word_vectors: str = ""  # the word-vector file of the class embeddings (tfam.lep)
+
+    def __post_init__(self):
+        for key, renamed in OLD_NAMES.items():
+            object.__setattr__(self, key, renamed.get(getattr(self, key), getattr(self, key)))
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule '{self.schedule}'; choose one of: {', '.join(SCHEDULES)}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy '{self.strategy}'; choose one of: {', '.join(STRATEGIES)}")
 
     def architecture_settings(self):
         return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
@@ -198,7 +209,7 @@ class Trainer:
         self.tb_dir = os.path.join(config.logdir, "tensorboard")
         self.embeddings = self._lep_embeddings(embeddings)
         check_run_dir(self.model_dir, config.architecture_settings(), resume, overwrite,
-                      {f.name: f.default for f in dataclasses.fields(TrainConfig)})
+                      {f.name: f.default for f in dataclasses.fields(TrainConfig)}, OLD_NAMES)
         keras.utils.set_random_seed(config.seed)
         self.strategy = make_strategy(config.strategy)
         with self.strategy.scope():
@@ -309,7 +320,7 @@ class Trainer:
         then 0.0001 for the rest of the run. Kept in Python between checkpoints (cheap per step)."""
         c = self.config
         self._recent.append(accuracy)
-        if (c.schedule == "seed" and not self._dropped and len(self._recent) == c.drop_window
+        if (c.schedule == "accuracy_drop" and not self._dropped and len(self._recent) == c.drop_window
                 and sum(self._recent) / c.drop_window > c.drop_accuracy):
             self._dropped = True
             print(f"step {step}: mean accuracy of the last {c.drop_window} steps > "
@@ -335,11 +346,6 @@ class Trainer:
         self.dropped.assign(self._dropped)
 
     # -- evaluation and saving -------------------------------------------------------------------
-    def validate_batch(self, batch):
-        """(loss, accuracy) of one batch in inference mode."""
-        scalars = self.validation_scalars(batch)
-        return scalars["loss"], scalars["accuracy"]
-
     def validation_scalars(self, batch):
         """{loss, accuracy} of one batch in inference mode; with LEP the loss is the LEP loss (as in
         training) and cross_entropy and lep_mse are there too."""

@@ -68,4 +68,4 @@ def urbansound_timepool_cnn(n_classes=9, frontend="waveform", width=1.0, dropout
     return keras.Model(inputs, outputs, name=f"urbansound_timepool_cnn_{frontend}")
 
 
-ARCHITECTURES = {"seed": urbansound_cnn, "timepool": urbansound_timepool_cnn}
+ARCHITECTURES = {"seed002": urbansound_cnn, "timepool": urbansound_timepool_cnn}
