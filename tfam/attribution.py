@@ -45,6 +45,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfam.keras_internals import producer, producer_inputs
 from tfam.surgery import clone_model, with_linear_logits
 
 METHODS = ("saliency", "gradcam", "gradcam++", "scorecam")
@@ -95,24 +96,8 @@ def split_at_frontend(model):
     return front, head, layer.name
 
 
-# Keras 3 keeps a functional model's graph on its symbolic tensors (_keras_history, the layers'
-# _inbound_nodes); walking it tells the streams apart, where model.layers is one flat list
-def _history(tensor):
-    return getattr(tensor, "_keras_history", None)
-
-
-def _inputs_of(tensor):
-    """The tensors that flow into the layer that made ``tensor`` (none for an Input)."""
-    history = _history(tensor)
-    if history is None:
-        return []
-    node = history.operation._inbound_nodes[history.node_index]
-    return list(node.input_tensors)
-
-
-def _is_conv(layer):
-    from keras.src.layers.convolutional.base_conv import BaseConv
-    return isinstance(layer, BaseConv)
+CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+                keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
 
 
 def _cam_layer(tensor):
@@ -122,13 +107,13 @@ def _cam_layer(tensor):
     block's output (a residual branch's own conv sits behind a batch norm whose gamma starts at
     zero, so its gradients say little). None when the walk reaches the input."""
     after = None
-    while _history(tensor) is not None:
-        layer = _history(tensor).operation
+    while producer(tensor) is not None:
+        layer = producer(tensor)
         if isinstance(layer, keras.layers.InputLayer):
             return None
-        if _is_conv(layer):
+        if isinstance(layer, CONVOLUTIONS):
             return layer
-        inputs = _inputs_of(tensor)
+        inputs = producer_inputs(tensor)
         if len(inputs) != 1:
             return after or layer
         after, tensor = layer, inputs[0]
@@ -146,7 +131,7 @@ def stream_layers(model):
         if len(t.shape) >= 3:  # (B, time/space..., channels): a stream's last feature map
             heads.append(t)
         else:
-            queue.extend(_inputs_of(t))
+            queue.extend(producer_inputs(t))
     names = []
     for head in heads:
         layer = _cam_layer(head)

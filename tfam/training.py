@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from tfam import lep, outputs, spectrogram
 from tfam.data.classes import check_classes
+from tfam.keras_internals import all_layers
 from tfam.run_dir import check_run_dir
 from tfam.models.urbansound_cnn import ARCHITECTURES
 
@@ -383,7 +384,7 @@ class Trainer:
         """Set batch-norm moving statistics to the average over ``count`` training batches ("precise
         BN", Wu & Johnson 2021). The moving averages lag the weights; in a short run they still hold
         much of their initial variance of 1, and inference then sees wrongly scaled activations."""
-        norms = [layer for layer in self.model._flatten_layers()
+        norms = [layer for layer in all_layers(self.model)
                  if isinstance(layer, keras.layers.BatchNormalization)]
         if not norms:
             return

@@ -3,22 +3,22 @@ audio. Both end in linear logits named ``logits``."""
 import keras
 from keras import layers
 
+from tfam.models.parts import units
+
 N_CLASSES = 4
 MEL_SHAPE = (80, 160, 1)   # 80 mel bands x 160 frames, scaled to [0, 1]
 RAW_SAMPLES = 32768        # about 1.5 s at 22050 Hz, in [-1, 1]
 
 
-def _units(n, width):
-    return max(1, int(round(n * width)))
 
 
 def emotion_mel_cnn(n_classes=N_CLASSES, input_shape=MEL_SHAPE, width=1.0):
     """The seed's best mel classifier (test accuracy 0.915): conv 64 (11x11), then three blocks of
     conv 3x3, max pool 2, batch norm, ReLU (128, 256, 512), global average pool, linear."""
     inputs = keras.Input(input_shape, name="mel")
-    x = layers.Conv2D(_units(64, width), 11, padding="same", name="conv1")(inputs)
+    x = layers.Conv2D(units(64, width), 11, padding="same", name="conv1")(inputs)
     for i, filters in enumerate((128, 256, 512), start=2):
-        x = layers.Conv2D(_units(filters, width), 3, padding="same", name=f"conv{i}")(x)
+        x = layers.Conv2D(units(filters, width), 3, padding="same", name=f"conv{i}")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"pool{i}")(x)
         x = layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)  # 0.9: settles in short runs
         x = layers.ReLU(name=f"relu{i}")(x)
@@ -32,7 +32,7 @@ def emotion_raw_cnn(n_classes=N_CLASSES, samples=RAW_SAMPLES, width=1.0, residua
     """The seed's raw-audio classifier (test accuracy about 0.87): a WaveNet-style stack of gated,
     dilated 1-D convolutions (dilations 1..512, twice) with residual and skip connections, then
     three blocks of conv + max pool 8 (16, 32, 64 channels), flatten, linear."""
-    channels = _units(residual_channels, width)
+    channels = units(residual_channels, width)
     inputs = keras.Input((samples,), name="waveform")
     x = layers.Reshape((samples, 1), name="samples")(inputs)
     x = layers.Conv1D(channels, 1, name="stem")(x)
@@ -48,7 +48,7 @@ def emotion_raw_cnn(n_classes=N_CLASSES, samples=RAW_SAMPLES, width=1.0, residua
         x = layers.Add(name=f"dilated{i}_residual")([x, layers.Conv1D(channels, 1, name=f"dilated{i}_out")(h)])
     x = layers.ReLU(name="skips_relu")(layers.Add(name="skips")(skips))
     for i, filters in enumerate((16, 32, 64), start=1):
-        x = layers.Conv1D(_units(filters, width), 3, padding="same", activation="relu", name=f"conv{i}")(x)
+        x = layers.Conv1D(units(filters, width), 3, padding="same", activation="relu", name=f"conv{i}")(x)
         x = layers.MaxPooling1D(8, padding="same", name=f"pool{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     outputs = layers.Dense(n_classes, name="logits")(x)

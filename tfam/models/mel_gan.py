@@ -18,7 +18,7 @@ tfam.models.wavegan.
 import keras
 from keras import layers
 
-from tfam.models.wavegan import _generator_inputs, _label_input, _projection_critic, _units
+from tfam.models.parts import generator_inputs, label_input, projection_critic, units
 
 LATENT_DIM = 512
 N_MELS, FRAMES = 80, 160
@@ -36,15 +36,15 @@ def _check_shape(n_mels, frames):
 def mel_generator(latent_dim=LATENT_DIM, n_mels=N_MELS, frames=FRAMES, width=1.0, n_classes=None):
     """z (B, latent_dim) [and label (B,) int] -> mel (B, n_mels, frames, 1) in [0, 1]."""
     _check_shape(n_mels, frames)
-    inputs, x = _generator_inputs(latent_dim, n_classes)
+    inputs, x = generator_inputs(latent_dim, n_classes)
     height, length = n_mels // 2 ** LAYERS, frames // 2 ** LAYERS
-    channels = _units(512, width)
+    channels = units(512, width)
     x = layers.Dense(height * length * channels, use_bias=False, name="dense")(x)
     x = layers.Reshape((height, length, channels), name="reshape")(x)
     x = layers.BatchNormalization(name="bn0")(x)
     x = layers.LeakyReLU(LEAK, name="lrelu0")(x)
     for i, filters in enumerate((256, 128, 64), start=1):
-        x = layers.Conv2DTranspose(_units(filters, width), KERNEL, strides=2, padding="same",
+        x = layers.Conv2DTranspose(units(filters, width), KERNEL, strides=2, padding="same",
                                    use_bias=False, name=f"upconv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.LeakyReLU(LEAK, name=f"lrelu{i}")(x)
@@ -57,12 +57,12 @@ def mel_discriminator(n_mels=N_MELS, frames=FRAMES, width=1.0, n_classes=None):
     """mel (B, n_mels, frames, 1) [and label (B,) int] -> critic score (B, 1), unbounded (WGAN)."""
     _check_shape(n_mels, frames)
     mel = keras.Input((n_mels, frames, 1), name="mel")
-    label = _label_input(n_classes)
+    label = label_input(n_classes)
     x = mel
     for i, filters in enumerate((64, 128, 256, 512), start=1):
-        x = layers.Conv2D(_units(filters, width), KERNEL, strides=2, padding="same", name=f"conv{i}")(x)
+        x = layers.Conv2D(units(filters, width), KERNEL, strides=2, padding="same", name=f"conv{i}")(x)
         x = layers.LeakyReLU(LEAK, name=f"lrelu{i}")(x)
     features = layers.Flatten(name="flatten")(x)
-    outputs = _projection_critic(features, label, n_classes)
+    outputs = projection_critic(features, label, n_classes)
     inputs = [mel, label] if label is not None else mel
     return keras.Model(inputs, outputs, name="mel_discriminator")

@@ -23,6 +23,8 @@ import math
 import keras
 from keras import layers
 
+from tfam.models.parts import generator_inputs, label_input, projection_critic, units
+
 LATENT_DIM = 100
 SAMPLES = 16384
 SAMPLE_RATE = 16000
@@ -39,14 +41,8 @@ def upsampling_layers(samples):
     return k
 
 
-def _units(n, width):
-    return max(1, int(round(n * width)))
 
 
-def _label_input(n_classes):
-    if n_classes is not None and n_classes < 1:
-        raise ValueError(f"n_classes must be at least 1, got {n_classes}")
-    return keras.Input((), dtype="int32", name="label") if n_classes else None
 
 
 @keras.saving.register_keras_serializable(package="tfam")
@@ -82,56 +78,40 @@ class PhaseShuffle(keras.layers.Layer):
         return {**super().get_config(), "n": self.n, "seed": self.seed}
 
 
-def _generator_inputs(latent_dim, n_classes):
-    """(model inputs, what the dense layer takes): z, or z with an embedding of the class input."""
-    z = keras.Input((latent_dim,), name="z")
-    label = _label_input(n_classes)
-    if label is None:
-        return z, z
-    embedded = layers.Embedding(n_classes, latent_dim, name="label_embedding")(label)
-    return [z, label], layers.Concatenate(name="z_label")([z, embedded])
 
 
 def wavegan_generator(latent_dim=LATENT_DIM, samples=SAMPLES, width=1.0, n_classes=None):
     """z (B, latent_dim) [and label (B,) int] -> waveform (B, samples) in [-1, 1]."""
     k = upsampling_layers(samples)
-    inputs, x = _generator_inputs(latent_dim, n_classes)
-    channels = _units(64 * 2 ** (k - 1), width)  # 1024 x width for K = 5
+    inputs, x = generator_inputs(latent_dim, n_classes)
+    channels = units(64 * 2 ** (k - 1), width)  # 1024 x width for K = 5
     x = layers.Dense(START_LENGTH * channels, name="dense")(x)
     x = layers.Reshape((START_LENGTH, channels), name="reshape")(x)
     x = layers.ReLU(name="relu0")(x)
     for i in range(1, k + 1):
         last = i == k
-        filters = 1 if last else _units(64 * 2 ** (k - 1 - i), width)
+        filters = 1 if last else units(64 * 2 ** (k - 1 - i), width)
         x = layers.Conv1DTranspose(filters, KERNEL, strides=STRIDE, padding="same", name=f"upconv{i}")(x)
         x = layers.Activation("tanh", name="tanh")(x) if last else layers.ReLU(name=f"relu{i}")(x)
     outputs = layers.Reshape((samples,), name="waveform")(x)
     return keras.Model(inputs, outputs, name="wavegan_generator")
 
 
-def _projection_critic(features, label, n_classes):
-    """dense(features) -> 1, plus <embedding(label), features> when conditional."""
-    critic = layers.Dense(1, name="critic" if label is None else "dense")(features)
-    if label is None:
-        return critic
-    embedded = layers.Embedding(n_classes, features.shape[-1], name="class_embedding")(label)
-    projection = layers.Dot(axes=1, name="projection")([embedded, features])
-    return layers.Add(name="critic")([critic, projection])
 
 
 def wavegan_discriminator(samples=SAMPLES, width=1.0, n_classes=None, phase_shuffle=2):
     """waveform (B, samples) [and label (B,) int] -> critic score (B, 1), unbounded (WGAN)."""
     k = upsampling_layers(samples)
     waveform = keras.Input((samples,), name="waveform")
-    label = _label_input(n_classes)
+    label = label_input(n_classes)
     x = layers.Reshape((samples, 1), name="channels")(waveform)
     for i in range(1, k + 1):
-        x = layers.Conv1D(_units(64 * 2 ** (i - 1), width), KERNEL, strides=STRIDE, padding="same",
+        x = layers.Conv1D(units(64 * 2 ** (i - 1), width), KERNEL, strides=STRIDE, padding="same",
                           name=f"conv{i}")(x)
         x = layers.LeakyReLU(LEAK, name=f"lrelu{i}")(x)
         if i < k and phase_shuffle:
             x = PhaseShuffle(phase_shuffle, name=f"phase_shuffle{i}")(x)
     features = layers.Flatten(name="flatten")(x)
-    outputs = _projection_critic(features, label, n_classes)
+    outputs = projection_critic(features, label, n_classes)
     inputs = [waveform, label] if label is not None else waveform
     return keras.Model(inputs, outputs, name="wavegan_discriminator")
