@@ -83,12 +83,27 @@ def fail(message):
     sys.exit(2)
 
 
+def spell_flags(argv, separator):
+    """``--learning_rate`` and ``--learning-rate`` are one flag: absl names flags with underscores,
+    argparse with dashes, and a user should not have to remember which program is which. Rewrites
+    the names of long options (not their values, nothing after a bare ``--``) with ``separator``."""
+    other = "-" if separator == "_" else "_"
+    spelled, options_done = [], False
+    for token in argv:
+        options_done = options_done or token == "--"
+        if not options_done and token.startswith("--") and len(token) > 2:
+            name, equals, value = token[2:].partition("=")
+            token = "--" + name.replace(other, separator) + equals + value
+        spelled.append(token)
+    return spelled
+
+
 def parse_absl_flags(argv):
     """An absl ``flags_parser`` for app.run: a bad flag is one line and exit 2, like other errors."""
     from absl import flags
 
     try:
-        return flags.FLAGS(argv)
+        return flags.FLAGS(argv[:1] + spell_flags(argv[1:], "_"))
     except flags.Error as error:
         fail(str(error).splitlines()[0])
 
@@ -129,17 +144,21 @@ def add_output_arguments(group, default_out, tensorboard=True):
                        help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
 
 
-class OneLineErrors:
+class TfamParser:
     """Mixed into an argparse parser: an argument error is one line and a pointer to --help, not
-    the usage text first."""
+    the usage text first; ``--max_batch`` is taken for ``--max-batch`` (see spell_flags)."""
+
+    def parse_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else args
+        return super().parse_args(spell_flags([str(a) for a in args], "-"), namespace)
 
     def error(self, message):
         print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         sys.exit(2)
 
 
-class ArgumentParser(OneLineErrors, argparse.ArgumentParser):
-    """argparse with one-line errors (the demos' parsers)."""
+class ArgumentParser(TfamParser, argparse.ArgumentParser):
+    """argparse the tfam way (the demos' parsers)."""
 
 
 def add_audio_input_arguments(group):
@@ -157,7 +176,7 @@ def non_finite_policy(args):
 def build_parser():
     from absl.flags import argparse_flags
 
-    class Parser(OneLineErrors, argparse_flags.ArgumentParser):
+    class Parser(TfamParser, argparse_flags.ArgumentParser):
         pass
 
     parser = Parser(prog="tfam", description="See and hear what a Keras network has learned.")
