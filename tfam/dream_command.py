@@ -1,4 +1,5 @@
 """``tfam dream``: activation maximization of a saved Keras model from the command line."""
+import dataclasses
 import os
 
 
@@ -162,13 +163,32 @@ def sound_recipe(args, value_range, sample_rate):
     return recipe
 
 
-def run(args):
-    from tfam import summaries
+@dataclasses.dataclass
+class Plan:
+    """What ``tfam dream`` will do, decided from the arguments and the model before any step."""
+    model: object
+    objective: object
+    names: list          # one per row
+    batch: int
+    sound: bool
+    value_range: tuple
+    sample_rate: int | None
+    recipe: dict         # tfam.dream keyword arguments
+    steps: int
+    tensorboard: str     # 'none' for no events
 
-    _check_options(args)
+
+def load(args):
+    """The model the arguments name, with one input."""
     model = load_model(args.model, safe_mode=not args.unsafe_load)
     if len(model.inputs) != 1:
         raise ValueError(f"the model takes {len(model.inputs)} inputs; tfam dream needs one")
+    return model
+
+
+def plan(args, model):
+    """Check the arguments against the model: targets, rows, the recipe for images or sounds."""
+    _check_options(args)
     layout = layout_of(tuple(model.inputs[0].shape), args.spatial_rank)
     sound = layout.spatial_rank == 1
     value_range = parse_range(args.value_range, layout.spatial_rank)
@@ -180,48 +200,69 @@ def run(args):
         names = [f"{names[0]} #{i}" for i in range(batch)]
     sample_rate = (args.sample_rate or default_sample_rate(model)) if sound else None
     recipe = sound_recipe(args, value_range, sample_rate) if sound else image_recipe(args, value_range)
-    steps = args.steps or (300 if sound else 200)
-    tensorboard = args.tensorboard or os.path.join(args.out, "tensorboard")
-    log = (summaries.DreamLog(tensorboard, names, sample_rate, value_range)
-           if tensorboard != "none" else None)
-    result = dream(model, objective, steps=steps, batch_size=batch, seed=args.seed,
+    return Plan(model, objective, names, batch, sound, value_range, sample_rate, recipe,
+                steps=args.steps or (300 if sound else 200),
+                tensorboard=args.tensorboard or os.path.join(args.out, "tensorboard"))
+
+
+def compute(args, p):
+    """The dreams (a tfam Result), with TensorBoard events as they come."""
+    from tfam import summaries
+
+    log = (summaries.DreamLog(p.tensorboard, p.names, p.sample_rate, p.value_range)
+           if p.tensorboard != "none" else None)
+    result = dream(p.model, p.objective, steps=p.steps, batch_size=p.batch, seed=args.seed,
                    verbose=0 if args.quiet else 1, spatial_rank=args.spatial_rank,
-                   callbacks=[log] if log else [], max_batch=args.max_batch, **recipe)
+                   callbacks=[log] if log else [], max_batch=args.max_batch, **p.recipe)
     if log:
         log.write_history(result)
+    return result
 
-    rows = []
-    for i, name in enumerate(names):
-        stem = _file_stem(i, name)
-        row = {"target": name}
-        if sound:
-            path = os.path.join(args.out, stem + ".wav")
-            audio.write_wav(path, result.x[i], sample_rate)
-            picture = os.path.join(args.out, stem + ".png")
-            summaries.write_spectrogram_png(picture, result.x[i], sample_rate, title=name)
-            row.update(file=os.path.basename(path), spectrogram=os.path.basename(picture))
-        else:
-            path = os.path.join(args.out, stem + ".png")
-            outputs.write_png(path, result.x[i], value_range)
-            row["file"] = os.path.basename(path)
-        row.update(best_objective=float(result.best_value[i]), final_objective=float(result.history[-1, i]))
-        if result.target_probability is not None:
-            row["probability"] = float(result.target_probability[i])
-        rows.append(row)
-    if not sound and len(names) > 1:
+
+def _write_row(out, i, name, p, result):
+    from tfam import summaries
+
+    stem, row = _file_stem(i, name), {"target": name}
+    if p.sound:
+        path, picture = os.path.join(out, stem + ".wav"), os.path.join(out, stem + ".png")
+        audio.write_wav(path, result.x[i], p.sample_rate)
+        summaries.write_spectrogram_png(picture, result.x[i], p.sample_rate, title=name)
+        row.update(file=os.path.basename(path), spectrogram=os.path.basename(picture))
+    else:
+        path = os.path.join(out, stem + ".png")
+        outputs.write_png(path, result.x[i], p.value_range)
+        row["file"] = os.path.basename(path)
+    row.update(best_objective=float(result.best_value[i]), final_objective=float(result.history[-1, i]))
+    if result.target_probability is not None:
+        row["probability"] = float(result.target_probability[i])
+    return row
+
+
+def write(args, p, result):
+    """WAV + spectrogram PNG per row (sounds) or PNG per row and a grid (images), summary.json."""
+    rows = [_write_row(args.out, i, name, p, result) for i, name in enumerate(p.names)]
+    if not p.sound and len(rows) > 1:
         titles = [f"{r['target']}" + (f"\np={r['probability']:.2f}" if "probability" in r else "")
                   for r in rows]
-        outputs.write_grid(os.path.join(args.out, "grid.png"), result.x, titles, value_range)
-    summary = {"model": os.path.abspath(args.model), "objective": objective.name, "steps": steps,
+        outputs.write_grid(os.path.join(args.out, "grid.png"), result.x, titles, p.value_range)
+    summary = {"model": os.path.abspath(args.model), "objective": p.objective.name, "steps": p.steps,
                "seconds": round(result.seconds, 3), "rows": rows}
-    if sound:
-        summary["sample_rate"] = sample_rate
-    if log:
-        summary["tensorboard"] = tensorboard
+    if p.sound:
+        summary["sample_rate"] = p.sample_rate
+    if p.tensorboard != "none":
+        summary["tensorboard"] = p.tensorboard
     outputs.write_json(os.path.join(args.out, "summary.json"), summary)
-    print(f"wrote {len(rows)} dream(s) and summary.json to {args.out}"
-          + (f"; TensorBoard: tensorboard --logdir {tensorboard}" if log else ""))
     return summary
 
 
-__all__ = ["run", "parse_classes", "read_labels"]
+def run(args):
+    """``tfam dream``: load, plan, compute, write."""
+    model = load(args)
+    p = plan(args, model)
+    summary = write(args, p, compute(args, p))
+    print(f"wrote {len(summary['rows'])} dream(s) and summary.json to {args.out}"
+          + (f"; TensorBoard: tensorboard --logdir {p.tensorboard}" if p.tensorboard != "none" else ""))
+    return summary
+
+
+__all__ = ["run", "load", "plan", "compute", "write", "parse_classes", "read_labels"]

@@ -214,7 +214,7 @@ class DreamLog:
         self._part = (first, progress.step + max(1, progress.steps // self.SNAPSHOTS))
         x = progress.input()
         with self.writer.as_default():
-            for i in range(len(x)):
+            for i in range(min(len(x), len(self.names) - first)):  # named rows (not restarts)
                 tag, one = self._tag(first + i), x[i:i + 1]
                 if self.sample_rate:
                     log_audio(f"audio/{tag}", one, self.sample_rate, progress.step, 1)
