@@ -13,6 +13,7 @@ The WAV is read at any rate and channel count: other rates are resampled to the 
 (band-limited, tfam.audio) and stereo is mixed down to mono, each with a note; a clip longer than
 the model hears is centre-cropped, a shorter one zero-padded at the end, also with a note.
 """
+import dataclasses
 import os
 
 # light imports only: cli.build_parser calls add_parser before TensorFlow is (quietly) imported
@@ -163,13 +164,21 @@ def write_tensorboard(logdir, figures, clips, sample_rate, scores):
     writer.close()
 
 
-def run(args):
-    threshold = check_options(args)
-    layers = _layers(args.layer)
+@dataclasses.dataclass
+class Explanation:
+    """What ``tfam explain`` computed for one clip."""
+    clip: object        # the clip as the model hears it
+    notes: list         # how it was fitted to the model
+    names: list         # class names
+    target: int
+    attribution: object  # tfam.attribution's result
+    salient: object      # salient_audio's result
+    p_all: object        # the model's probabilities for the clip
 
+
+def load(args):
+    """(model, how it hears) from the arguments; the model's rate must agree with --sample-rate."""
     from tfam import salient_audio as sa
-    from tfam.attribution import attribute
-    from tfam.explain_plots import map_figure, masked_figure, write_png
     from tfam.surgery import load_model
 
     model = load_model(args.model, safe_mode=not args.unsafe_load)
@@ -177,67 +186,91 @@ def run(args):
     if args.sample_rate is not None and hear.kind != "waveform" and args.sample_rate != hear.sample_rate:
         raise ValueError(f"the model hears {hear.sample_rate} Hz (its front end fixes the rate); "
                          f"--sample-rate {args.sample_rate} does not apply")
+    return model, hear
+
+
+def compute(args, model, hear, threshold):
+    """The attribution map of the clip and the salient audio it selects."""
+    import numpy as np
+
+    from tfam import salient_audio as sa
+    from tfam.attribution import attribute
+
     clip, notes = read_clip(args.input, hear, non_finite_policy(args))
     for note in notes:
         print(f"note: {note}")
-    n_classes = model.outputs[0].shape[-1]
-    names = class_names(args, n_classes)
-    target = parse_target(args.target, names)
-
-    import numpy as np
-
-    att = attribute(model, np.asarray(hear.model_input(clip[None])), args.method, target=target,
-                    layers=layers, backend=args.backend, batch_size=args.batch_size,
+    names = class_names(args, model.outputs[0].shape[-1])
+    att = attribute(model, np.asarray(hear.model_input(clip[None])), args.method,
+                    target=parse_target(args.target, names), layers=_layers(args.layer),
+                    backend=args.backend, batch_size=args.batch_size,
                     smooth_samples=args.smooth_samples, seed=args.seed)
-    target = int(att.targets[0])
-    result = sa.salient_audio(model, hear, clip[None], att.maps, att.targets, threshold=threshold,
-                              steps=args.steps, n_iter=args.griffin_lim_iterations, seed=args.seed,
-                              verbose=0 if args.quiet else 1)
-    p_all = sa.probabilities(model, hear, clip[None])[0]
+    salient = sa.salient_audio(model, hear, clip[None], att.maps, att.targets, threshold=threshold,
+                               steps=args.steps, n_iter=args.griffin_lim_iterations, seed=args.seed,
+                               verbose=0 if args.quiet else 1)
+    return Explanation(clip, notes, names, int(att.targets[0]), att, salient,
+                       sa.probabilities(model, hear, clip[None])[0])
 
-    title = f"{args.method} for '{names[target]}' ({os.path.basename(args.input)})"
+
+def write(args, hear, e, threshold):
+    """PNGs of the map and the masked log-mel, the WAVs, TensorBoard events and summary.json."""
+    from tfam import salient_audio as sa
+    from tfam.explain_plots import map_figure, masked_figure, write_png
+
+    att, result, name = e.attribution, e.salient, e.names[e.target]
+    title = f"{args.method} for '{name}' ({os.path.basename(args.input)})"
     figures = {
         "map": map_figure(att.features[0], att.maps[0], hear.times, hear.freqs, hear.freq_scale,
                           title=title, sample_rate=hear.sample_rate),
         "masked": masked_figure(result.log_mel[0], result.keep_log_mel[0], result.remove_log_mel[0],
                                 *sa.mel_grid(result.settings, hear.samples),
-                                title=f"salient part of '{names[target]}' (threshold {threshold})"),
+                                title=f"salient part of '{name}' (threshold {threshold})"),
     }
     files = []
-    for name, fig in figures.items():
-        write_png(os.path.join(args.out, f"{name}.png"), fig)
-        files.append(f"{name}.png")
-    clips = {"input": clip, "salient_griffin_lim": result.keep_audio[0],
+    for key, fig in figures.items():
+        write_png(os.path.join(args.out, f"{key}.png"), fig)
+        files.append(f"{key}.png")
+    clips = {"input": e.clip, "salient_griffin_lim": result.keep_audio[0],
              "salient_optimized": result.optimized_audio[0], "removed_griffin_lim": result.remove_audio[0]}
-    for name, wave in clips.items():
-        audio.write_wav(os.path.join(args.out, f"{name}.wav"), wave, hear.sample_rate)
-        files.append(f"{name}.wav")
+    for key, wave in clips.items():
+        audio.write_wav(os.path.join(args.out, f"{key}.wav"), wave, hear.sample_rate)
+        files.append(f"{key}.wav")
     scores = {k: float(v[0]) for k, v in result.probabilities.items()}
     tensorboard = args.tensorboard or os.path.join(args.out, "tensorboard")
     if tensorboard != "none":
         write_tensorboard(tensorboard, figures, clips, hear.sample_rate, scores)
-
-    error = {k: float(v[0]) for k, v in result.optimized_error.items()}
+    predicted = int(e.p_all.argmax())
     summary = {
         "model": os.path.abspath(args.model), "input": os.path.abspath(args.input),
         "method": args.method, "backend": att.backend, "layers": list(att.layers),
-        "frontend": att.frontend, "target": {"index": target, "name": names[target]},
-        "predicted": {"index": int(p_all.argmax()), "name": names[int(p_all.argmax())]},
+        "frontend": att.frontend, "target": {"index": e.target, "name": name},
+        "predicted": {"index": predicted, "name": e.names[predicted]},
         "probabilities": scores, "keep_minus_remove": scores["keep"] - scores["remove"],
         "threshold": threshold, "sample_rate": hear.sample_rate, "samples": hear.samples,
-        "log_mel": result.settings, "optimization": {"steps": args.steps, "log_mel_rms_error": error},
-        "griffin_lim_iterations": args.griffin_lim_iterations, "notes": notes,
+        "log_mel": result.settings,
+        "optimization": {"steps": args.steps,
+                         "log_mel_rms_error": {k: float(v[0]) for k, v in result.optimized_error.items()}},
+        "griffin_lim_iterations": args.griffin_lim_iterations, "notes": e.notes,
         "tensorboard": None if tensorboard == "none" else tensorboard,
         "files": files + ["summary.json"],
     }
     outputs.write_json(os.path.join(args.out, "summary.json"), summary)
-    print(f"{args.method} ({att.backend}) for '{names[target]}': p = {scores['original']:.3f} on the clip, "
-          f"{scores['keep']:.3f} on the salient part, {scores['remove']:.3f} without it "
-          f"(Griffin-Lim of the whole clip: {scores['resynth']:.3f}); optimized waveform: log-mel RMS "
-          f"error {error['start']:.2f} -> {error['final']:.2f} (Griffin-Lim {error['griffin_lim']:.2f}), "
-          f"p = {scores['optimized']:.3f}")
-    print(f"wrote {', '.join(files)} and summary.json to {args.out}")
     return summary
 
 
-__all__ = ["add_parser", "run"]
+def run(args):
+    """``tfam explain``: load, compute, write, and a two-line report."""
+    threshold = check_options(args)
+    _layers(args.layer)  # a bad --layer fails before the model loads
+    model, hear = load(args)
+    summary = write(args, hear, compute(args, model, hear, threshold), threshold)
+    scores, error = summary["probabilities"], summary["optimization"]["log_mel_rms_error"]
+    print(f"{args.method} ({summary['backend']}) for '{summary['target']['name']}': p = "
+          f"{scores['original']:.3f} on the clip, {scores['keep']:.3f} on the salient part, "
+          f"{scores['remove']:.3f} without it (Griffin-Lim of the whole clip: {scores['resynth']:.3f}); "
+          f"optimized waveform: log-mel RMS error {error['start']:.2f} -> {error['final']:.2f} "
+          f"(Griffin-Lim {error['griffin_lim']:.2f}), p = {scores['optimized']:.3f}")
+    print(f"wrote {', '.join(summary['files'][:-1])} and summary.json to {args.out}")
+    return summary
+
+
+__all__ = ["add_parser", "run", "load", "compute", "write"]
