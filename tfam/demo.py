@@ -53,52 +53,55 @@ def train(splits, class_names, logdir, architecture, steps, width, learning_rate
     return trainer
 
 
-def run(args):
+def freeze_and_evaluate(model, splits, class_names, logs, out):
+    """Seed 002's frozen graph of ``model``, checked against it, and its scores on the test split."""
     import numpy as np
-    import tensorflow as tf
 
-    from tfam import audio, outputs, summaries
-    from tfam.data.urbansound import load_dataset
+    from tfam import summaries
     from tfam.freeze import evaluate, freeze, load_frozen
-    from tfam.sound_dreams import dream_sounds
-    from tfam.spectrogram import SAMPLE_RATE
-
-    started = time.perf_counter()
-    os.makedirs(args.out, exist_ok=True)
-    data_path, data_name = build_data(args.out, args.clips_per_class)
-    splits, class_names = load_dataset(data_path)
-    logs = os.path.join(args.out, "logs")
-
-    seed_model = train(splits, class_names, logs, "seed002", args.train_steps, 0.25, 0.001, args.seed).model
-    second = (train(splits, class_names, os.path.join(args.out, "logs_timepool"), "timepool",
-                    args.train_steps, 1.0, 0.003, args.seed + 1).model if args.second_model else None)
 
     graph_path = os.path.join(logs, "model", "output.pb")
-    info = freeze(seed_model, graph_path)
+    info = freeze(model, graph_path)
     graph = load_frozen(graph_path)
     x_test, y_test = splits["test"]
     scores = evaluate(graph, x_test, y_test, len(class_names))
-    keras_logits = seed_model.predict(x_test[:8], verbose=0)
-    same = float(np.max(np.abs(graph(x_test[:8]) - keras_logits)))
+    same = float(np.max(np.abs(graph(x_test[:8]) - model.predict(x_test[:8], verbose=0))))
     print(f"[freeze] {graph_path}: input '{info.input_node}' {info.input_shape}, logits "
           f"'{info.output_node}'; |frozen - Keras| <= {same:.1e}")
     print(f"[eval] frozen graph, test split: accuracy {scores['accuracy']:.3f} ({len(y_test)} clips)")
-    summaries.write_confusion_png(os.path.join(args.out, "confusion.png"), scores["confusion"],
+    summaries.write_confusion_png(os.path.join(out, "confusion.png"), scores["confusion"],
                                   class_names, title="test split (frozen graph)")
+    return graph_path, scores
+
+
+def dream_classes(model, class_names, logs, args):
+    """One dreamed sound per class, in one batched run, with TensorBoard events."""
+    from tfam import summaries
+    from tfam.sound_dreams import dream_sounds
+    from tfam.spectrogram import SAMPLE_RATE
 
     print(f"[dream] one sound per class, {args.dream_steps} steps, all classes in one batched run")
-    dream_dir = os.path.join(args.out, "dreams")
     log = summaries.DreamLog(os.path.join(logs, "tensorboard", "dreams"), class_names, SAMPLE_RATE)
-    result = dream_sounds(seed_model, range(len(class_names)), sample_rate=SAMPLE_RATE,
+    result = dream_sounds(model, range(len(class_names)), sample_rate=SAMPLE_RATE,
                           steps=args.dream_steps, seed=args.seed, verbose=1, callbacks=[log])
     log.write_history(result)
-    second_p = (tf.nn.softmax(second(result.x, training=False)).numpy() if second is not None else None)
+    return result
+
+
+def write_dreams(out, result, class_names, scores, second):
+    """WAV and spectrogram per class; (summary rows, gallery entries)."""
+    import tensorflow as tf
+
+    from tfam import audio, summaries
+    from tfam.spectrogram import SAMPLE_RATE
+
+    second_p = tf.nn.softmax(second(result.x, training=False)).numpy() if second is not None else None
     entries, rows = [], []
     for i, name in enumerate(class_names):
-        wav, png = os.path.join(dream_dir, f"{name}.wav"), os.path.join(dream_dir, f"{name}.png")
+        wav, png = os.path.join(out, "dreams", f"{name}.wav"), os.path.join(out, "dreams", f"{name}.png")
         audio.write_wav(wav, result.x[i], SAMPLE_RATE)
         summaries.write_spectrogram_png(png, result.x[i], SAMPLE_RATE, title=f"dream: {name}")
-        row = {"class": name, "wav": os.path.relpath(wav, args.out),
+        row = {"class": name, "wav": os.path.relpath(wav, out),
                "probability": float(result.target_probability[i]),
                "test_accuracy": scores["per_class_accuracy"][i]}
         score_table = {"seed CNN p(class)": row["probability"]}
@@ -110,10 +113,17 @@ def run(args):
         if row["test_accuracy"] is not None:
             score_table["test accuracy of the class"] = row["test_accuracy"]
         rows.append(row)
-        entries.append({"name": name, "image": os.path.relpath(png, args.out),
-                        "audio": os.path.relpath(wav, args.out), "scores": score_table})
+        entries.append({"name": name, "image": os.path.relpath(png, out),
+                        "audio": os.path.relpath(wav, out), "scores": score_table})
+    return rows, entries
 
-    transfer = (sum(r["second_model_says"] == r["class"] for r in rows) if second is not None else None)
+
+def write_summary(args, data, graph_path, scores, result, rows, entries, logs):
+    """The gallery (index.html) and summary.json; returns how many dreams the second model hears."""
+    from tfam import outputs, summaries
+
+    data_path, data_name = data
+    transfer = sum(r["second_model_says"] == r["class"] for r in rows) if args.second_model else None
     tensorboard = f"tensorboard --logdir {logs}"
     intro = [f"Data: {data_name} ({data_path}). Seed 002's CNN (width 0.25, waveform front end) "
              f"trained {args.train_steps} steps; frozen graph test accuracy {scores['accuracy']:.3f}.",
@@ -129,12 +139,30 @@ def run(args):
         "data": data_path, "train_steps": args.train_steps, "test_accuracy": scores["accuracy"],
         "frozen_graph": graph_path, "dream_steps": args.dream_steps,
         "dream_seconds": round(result.seconds, 2), "transfer": transfer, "classes": rows})
+    return transfer
 
+
+def run(args):
+    """data -> train (two architectures) -> freeze and evaluate -> dream -> gallery."""
+    from tfam.data.urbansound import load_dataset
+
+    started = time.perf_counter()
+    os.makedirs(args.out, exist_ok=True)
+    data = build_data(args.out, args.clips_per_class)
+    splits, class_names = load_dataset(data[0])
+    logs = os.path.join(args.out, "logs")
+    model = train(splits, class_names, logs, "seed002", args.train_steps, 0.25, 0.001, args.seed).model
+    second = (train(splits, class_names, os.path.join(args.out, "logs_timepool"), "timepool",
+                    args.train_steps, 1.0, 0.003, args.seed + 1).model if args.second_model else None)
+    graph_path, scores = freeze_and_evaluate(model, splits, class_names, logs, args.out)
+    result = dream_classes(model, class_names, logs, args)
+    rows, entries = write_dreams(args.out, result, class_names, scores, second)
+    transfer = write_summary(args, data, graph_path, scores, result, rows, entries, logs)
     print("[dream] p(class) per dream: " + ", ".join(f"{r['class']} {r['probability']:.2f}" for r in rows))
     if transfer is not None:
         print(f"[dream] the second model hears the target class in {transfer}/{len(rows)} dreams")
     print(f"done in {time.perf_counter() - started:.0f} s. Open {os.path.join(args.out, 'index.html')}; "
-          f"TensorBoard: {tensorboard}")
+          f"TensorBoard: tensorboard --logdir {logs}")
 
 
 def main(argv=None):
