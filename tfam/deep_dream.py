@@ -2,15 +2,19 @@
 
 Each step rolls the input by a random offset, cuts it into tiles the model can take, follows the
 std-normalized gradient of an objective (by default the mean square of some layers' activations)
-and rolls it back. Octaves repeat this at several scales. The steps run in one ``tf.function`` with
+and rolls it back. Octaves repeat this at several scales. The steps run in a ``tf.function`` with
 an ``input_signature`` whose spatial sizes and step count are free, so new octave sizes and step
-counts reuse the same graph.
+counts reuse the same graph. Calls are sized to take about half a second (``tfam.pacing``), so that
+Ctrl-C stops a dream soon: several steps to a call on short inputs, one step in several calls (a few
+groups of tiles each) on inputs so long that one step takes longer. Memory holds one group of tiles'
+activations and a few copies of the input, however long the input is.
 
 Shapes: ``start`` is one unbatched input, (H, W, C) or (H, W) for 2-D models and (samples,) or
 (samples, C) for 1-D models. Internally the input is kept "canonical": its spatial axes followed by
 one channel axis (size 1 when the model takes no channel axis).
 """
 import numbers
+import time
 import weakref
 
 import numpy as np
@@ -19,6 +23,7 @@ import tensorflow as tf
 from tfam import objectives
 from tfam.layout import layout_of
 from tfam.optimizers import normalize_per_row
+from tfam.pacing import Pace
 from tfam.regularizers import mirror_index
 from tfam.surgery import feature_model, with_linear_logits
 
@@ -84,9 +89,9 @@ class DeepDream(tf.Module):
     """The compiled dream loop for one model, objective and tiling.
 
     ``dreamer(x, steps, step_size, first_step, seed)`` runs ``steps`` steps on a canonical float32
-    input x (spatial..., C) of any spatial size and returns (x, objective of the last step).
-    ``first_step`` numbers the steps so that random rolls differ between octaves yet repeat for the
-    same seed.
+    input x (spatial..., C) of any spatial size in one call and returns (x, objective of the last
+    step). ``first_step`` numbers the steps so that random rolls differ between octaves yet repeat
+    for the same seed. ``dreamer.run`` does the same in calls of about half a second each.
     """
 
     def __init__(self, model, objective, layout, channels, tile_size=None, tile_batch=4,
@@ -101,20 +106,80 @@ class DeepDream(tf.Module):
         self.tile_size = tile_size
         self.tile_batch = int(tile_batch)
         self.value_range = value_range
-        spec = tf.TensorSpec([None] * self.spatial_rank + [channels], tf.float32)
+        f32, i32 = tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32)
+        x = tf.TensorSpec([None] * self.spatial_rank + [channels], tf.float32)
+        # a batch of tiles; without tiling, the whole input as a batch of one
+        tiles = tf.TensorSpec(([1] + [None] * self.spatial_rank if tile_size is None else
+                               [None, *tile_size]) + [channels], tf.float32)
+        shift = tf.TensorSpec([self.spatial_rank], tf.int32)
         # Plain tf.while_loops below, so no autograph.
         self._run = tf.function(self._dream, autograph=False, input_signature=[
-            spec,
-            tf.TensorSpec([], tf.int32),    # steps
-            tf.TensorSpec([], tf.float32),  # step size
-            tf.TensorSpec([], tf.int32),    # number of the first step, for the random rolls
-            tf.TensorSpec([], tf.int32),    # seed
+            x,
+            i32,  # steps
+            f32,  # step size
+            i32,  # number of the first step, for the random rolls
+            i32,  # seed
         ])
+        # One step in parts, for inputs so long that a step takes longer than a chunk should:
+        # the same functions the step loop above is made of, so the result is the same.
+        self._cut_step = tf.function(self._cut, autograph=False, input_signature=[x, i32, i32])
+        self._group_gradients = tf.function(self._tile_gradients, autograph=False,
+                                            input_signature=[tiles, i32, i32, f32])
+        self._apply_step = tf.function(self._apply, autograph=False,
+                                       input_signature=[x, tiles, shift, f32])
+        self._score = tf.function(self._objective, autograph=False, input_signature=[tiles])
 
     def __call__(self, x, steps, step_size, first_step=0, seed=0):
         return self._run(tf.convert_to_tensor(x, tf.float32), tf.constant(steps, tf.int32),
                          tf.constant(step_size, tf.float32), tf.constant(first_step, tf.int32),
                          tf.constant(seed, tf.int32))
+
+    def tiles(self, spatial_shape):
+        """How many tiles an input of this size is cut into."""
+        if self.tile_size is None:
+            return 1
+        return int(np.prod([-(-int(s) // t) for s, t in zip(spatial_shape, self.tile_size)]))
+
+    def groups(self, spatial_shape):
+        """How many groups of ``tile_batch`` tiles one step over an input of this size runs."""
+        return -(-self.tiles(spatial_shape) // self.tile_batch)
+
+    def run(self, x, steps, step_size, first_step=0, seed=0, pace=None):
+        """What ``dreamer(...)`` returns, computed in compiled calls sized by ``pace`` (a
+        ``tfam.pacing.Pace``; default: about half a second each), so that Python sees Ctrl-C
+        between them. Its unit is one group of tiles: whole steps run several to a call, and a
+        step of more groups than a call should take runs in parts."""
+        pace = Pace() if pace is None else pace
+        x = tf.convert_to_tensor(x, tf.float32)
+        groups = self.groups(x.shape[:-1])
+        value, done = tf.constant(0.0), 0
+        while done < steps:
+            count = pace.next((steps - done) * groups)
+            if count < groups:
+                x, value = self._step_in_parts(x, first_step + done, step_size, seed, pace, groups)
+                done += 1
+                continue
+            started = time.perf_counter()
+            x, value = self(x, count // groups, step_size, first_step + done, seed)
+            pace.took(count // groups * groups, time.perf_counter() - started)
+            done += count // groups
+        return x, value
+
+    def _step_in_parts(self, x, step, step_size, seed, pace, groups):
+        """One step, its tiles' gradients a few groups per call."""
+        tiles, shift = self._cut_step(x, tf.constant(seed), tf.constant(step))
+        parts, total, done = [], tf.constant(0.0), 0
+        while done < groups:
+            count = pace.next(groups - done)
+            started = time.perf_counter()
+            grads, total = self._group_gradients(tiles, tf.constant(done), tf.constant(count), total)
+            pace.took(count, time.perf_counter() - started)
+            parts.append(grads)
+            done += count
+        del tiles  # memory: the clip's tiles are no longer needed once their gradients are in
+        grads = tf.concat(parts, 0)
+        del parts
+        return self._apply_step(x, grads, shift, tf.constant(step_size, tf.float32)), total
 
     def _objective(self, tiles):
         """Sum over a batch of canonical tiles of the objective."""
@@ -125,17 +190,36 @@ class DeepDream(tf.Module):
             outs = [outs]
         return tf.reduce_sum(self.objective(dict(zip(self.names, outs))))
 
-    def gradients(self, x):
-        """Gradient of the objective summed over all tiles of x, and that sum."""
-        if self.tile_size is None:
-            tiles = x[None]
-        else:
-            tiles = split_tiles(x, self.tile_size)
-        n_groups = (tf.shape(tiles)[0] + self.tile_batch - 1) // self.tile_batch
-        grads = tf.TensorArray(tf.float32, size=n_groups, infer_shape=False)
+    def _tiles(self, x):
+        return x[None] if self.tile_size is None else split_tiles(x, self.tile_size)
+
+    def mean_objective(self, x):
+        """The objective of a canonical input averaged over its tiles (no roll), one group of tiles
+        per call: bounded memory however long x is, and Ctrl-C works between groups."""
+        tiles = self._tiles(tf.convert_to_tensor(x, tf.float32))
+        n = int(tiles.shape[0])
+        total = sum(float(self._score(tiles[g:g + self.tile_batch]))
+                    for g in range(0, n, self.tile_batch))
+        return total / n
+
+    def _group_count(self, tiles):
+        return (tf.shape(tiles)[0] + self.tile_batch - 1) // self.tile_batch
+
+    def _cut(self, x, seed, step):
+        """x rolled by the step's random shift and cut into tiles; and the shift."""
+        # A fresh random roll each step moves the tile seams, so they do not show in the result.
+        u = tf.random.stateless_uniform([self.spatial_rank], seed=tf.stack([seed, step]))
+        shift = tf.cast(tf.floor(u * tf.cast(tf.shape(x)[:-1], tf.float32)), tf.int32)
+        return self._tiles(tf.roll(x, shift, list(range(self.spatial_rank)))), shift
+
+    def _tile_gradients(self, tiles, first, count, total):
+        """Gradients of ``count`` groups of tiles from group ``first`` on, and ``total`` plus their
+        objective (added group by group, so a step in parts sums in the same order)."""
+        grads = tf.TensorArray(tf.float32, size=count, infer_shape=False)
 
         def body(g, grads, total):
-            group = tiles[g * self.tile_batch:(g + 1) * self.tile_batch]
+            start = (first + g) * self.tile_batch
+            group = tiles[start:start + self.tile_batch]
             with tf.GradientTape() as tape:
                 tape.watch(group)
                 value = self._objective(group)
@@ -143,33 +227,37 @@ class DeepDream(tf.Module):
 
         # parallel_iterations=1: groups run one after another, so memory holds one group's
         # activations at a time, however long the input.
-        _, grads, total = tf.while_loop(lambda g, *_: g < n_groups, body,
-                                        (tf.constant(0), grads, tf.constant(0.0)),
+        _, grads, total = tf.while_loop(lambda g, *_: g < count, body, (tf.constant(0), grads, total),
                                         parallel_iterations=1)
-        grads = grads.concat()
+        return grads.concat(), total
+
+    def _apply(self, x, grads, shift, step_size):
+        """Put the tiles' gradients together, undo the roll and step along the normalized gradient."""
         if self.tile_size is None:
             grads = grads[0]
         else:
             grads = merge_tiles(grads, tf.shape(x)[:-1], self.tile_size)
         # The while_loop over steps needs x's static shape (None..., C) to stay the same.
-        return tf.ensure_shape(grads, x.shape), total
+        grads = tf.roll(tf.ensure_shape(grads, x.shape), -shift, list(range(self.spatial_rank)))
+        # Normalizing by the std makes step_size independent of the objective's scale.
+        x = x + step_size * normalize_per_row(grads[None])[0]
+        if self.value_range is not None:
+            x = tf.clip_by_value(x, *self.value_range)
+        return x
+
+    def gradients(self, x):
+        """Gradient of the objective summed over all tiles of x (no roll), and that sum."""
+        tiles = self._tiles(x)
+        grads, total = self._tile_gradients(tiles, 0, self._group_count(tiles), tf.constant(0.0))
+        if self.tile_size is None:
+            return grads[0], total
+        return merge_tiles(grads, tf.shape(x)[:-1], self.tile_size), total
 
     def _dream(self, x, steps, step_size, first_step, seed):
-        axes = list(range(self.spatial_rank))
-        sizes = tf.shape(x)[:-1]
-
         def body(i, x, _):
-            # A fresh random roll each step moves the tile seams, so they do not show in the result.
-            u = tf.random.stateless_uniform([self.spatial_rank], seed=tf.stack([seed, first_step + i]))
-            shift = tf.cast(tf.floor(u * tf.cast(sizes, tf.float32)), tf.int32)
-            grads, value = self.gradients(tf.roll(x, shift, axes))
-            grads = tf.roll(grads, -shift, axes)
-            # Normalizing by the std makes step_size independent of the objective's scale.
-            grads = normalize_per_row(grads[None])[0]
-            x = x + step_size * grads
-            if self.value_range is not None:
-                x = tf.clip_by_value(x, *self.value_range)
-            return i + 1, x, value
+            tiles, shift = self._cut(x, seed, first_step + i)
+            grads, value = self._tile_gradients(tiles, 0, self._group_count(tiles), tf.constant(0.0))
+            return i + 1, self._apply(x, grads, shift, step_size), value
 
         _, x, value = tf.while_loop(lambda i, *_: i < steps, body,
                                     (tf.constant(0), x, tf.constant(0.0)))
@@ -236,9 +324,31 @@ def _tile_shape(tile_size, model_spatial, spatial_rank):
     return tile_size
 
 
+def _dreamer(model, layers, start, tile_size, tile_batch, value_range, spatial_rank):
+    """The compiled dreamer for these settings (reused from an earlier call with the same model and
+    settings), ``start`` as a canonical array, and the model's fixed spatial sizes (None: any)."""
+    if len(model.inputs) != 1:
+        raise ValueError(f"deepdream needs a model with one input, this one has {len(model.inputs)}")
+    if int(tile_batch) < 1:
+        raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
+    input_shape = tuple(model.inputs[0].shape)
+    layout = layout_of(input_shape, spatial_rank)
+    objective = _as_objective(layers)
+    x = _canonical_start(start, input_shape, layout)
+    model_spatial = [input_shape[a] for a in layout.spatial_axes]
+    tiles = _tile_shape(tile_size, model_spatial, layout.spatial_rank)
+    key = (layers if isinstance(layers, (objectives.Objective, str)) else tuple(layers),
+           layout.spatial_rank, x.shape[-1], tiles, int(tile_batch),
+           None if value_range is None else tuple(float(v) for v in value_range))
+    cache = _dreamers.setdefault(model, {})
+    if key not in cache:
+        cache[key] = DeepDream(model, objective, layout, x.shape[-1], tiles, tile_batch, value_range)
+    return cache[key], x, model_spatial
+
+
 def deepdream(model, layers, start, steps=50, step_size=0.01, octaves=(0,), octave_scale=1.3,
               tile_size=None, tile_batch=4, value_range=None, spatial_rank=None, seed=0,
-              verbose=False):
+              verbose=False, pace=None):
     """Dream ``start`` (one unbatched input) into ``model``'s ``layers``; returns float32, same shape.
 
     layers: a layer name, a list of names (the objective is the sum of their mean squared
@@ -251,38 +361,36 @@ def deepdream(model, layers, start, steps=50, step_size=0.01, octaves=(0,), octa
     value_range: (low, high) to clip the input to after each step, or None.
     spatial_rank: 1 or 2, when the model's input rank does not tell (see ``tfam.layout``).
     seed: the random rolls are stateless functions of (seed, step number): same seed, same result.
+    pace: a ``tfam.pacing.Pace`` sizing the compiled calls, in groups of tiles (default: about half
+        a second each, so Ctrl-C stops a dream of any length soon). It does not change the result.
     """
-    if len(model.inputs) != 1:
-        raise ValueError(f"deepdream needs a model with one input, this one has {len(model.inputs)}")
-    if int(tile_batch) < 1 or int(steps) < 0:
-        raise ValueError(f"tile_batch must be >= 1 and steps >= 0, got {tile_batch} and {steps}")
-    input_shape = tuple(model.inputs[0].shape)
-    layout = layout_of(input_shape, spatial_rank)
-    objective = _as_objective(layers)
-    x = _canonical_start(start, input_shape, layout)
-    model_spatial = [input_shape[a] for a in layout.spatial_axes]
-    tiles = _tile_shape(tile_size, model_spatial, layout.spatial_rank)
-
+    if int(steps) < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    dreamer, x, model_spatial = _dreamer(model, layers, start, tile_size, tile_batch, value_range,
+                                         spatial_rank)
     base = x.shape[:-1]
     shapes = [tuple(max(1, int(round(s * octave_scale ** o))) for s in base) for o in octaves]
-    if tiles is None and any(m is not None for m in model_spatial):
+    if dreamer.tile_size is None and any(m is not None for m in model_spatial):
         for shape in shapes:
             if any(m is not None and m != s for m, s in zip(model_spatial, shape)):
                 raise ValueError(f"the model takes a fixed input size {tuple(model_spatial)} but "
                                  f"an octave has size {shape}: pass tile_size={tuple(model_spatial)}")
-
-    # Reuse the compiled dreamer of an earlier call with the same model and settings.
-    key = (layers if isinstance(layers, (objectives.Objective, str)) else tuple(layers),
-           layout.spatial_rank, x.shape[-1], tiles, int(tile_batch),
-           None if value_range is None else tuple(float(v) for v in value_range))
-    cache = _dreamers.setdefault(model, {})
-    if key not in cache:
-        cache[key] = DeepDream(model, objective, layout, x.shape[-1], tiles, tile_batch, value_range)
-    dreamer = cache[key]
-    x = tf.constant(x)
+    pace = Pace() if pace is None else pace  # one for all octaves: a group's time hardly varies
+    # x stays the caller's array until the first octave's result replaces it: a tensor copy here
+    # would be one more copy of the input held through the whole first octave.
     for k, (o, shape) in enumerate(zip(octaves, shapes)):
-        x, value = dreamer(resize(x, shape), steps, step_size, k * int(steps), seed)
-        if verbose:
-            print(f"octave {o}: size {shape}, {objective.name} = {float(value):.5g}")
-    x = resize(x, base).numpy()
-    return x.reshape(np.shape(start)).astype(np.float32)
+        x, value = dreamer.run(resize(x, shape), int(steps), step_size, k * int(steps), seed, pace)
+        if verbose:  # per tile, as tiled_objective: comparable across octaves and lengths
+            tiles = dreamer.tiles(shape)
+            print(f"octave {o}: size {shape}, {dreamer.objective.name} = {float(value) / tiles:.5g}"
+                  + (f" (mean over {tiles} tiles)" if tiles > 1 else ""))
+    x = resize(x, base).numpy()  # a copy of its own: no second one
+    return x.reshape(np.shape(start)).astype(np.float32, copy=False)
+
+
+def tiled_objective(model, layers, x, tile_size=None, tile_batch=4, spatial_rank=None):
+    """The objective of one unbatched input as ``deepdream`` with these settings sees it: averaged
+    over its tiles, ``tile_batch`` tiles per compiled call, so memory stays bounded by the tiles
+    however long x is. Without tile_size it is the objective of the whole input."""
+    dreamer, x, _ = _dreamer(model, layers, x, tile_size, tile_batch, None, spatial_rank)
+    return dreamer.mean_objective(x)
