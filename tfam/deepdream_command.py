@@ -238,17 +238,6 @@ def _spectrogram_writer():
     return write_spectrogram_png
 
 
-def layer_objective(model, objective, x):
-    """The objective of one unbatched input (the model's own input layout), as a float."""
-    from tfam.surgery import feature_model
-
-    names, features = feature_model(model, objective.layers)
-    acts = features([x[None]], training=False)  # a list, as the model's inputs are
-    if not isinstance(acts, (list, tuple)):
-        acts = [acts]
-    return float(objective(dict(zip(names, acts)))[0])
-
-
 def run(args):
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
@@ -264,7 +253,7 @@ def run(args):
     kind = input_kind(args.input)
 
     import tfam.spectrogram  # noqa: F401  registers SeedSpectrogram, so models that use it load
-    from tfam.deep_dream import deepdream
+    from tfam.deep_dream import deepdream, tiled_objective
     from tfam.surgery import load_model
 
     model = load_model(args.model, safe_mode=not args.unsafe_load)
@@ -296,8 +285,18 @@ def run(args):
     for note in notes:
         print(f"note: {note}")
 
-    before = layer_objective(model, objective, x)
     octaves = octave_exponents(args.octaves)
+    if not args.quiet:
+        size = "x".join(str(n) for n in x.shape[:layout.spatial_rank])
+        tiles = f" in tiles of {'x'.join(map(str, tile_size))}" if tile_size else ""
+        print(f"dreaming {objective.name}: {len(octaves)} octave(s) of {args.steps} steps on "
+              f"{size} {'samples' if kind == 'audio' else 'pixels'}{tiles}", flush=True)
+    # The objective per tile, a few tiles per call: a long clip in one call would hold all its
+    # activations at once and could not be interrupted.
+    def score(wave):
+        return tiled_objective(model, objective, wave, tile_size, spatial_rank=args.spatial_rank)
+
+    before = score(x)
     started = time.perf_counter()
     dream = deepdream(model, objective, x, steps=args.steps, step_size=args.step_size, octaves=octaves,
                       octave_scale=args.octave_scale, tile_size=tile_size, value_range=value_range,
@@ -306,7 +305,7 @@ def run(args):
     if not np.all(np.isfinite(dream)):
         raise FloatingPointError("the dream became NaN or infinite: the model produced non-finite "
                                  "gradients; lower --step-size")
-    after = layer_objective(model, objective, dream)
+    after = score(dream)
 
     files = []
     if kind == "audio":
