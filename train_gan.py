@@ -65,11 +65,8 @@ def positional(argv):
     return iterations, argv[2]
 
 
-def load(path):
-    """Read and check DATA.npz before TensorFlow starts (numpy only): bad input fails fast.
-    Returns (examples, labels or None, class_names, sample_rate, are_mels)."""
-    import numpy as np
-
+def check_flags():
+    """The flags that need no data, checked before anything is read."""
     for name in ("batch", "n_critic", "summary_every", "ckpt_every", "progress_every"):
         if getattr(FLAGS, name) < 1:
             raise ValueError(f"--{name} must be at least 1")
@@ -79,15 +76,26 @@ def load(path):
     if FLAGS.kind == "wavegan" and FLAGS.samples not in valid:  # (no keras import: TF would start)
         raise ValueError(f"--samples must be 16 x 4^k: {', '.join(map(str, valid[:6]))}, ...; "
                          f"got {FLAGS.samples}")
-    if FLAGS.kind == "mel" and FLAGS.frames < 16 or FLAGS.frames % 16:
+    if FLAGS.kind == "mel" and (FLAGS.frames < 16 or FLAGS.frames % 16):
         raise ValueError(f"--frames must be a multiple of 16, got {FLAGS.frames}")
+
+
+def read_arrays(path):
+    """Every array of a .npz, refusing pickled objects."""
+    import numpy as np
+
     if not os.path.exists(path):
         raise FileNotFoundError(f"no data at {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+            return {k: data[k] for k in data.files}
     except Exception as error:  # not a zip, a pickled array, a truncated file ...
         raise ValueError(f"{path} is not a readable .npz file: {str(error).splitlines()[0]}") from None
+
+
+def examples_of(arrays, path):
+    """(float32 examples, are_mels): train_mels for a mel GAN when there, else train_audio."""
+    import numpy as np
 
     use_mels = FLAGS.kind == "mel" and "train_mels" in arrays
     key = "train_mels" if use_mels else "train_audio"
@@ -113,34 +121,52 @@ def load(path):
     if len(x) < FLAGS.batch:
         raise ValueError(f"{path} has {len(x)} training examples, fewer than the batch size "
                          f"{FLAGS.batch}; use more data or a smaller --batch")
+    return x, use_mels
 
-    labels, class_names = None, []
-    if "class_names" in arrays:
-        class_names = [str(c) for c in np.atleast_1d(arrays["class_names"])]
-    if FLAGS.conditional:
-        if "train_labels" not in arrays:
-            raise ValueError(f"--conditional needs train_labels in {path}")
-        labels = arrays["train_labels"]
-        if labels.shape != (len(x),) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"{path}: train_labels {labels.shape} {labels.dtype} do not fit {len(x)} "
-                             "examples (one integer class index each)")
-        if labels.min() < 0:
-            raise ValueError(f"{path}: train_labels holds a negative class index")
-        if not class_names:
-            class_names = [str(i) for i in range(int(labels.max()) + 1)]
-        if labels.max() >= len(class_names):
-            raise ValueError(f"{path}: train_labels reach class {labels.max()}, but there are "
-                             f"{len(class_names)} class names")
-        counts = np.bincount(labels, minlength=len(class_names))
-        print("classes: " + ", ".join(f"{n} {c}" for c, n in zip(class_names, counts)))
 
-    sample_rate = FLAGS.sample_rate
-    if sample_rate is None:
-        sample_rate = DEFAULT_SAMPLE_RATE[FLAGS.kind]
-        if "sample_rate" in arrays:
-            sample_rate = int(arrays["sample_rate"])
-    if sample_rate < 1:
-        raise ValueError(f"--sample_rate must be positive, got {sample_rate}")
+def labels_of(arrays, path, count):
+    """(labels or None, class names): labels only for --conditional, checked against the names."""
+    import numpy as np
+
+    class_names = [str(c) for c in np.atleast_1d(arrays["class_names"])] if "class_names" in arrays else []
+    if not FLAGS.conditional:
+        return None, class_names
+    if "train_labels" not in arrays:
+        raise ValueError(f"--conditional needs train_labels in {path}")
+    labels = arrays["train_labels"]
+    if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{path}: train_labels {labels.shape} {labels.dtype} do not fit {count} "
+                         "examples (one integer class index each)")
+    if labels.min() < 0:
+        raise ValueError(f"{path}: train_labels holds a negative class index")
+    if not class_names:
+        class_names = [str(i) for i in range(int(labels.max()) + 1)]
+    if labels.max() >= len(class_names):
+        raise ValueError(f"{path}: train_labels reach class {labels.max()}, but there are "
+                         f"{len(class_names)} class names")
+    counts = np.bincount(labels, minlength=len(class_names))
+    print("classes: " + ", ".join(f"{n} {c}" for c, n in zip(class_names, counts)))
+    return labels, class_names
+
+
+def sample_rate_of(arrays):
+    """--sample_rate, else the data's own, else the kind's default."""
+    rate = FLAGS.sample_rate
+    if rate is None:
+        rate = int(arrays["sample_rate"]) if "sample_rate" in arrays else DEFAULT_SAMPLE_RATE[FLAGS.kind]
+    if rate < 1:
+        raise ValueError(f"--sample_rate must be positive, got {rate}")
+    return rate
+
+
+def load(path):
+    """Read and check DATA.npz before TensorFlow starts (numpy only): bad input fails fast.
+    Returns (examples, labels or None, class_names, sample_rate, are_mels)."""
+    check_flags()
+    arrays = read_arrays(path)
+    x, use_mels = examples_of(arrays, path)
+    labels, class_names = labels_of(arrays, path, len(x))
+    sample_rate = sample_rate_of(arrays)
     what = "mels" if use_mels else "waveforms"
     print(f"data {path}: {len(x)} {what} of shape {x.shape[1:]}, {sample_rate} Hz", flush=True)
     return x, labels, class_names, sample_rate, use_mels
