@@ -67,15 +67,13 @@ class Attribution:
 
 # ----------------------------------------------------------------------------- the model's parts
 
-def _frontend_classes():
-    from tfam.mel import LogMel
-    from tfam.spectrogram import SeedSpectrogram
-    return (SeedSpectrogram, LogMel)
 
 
 def find_frontend(model):
     """The front-end layer (waveform -> spectrogram) of ``model``, or None."""
-    found = [layer for layer in model.layers if isinstance(layer, _frontend_classes())]
+    # a front end (tfam's SeedSpectrogram, LogMel) says so by a class attribute: the core does
+    # not import the audio package
+    found = [layer for layer in model.layers if getattr(layer, "is_frontend", False)]
     return found[0] if found else None
 
 

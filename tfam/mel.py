@@ -203,6 +203,8 @@ class LogMel(keras.layers.Layer):
     """(B, samples) or (B, samples, 1) -> (B, n_mels, frames, 1) log-mel (channel last for Conv2D),
     optionally mapped to [0, 1] with :func:`to_unit` like the seed's classifier inputs."""
 
+    is_frontend = True  # attribution splits a waveform model here (and needs no import of this module)
+
     def __init__(self, sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop=HOP, win=WIN, n_mels=N_MELS,
                  fmin=FMIN, fmax=FMAX, floor=LOG_FLOOR, scale_to_unit=False, **kwargs):
         super().__init__(**kwargs)

@@ -136,8 +136,7 @@ def hearing(model, sample_rate=None):
         rate = spectrogram.SAMPLE_RATE
         settings = dict(zip(SEED_KEYS, (spectrogram.START, spectrogram.STOP, spectrogram.NFFT,
                                         spectrogram.HOP, spectrogram.FRAME_STRIDE, spectrogram.FLOOR)))
-        from tfam.models.urbansound_cnn import SAMPLES
-        return Hearing("spectrogram", rate, SAMPLES, None, settings, *_seed_grid(settings, rate))
+        return Hearing("spectrogram", rate, spectrogram.SAMPLES, None, settings, *_seed_grid(settings, rate))
     if len(shape) == 3 and shape[0] == mel.N_MELS and shape[1] is not None and shape[2] == 1:
         settings = dict(zip(MEL_KEYS, (mel.SAMPLE_RATE, mel.N_FFT, mel.HOP, mel.WIN, mel.N_MELS,
                                        mel.FMIN, mel.FMAX)))

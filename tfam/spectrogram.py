@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 SAMPLE_RATE = 8000
+SAMPLES = 32000  # the 4 s clips the seed's models take
 START, STOP = 8000, 24000
 NFFT, HOP, FRAME_STRIDE = 256, 128, 10
 FLOOR = 1.0 / 50.0
@@ -49,6 +50,8 @@ def seed_spectrogram(waveform, start=START, stop=STOP, nfft=NFFT, hop=HOP, frame
 @keras.saving.register_keras_serializable(package="tfam")
 class SeedSpectrogram(keras.layers.Layer):
     """Keras layer computing :func:`seed_spectrogram`; its settings are saved with the model."""
+
+    is_frontend = True  # attribution splits a waveform model here (and needs no import of this module)
 
     def __init__(self, start=START, stop=STOP, nfft=NFFT, hop=HOP, frame_stride=FRAME_STRIDE,
                  floor=FLOOR, **kwargs):

@@ -9,7 +9,7 @@ from keras import layers
 
 from tfam import spectrogram
 
-SAMPLES = 32000
+SAMPLES = spectrogram.SAMPLES
 FRONTENDS = ("spectrogram", "waveform")
 # The frozen graph's nodes (seed 002 read its logits from fc2/fully_connected/fc_out).
 INPUT_NODE, OUTPUT_NODE = "input", "fc2/fully_connected/fc_out"
