@@ -217,6 +217,9 @@ def test_keras3_export_with_samples_by_one_input_of_any_length(built):
     model = graphs.as_keras_model(graph, input_shape=(SAMPLES, 1))
     assert tuple(model.inputs[0].shape) == (None, SAMPLES, 1)
     assert model(X[..., None]).shape == (4, 3)
+    assert graphs.graph_model_of(model) is graph
+    rebuilt = keras.Model(model.inputs, model.outputs)  # as tfam's engine rebuilds a model
+    np.testing.assert_allclose(rebuilt([X[..., None]]), model(X[..., None]))
     _check_ascent(graph, conv[0].name, input_shape=(SAMPLES, 1), x=X[..., None])
     with pytest.raises(ValueError, match="does not fit"):
         graphs.as_keras_model(graph, input_shape=(SAMPLES,))
@@ -235,6 +238,30 @@ def test_tf1_frozen_graph_with_seed_002_node_names(built):
     assert probabilities.squash() == graphs.Squash("softmax", "fc2/fully_connected/fc_out")
     with pytest.raises(ValueError, match="no output node 'logits'.*candidates: prob"):
         graphs.load(path, output_node="logits")
+
+
+def test_tf1_saved_model_restores_its_variables_through_its_saver(tmp_path):
+    """A TF1 SavedModel (no object graph): loading runs its saver's restore part, which the op
+    check lets restore variables."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 8], name="input")
+        w = tf.compat.v1.get_variable("w", initializer=np.eye(8, 3, dtype="float32") * 2)
+        with tf.name_scope("conv3"):
+            h = tf.nn.leaky_relu(tf.matmul(x, w))
+        y = tf.nn.softmax(h, name="prob")
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            builder = tf.compat.v1.saved_model.Builder(str(tmp_path / "tf1"))
+            signature = tf.compat.v1.saved_model.predict_signature_def({"x": x}, {"prob": y})
+            builder.add_meta_graph_and_variables(session, ["serve"], {"serving_default": signature})
+            builder.save()
+    model = graphs.load(str(tmp_path / "tf1"))
+    assert [(i.name, i.shape) for i in model.inputs] == [("x", (None, 8))]
+    assert model.squash("prob") == graphs.Squash("softmax", "conv3/LeakyRelu")
+    hidden, = model.function(["conv3/LeakyRelu"])(np.ones((2, 8), "float32"))
+    np.testing.assert_allclose(hidden, 2 * np.ones((2, 3)))  # the saved weights, not an initializer
+    _check_ascent(model, "conv3/LeakyRelu", x=X[:, :8])
 
 
 def test_a_signature_that_writes_a_file_is_refused(tmp_path):

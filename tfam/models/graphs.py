@@ -108,25 +108,30 @@ def _not_a_model(path, what, hint=""):
 
 def sniff(path):
     """'keras', 'h5', 'saved_model' or 'graph_def'; a ValueError naming what else the file is."""
+    return _sniff(path)[0]
+
+
+def _sniff(path):
+    """(kind, the parsed GraphDef for a 'graph_def', else None): a large .pb is parsed once."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model at {path}")
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, "saved_model.pb")):
-            return "saved_model"
+            return "saved_model", None
         if path.rstrip("/").endswith(".mlpackage") or os.path.exists(os.path.join(path, "Manifest.json")):
             raise _not_a_model(path, "a Core ML package")
         raise _not_a_model(path, "a directory without saved_model.pb")
     with open(path, "rb") as f:
         head = f.read(16)
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return "h5"
+        return "h5", None
     if head[4:8] == b"TFL3":
         raise _not_a_model(path, "a TensorFlow Lite flatbuffer", " (convert the model it was made from)")
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
         if "config.json" in names:
-            return "keras"
+            return "keras", None
         if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
             raise _not_a_model(path, "a PyTorch checkpoint", " (export it to a SavedModel first)")
         raise _not_a_model(path, "a zip archive")
@@ -137,8 +142,7 @@ def sniff(path):
         raise _not_a_model(path, "part of a SavedModel", " (give its directory)")
     if path.endswith(".onnx") or head[:1] == b"\x08":  # ONNX opens with ir_version (field 1, varint)
         raise _not_a_model(path, "an ONNX model", " (convert it to a SavedModel first)")
-    _read_graph_def(path)
-    return "graph_def"
+    return "graph_def", _read_graph_def(path)
 
 
 def _read_graph_def(path):
@@ -334,9 +338,8 @@ def _pick(path, graph_def, which, name, default, candidates):
     return name
 
 
-def _frozen_graph(path, input_node, output_node, unsafe):
+def _frozen_graph(path, graph_def, input_node, output_node, unsafe):
     """(graph_def, {input: tensor}, {output: tensor}) of a frozen GraphDef file."""
-    graph_def = _read_graph_def(path)
     if not unsafe:
         check_ops(graph_def)
     ops = {node.name: node.op for node in graph_def.node}
@@ -479,11 +482,11 @@ def load(path, input_node=None, output_node=None, signature=None, unsafe=False):
     """A SavedModel directory or frozen GraphDef file as a GraphModel, after checking its ops
     (``unsafe``: skip the check). A GraphDef's input and output default to seed 002's nodes
     (``input``, ``fc2/fully_connected/fc_out``), or to its only placeholder and only end."""
-    kind = sniff(path)
+    kind, graph_def = _sniff(path)
     if kind in ("keras", "h5"):
         raise ValueError(f"{path} is a Keras .{kind} file: open it with keras.models.load_model")
     if kind == "graph_def":
-        return GraphModel(*_frozen_graph(path, input_node, output_node, unsafe), path, kind)
+        return GraphModel(*_frozen_graph(path, graph_def, input_node, output_node, unsafe), path, kind)
     if input_node or output_node:
         raise ValueError("input_node and output_node name nodes of a frozen graph; a SavedModel's "
                          "output is chosen by its name (output=)")
@@ -516,9 +519,11 @@ def as_keras_model(graph, fetches=None, output=None, reduce="mean", logits=False
     GraphModel.function; default OUTPUT alone). ``input_shape`` (no batch axis) fixes open sizes."""
     fn = graph.function([OUTPUT] if fetches is None else list(fetches), output, reduce, logits)
     spec = graph.inputs[0]
-    shape = tuple(input_shape) if input_shape is not None else spec.shape and spec.shape[1:]
-    if shape is None or (spec.shape is not None and (len(shape) != len(spec.shape) - 1 or any(
-            want is not None and want != got for want, got in zip(spec.shape[1:], shape)))):
+    declared = None if spec.shape is None else spec.shape[1:]
+    shape = declared if input_shape is None else tuple(input_shape)
+    fits = declared is None or (len(shape) == len(declared) and all(
+        want in (None, got) for want, got in zip(declared, shape)))
+    if shape is None or not fits:
         raise ValueError(f"{graph.path} takes input of shape {spec.shape}; input_shape {shape} "
                          "does not fit it")
     inputs = keras.Input(shape=shape, dtype=spec.dtype, name=_keras_name(spec.name))
