@@ -272,11 +272,18 @@ def test_a_signature_that_writes_a_file_is_refused(tmp_path):
         return {"y": x * 2.0}
 
     path = _save(_Module(body), tmp_path / "writer")
-    with pytest.raises(ValueError, match=r"function __inference.* holds a WriteFile op.*unsafe"):
+    with pytest.raises(ValueError, match=r"function __inference.* holds the op WriteFile.*unsafe"):
         graphs.load(path)
     assert not target.exists()
     graph = graphs.load(path, unsafe=True)
     assert [o.name for o in graph.outputs] == ["y"]
+
+
+def test_a_signature_that_runs_python_is_refused(tmp_path):
+    path = _save(_Module(lambda self, x: {"y": tf.py_function(lambda a: a * 2, [x], tf.float32)}),
+                 tmp_path / "python")
+    with pytest.raises(ValueError, match=r"holds the op EagerPyFunc"):
+        graphs.load(path)
 
 
 def test_a_frozen_graph_reading_a_file_in_a_function_is_refused(tmp_path):
@@ -290,7 +297,7 @@ def test_a_frozen_graph_reading_a_file_in_a_function_is_refused(tmp_path):
 
     path = tmp_path / "reader.pb"
     path.write_bytes(serve.get_concrete_function().graph.as_graph_def().SerializeToString())
-    with pytest.raises(ValueError, match=r"function __inference_read.* holds a ReadFile op"):
+    with pytest.raises(ValueError, match=r"function __inference_read.* holds the op ReadFile"):
         graphs.load(str(path))
 
 

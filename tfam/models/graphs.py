@@ -1,14 +1,16 @@
 """Graph-backed models: SavedModel directories and frozen GraphDef files as differentiable functions.
 
-    graph = load("exported_dir")                  # or a frozen .pb; nothing in the file runs here
+    graph = load("exported_dir")                  # or a frozen .pb; its ops are checked first
     graph.inputs, graph.outputs, graph.tensors()  # names, shapes, dtypes
-    graph.squash("probs")                         # Squash("softmax", logits="dense/BiasAdd:0")
+    graph.squash("probs")                         # Squash("softmax", logits="dense/BiasAdd")
     fn = graph.function(["conv3/LeakyRelu", OUTPUT], output="probs", logits=True)
     model = as_keras_model(graph, input_shape=(16000,))   # for code that takes a keras.Model
 
-A SavedModel's serving signature is frozen (variables become constants, every function call is
-inlined) into one flat graph, imported once and pruned per set of fetched tensors. Inner tensors
-keep the names the model gave them (``sequential/conv1/Relu``), without the inlined call's prefix.
+Nothing in a file runs while it is opened but what TensorFlow's loader does to restore it (variables,
+initializers), and that only after every op of its graph and functions passed the allowlist below.
+A SavedModel's signature is frozen (variables become constants, every function call is inlined)
+into one flat graph, imported once and pruned per set of fetched tensors. Inner tensors keep the
+names the model gave them (``sequential/conv1/Relu``), without the inlined call's prefix.
 """
 import contextlib
 import dataclasses
@@ -218,10 +220,10 @@ def check_ops(graph_def, saver_def=None):
         checks += [(node, f"function {name}", ops) for node in function.node_def]
     for node, where, ops in checks:
         if node.op not in ops:
-            raise ValueError(f"refusing to run the model: {where} holds a {node.op} op (node "
-                             f"{node.name!r}), which is not pure computation (it may read or write "
-                             "files, talk to the network or run a script); give --unsafe-load "
-                             "(unsafe=True) if you trust the file")
+            raise ValueError(f"refusing to run the model: {where} holds the op {node.op} (node "
+                             f"{node.name!r}), which is not on tfam's list of pure computation (such "
+                             "an op may read or write files, talk to the network or run a script); "
+                             "give --unsafe-load (unsafe=True) if you trust the file")
 
 
 # -- reading the files (nothing in them runs) -----------------------------------------------------
