@@ -92,9 +92,10 @@ def test_ctrl_c_stops_a_long_deep_dream(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "tfam.cli", "deepdream", str(model), str(clip), "--layer", "c2",
          "--tile-size", "4000", "--steps", "1000000", "--octaves", "1", "--out", str(tmp_path / "out")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         os.set_blocking(process.stdout.fileno(), False)
+        os.set_blocking(process.stderr.fileno(), False)
         deadline = time.monotonic() + 60  # TensorFlow's import on a loaded machine
         while not process.stdout.read(1):  # the "dreaming ..." line
             assert process.poll() is None, process.stderr.read()
@@ -102,14 +103,22 @@ def test_ctrl_c_stops_a_long_deep_dream(tmp_path):
             time.sleep(0.05)
         time.sleep(2.5)  # past the tracing, into the compiled calls
         assert process.poll() is None, process.stderr.read()
+        err = process.stderr.read() or b""
         sent = time.monotonic()
         process.send_signal(signal.SIGINT)
+        while b"tfam: interrupted" not in err and time.monotonic() < sent + 30:
+            err += process.stderr.read() or b""
+            time.sleep(0.01)
+        noticed = time.monotonic() - sent
         process.wait(timeout=30)
-        seconds = time.monotonic() - sent
+        exited = time.monotonic() - sent
+        err = (err + (process.stderr.read() or b"")).decode()
     finally:
         process.kill()
-    err = process.stderr.read()
     assert process.returncode == 130, err
-    assert seconds < 2.0, seconds
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "tfam: interrupted", err
+    assert noticed < 1.0, noticed  # the dream's calls take about 0.5 s
+    # The rest is the interpreter's exit with TensorFlow loaded, not the dream's: 1-1.6 s of CPU
+    # (measured: importing TensorFlow and exiting at once), 2-4 s on a busy 2-core machine.
+    assert exited < noticed + 8.0, exited
     assert not (tmp_path / "out" / "summary.json").exists()
