@@ -8,6 +8,7 @@ to the model's input length when that is fixed; a 2-D model takes a PNG or JPEG 
 [0, 1] and resized to the model's input size when that is fixed. The dream is ``tfam.deepdream``:
 gradient ascent on the sum of the layers' mean squared activations, octave by octave.
 """
+import dataclasses
 import os
 import time
 
@@ -238,7 +239,8 @@ def _spectrogram_writer():
     return write_spectrogram_png
 
 
-def run(args):
+def check_options(args):
+    """The numeric options, checked before anything loads."""
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     if args.step_size <= 0 or not np.isfinite(args.step_size):
@@ -249,13 +251,26 @@ def run(args):
         raise ValueError(f"--octave-scale must be positive, got {args.octave_scale}")
     if args.sample_rate <= 0:
         raise ValueError(f"--sample-rate must be positive, got {args.sample_rate}")
-    names, weights = parse_layers(args.layer, args.layer_weight)
-    kind = input_kind(args.input)
 
-    import tfam.spectrogram  # noqa: F401  registers SeedSpectrogram, so models that use it load
-    from tfam.deep_dream import deepdream, tiled_objective
+
+@dataclasses.dataclass
+class Job:
+    """A deep dream to run: the model, what to raise, the input fitted to the model."""
+    model: object
+    objective: object
+    kind: str            # "audio" or "image"
+    layout: object
+    x: np.ndarray
+    notes: list
+    value_range: tuple
+    tile_size: tuple | None
+
+
+def load(args, names, weights):
+    """The model and the input, checked against each other."""
     from tfam.surgery import load_model
 
+    kind = input_kind(args.input)
     model = load_model(args.model, safe_mode=not args.unsafe_load)
     if len(model.inputs) != 1:
         raise ValueError(f"the model takes {len(model.inputs)} inputs; tfam deepdream needs one")
@@ -274,70 +289,87 @@ def run(args):
     model_spatial = [input_shape[a] for a in layout.spatial_axes]
     if tile_size is None and all(m is not None for m in model_spatial):
         tile_size = tuple(model_spatial)  # the octaves' other sizes go through the model in tiles
-
     if kind == "audio":
         x, notes = load_waveform(args.input, args.sample_rate, model_shape, layout,
                                  non_finite_policy(args))
-        value_range = AUDIO_RANGE
     else:
         x, notes = load_image(args.input, model_shape, layout)
-        value_range = IMAGE_RANGE
-    for note in notes:
-        print(f"note: {note}")
+    return Job(model, objective, kind, layout, x, notes,
+               AUDIO_RANGE if kind == "audio" else IMAGE_RANGE, tile_size)
+
+
+def compute(args, job):
+    """(dream, objective before, after, seconds)."""
+    from tfam.deep_dream import deepdream, tiled_objective
 
     octaves = octave_exponents(args.octaves)
     if not args.quiet:
-        size = "x".join(str(n) for n in x.shape[:layout.spatial_rank])
-        tiles = f" in tiles of {'x'.join(map(str, tile_size))}" if tile_size else ""
-        print(f"dreaming {objective.name}: {len(octaves)} octave(s) of {args.steps} steps on "
-              f"{size} {'samples' if kind == 'audio' else 'pixels'}{tiles}", flush=True)
+        size = "x".join(str(n) for n in job.x.shape[:job.layout.spatial_rank])
+        tiles = f" in tiles of {'x'.join(map(str, job.tile_size))}" if job.tile_size else ""
+        print(f"dreaming {job.objective.name}: {len(octaves)} octave(s) of {args.steps} steps on "
+              f"{size} {'samples' if job.kind == 'audio' else 'pixels'}{tiles}", flush=True)
+
     # The objective per tile, a few tiles per call: a long clip in one call would hold all its
     # activations at once and could not be interrupted.
-    def score(wave):
-        return tiled_objective(model, objective, wave, tile_size, spatial_rank=args.spatial_rank)
+    def score(x):
+        return tiled_objective(job.model, job.objective, x, job.tile_size, spatial_rank=args.spatial_rank)
 
-    before = score(x)
-    started = time.perf_counter()
-    dream = deepdream(model, objective, x, steps=args.steps, step_size=args.step_size, octaves=octaves,
-                      octave_scale=args.octave_scale, tile_size=tile_size, value_range=value_range,
-                      spatial_rank=args.spatial_rank, seed=args.seed, verbose=not args.quiet)
+    before, started = score(job.x), time.perf_counter()
+    dream = deepdream(job.model, job.objective, job.x, steps=args.steps, step_size=args.step_size,
+                      octaves=octaves, octave_scale=args.octave_scale, tile_size=job.tile_size,
+                      value_range=job.value_range, spatial_rank=args.spatial_rank, seed=args.seed,
+                      verbose=not args.quiet)
     seconds = time.perf_counter() - started
     if not np.all(np.isfinite(dream)):
         raise FloatingPointError("the dream became NaN or infinite: the model produced non-finite "
                                  "gradients; lower --step-size")
-    after = score(dream)
+    return dream, before, score(dream), seconds
 
-    files = []
-    if kind == "audio":
-        for stem, wave in (("input", x), ("dream", dream)):
+
+def write(args, names, weights, job, dream, before, after, seconds):
+    """input and dream as WAV + spectrogram PNG (audio) or PNG (images), and summary.json."""
+    files, name = [], job.objective.name
+    if job.kind == "audio":
+        for stem, wave in (("input", job.x), ("dream", dream)):
             audio.write_wav(os.path.join(args.out, stem + ".wav"), wave, args.sample_rate)
             files.append(stem + ".wav")
         write_spectrogram = _spectrogram_writer()
         if write_spectrogram is not None:
-            for stem, wave in (("input", x), ("dream", dream)):
+            for stem, wave, value in (("input", job.x, before), ("dream", dream, after)):
                 write_spectrogram(os.path.join(args.out, stem + ".png"), wave, args.sample_rate,
-                                  title=f"{stem}: {objective.name} = "
-                                        f"{before if stem == 'input' else after:.4g}")
+                                  title=f"{stem}: {name} = {value:.4g}")
                 files.append(stem + ".png")
     else:
-        for stem, image in (("input", x), ("dream", dream)):
-            outputs.write_png(os.path.join(args.out, stem + ".png"), image, value_range)
+        for stem, image in (("input", job.x), ("dream", dream)):
+            outputs.write_png(os.path.join(args.out, stem + ".png"), image, job.value_range)
             files.append(stem + ".png")
-
     summary = {"model": os.path.abspath(args.model), "input": os.path.abspath(args.input),
                "layers": [{"name": n, "weight": w} for n, w in zip(names, weights)],
-               "objective": objective.name, "steps": args.steps, "step_size": args.step_size,
-               "octaves": list(octaves), "octave_scale": args.octave_scale,
-               "tile_size": None if tile_size is None else list(tile_size), "seed": args.seed,
-               "shape": list(x.shape), "seconds": round(seconds, 3),
-               "objective_before": before, "objective_after": after, "notes": notes,
+               "objective": name, "steps": args.steps, "step_size": args.step_size,
+               "octaves": list(octave_exponents(args.octaves)), "octave_scale": args.octave_scale,
+               "tile_size": None if job.tile_size is None else list(job.tile_size), "seed": args.seed,
+               "shape": list(job.x.shape), "seconds": round(seconds, 3),
+               "objective_before": before, "objective_after": after, "notes": job.notes,
                "files": files + ["summary.json"]}
-    if kind == "audio":
+    if job.kind == "audio":
         summary["sample_rate"] = args.sample_rate
     outputs.write_json(os.path.join(args.out, "summary.json"), summary)
-    print(f"{objective.name}: {before:.5g} -> {after:.5g}; wrote {', '.join(files)} and summary.json "
-          f"to {args.out}")
     return summary
 
 
-__all__ = ["add_parser", "run"]
+def run(args):
+    """``tfam deepdream``: check, load, compute, write."""
+    check_options(args)
+    names, weights = parse_layers(args.layer, args.layer_weight)
+    input_kind(args.input)  # a missing or unknown input fails before the model loads
+    job = load(args, names, weights)
+    for note in job.notes:
+        print(f"note: {note}")
+    dream, before, after, seconds = compute(args, job)
+    summary = write(args, names, weights, job, dream, before, after, seconds)
+    print(f"{job.objective.name}: {before:.5g} -> {after:.5g}; wrote "
+          f"{', '.join(summary['files'][:-1])} and summary.json to {args.out}")
+    return summary
+
+
+__all__ = ["add_parser", "run", "check_options", "load", "compute", "write"]
