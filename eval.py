@@ -18,7 +18,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
+from tfam.cli.common import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
 from tfam.data import urbansound
 
 flags.DEFINE_string("graph", "logs/model/output.pb", "the frozen graph freeze_graph.py wrote")
@@ -32,7 +32,7 @@ flags.DEFINE_integer("batch_size", 256, "clips per run of the graph")
 FLAGS = flags.FLAGS
 
 WAVEFORM = (None, urbansound.SAMPLES)
-SPECTROGRAM = (None, 129, 13, 1)  # tfam.spectrogram.SHAPE, without importing TensorFlow yet
+SPECTROGRAM = (None, 129, 13, 1)  # tfam.audio.spectrogram.SHAPE, without importing TensorFlow yet
 
 
 def confusion_table(confusion, class_names):
@@ -70,7 +70,8 @@ def run():
     if len(x) == 0:
         raise ValueError(f"the {FLAGS.split} split of {FLAGS.data} is empty: nothing to evaluate")
     import_tensorflow_quietly()
-    from tfam import freeze, spectrogram  # after the quiet import: they load TensorFlow
+    from tfam.train import freeze# after the quiet import: they load TensorFlow
+    from tfam.audio import spectrogram
 
     graph = freeze.load_frozen(FLAGS.graph, FLAGS.input_node, FLAGS.output_node)
     if graph.input_shape == WAVEFORM:

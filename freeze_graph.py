@@ -17,7 +17,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
+from tfam.cli.common import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
 
 flags.DEFINE_string("model", "logs/model/best.keras", "the Keras model train.py saved")
 flags.DEFINE_string("output_graph", "logs/model/output.pb", "where to write the frozen graph")
@@ -35,9 +35,10 @@ def run():
     if not os.path.exists(FLAGS.model):  # checked before TensorFlow's slow start
         raise FileNotFoundError(f"no model at {FLAGS.model}: train one first with python3 train.py")
     import_tensorflow_quietly()
-    from tfam import freeze, surgery  # after the quiet import: they load TensorFlow
+    from tfam.models.loading import load_model  # after the quiet import: they load TensorFlow
+    from tfam.train import freeze
 
-    model = surgery.load_model(FLAGS.model, safe_mode=not FLAGS.unsafe_load)
+    model = load_model(FLAGS.model, safe_mode=not FLAGS.unsafe_load)
     info = freeze.freeze(model, FLAGS.output_graph, FLAGS.input_node, FLAGS.output_node_names)
     size = os.path.getsize(FLAGS.output_graph)
     print(f"freeze_graph: wrote {FLAGS.output_graph} ({size / 1e6:.1f} MB): input "

@@ -21,7 +21,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
+from tfam.cli.common import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
 from tfam.data.urbansound import DEFAULT_PATH
 
 flags.DEFINE_enum("dataset", "urbansound", ["urbansound", "emotion"],
@@ -138,7 +138,7 @@ def blocks_of(architecture, blocks):
 
 def embeddings_of(class_names, weight, word_vectors):
     """The LEP class embeddings (read before TensorFlow starts, so a bad file fails fast), or None."""
-    from tfam import lep
+    from tfam.train import lep
 
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"--lep_weight must be between 0 and 1, got {weight:g}")
@@ -154,7 +154,7 @@ def embeddings_of(class_names, weight, word_vectors):
 
 
 def run(iterations, batch_size, splits, class_names, architecture, blocks, embeddings):
-    from tfam.training import TrainConfig, Trainer, input_settings
+    from tfam.train.classifier import TrainConfig, Trainer, input_settings
 
     frontend, crop = input_settings(architecture, FLAGS.frontend)
     sample_rate = 22050 if FLAGS.dataset == "emotion" else 8000

@@ -9,7 +9,7 @@ ITERATIONS counts generator updates (each after --n_critic critic updates). DATA
 tfam/data/urbansound.py), or for --kind mel ``train_mels`` (N, n_mels, frames) scaled to [0, 1];
 with --conditional also ``train_labels`` (N,) and optionally ``class_names``; optionally
 ``sample_rate``. Waveforms are cropped (or zero-padded) at a random place to --samples in every
-batch, mels to --frames; --kind mel without train_mels computes them with tfam.mel.LogMel.
+batch, mels to --frames; --kind mel without train_mels computes them with tfam.audio.mel.LogMel.
 
 Writes checkpoints, config.json and finally generator.keras + generator.json to LOGDIR/model and
 TensorBoard logs (losses, generated audio, spectrograms, mels) to LOGDIR/tensorboard; Ctrl-C or
@@ -25,7 +25,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
+from tfam.cli.common import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
 
 flags.DEFINE_enum("kind", "wavegan", ["wavegan", "mel"],
                   "wavegan: raw waveforms (WaveGAN); mel: 80 x frames log-mels in [0, 1] (seed 000)")
@@ -175,10 +175,10 @@ def load(path):
 def run(iterations, x, labels, class_names, sample_rate, are_mels):
     import numpy as np
 
-    from tfam.gan_training import GanConfig, GanTrainer, waveforms_to_mels
+    from tfam.train.gan import GanConfig, GanTrainer, waveforms_to_mels
 
     if FLAGS.kind == "mel" and not are_mels:
-        print(f"computing log-mels of {len(x)} waveforms with tfam.mel.LogMel ...", flush=True)
+        print(f"computing log-mels of {len(x)} waveforms with tfam.audio.mel.LogMel ...", flush=True)
         x = waveforms_to_mels(x, sample_rate)
         if not np.all(np.isfinite(x)):
             raise ValueError("the computed mels hold NaN or infinite values")

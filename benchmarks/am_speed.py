@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tfam  # noqa: E402
-from tfam import objectives as obj, regularizers as reg, transforms as tr  # noqa: E402
+from tfam import objectives as obj, regularizers as reg, transforms as tr# noqa: E402
 from tfam.models import mnist_cnn  # noqa: E402
 from tfam.outputs import write_json  # noqa: E402
 from tfam.surgery import with_linear_logits  # noqa: E402

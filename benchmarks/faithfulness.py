@@ -7,14 +7,14 @@ Run:  .venv/bin/python benchmarks/faithfulness.py [--architectures seed,timepool
 Data: a synthetic packed UrbanSound8K (tfam.data.urbansound.synthesize_packed; --clips train,
 validate, test clips per class, 9 classes) in a temporary directory.
 
-Models: trained with tfam.training.Trainer (train.py's loop), waveform front end, balanced batches
+Models: trained with tfam.train.classifier.Trainer (train.py's loop), waveform front end, balanced batches
 of 45, Adam, schedule "constant", final weights: seed 002's CNN ("seed": flatten + dense head) at
 width 0.25, the "timepool" CNN (batch norm, mean over time) at width 1, and (not by default) seed
 003's slow/fast CNN ("slowfast": its log-mel inside, width 0.25, one block per stage, two stages).
 
 For every model and method (saliency, Grad-CAM, Grad-CAM++, Score-CAM; tfam.attribution with its
 default backend and layers) the test clips are explained for their true class, the maps thresholded
-(--threshold, default seed 003's mean) and the clips' log-mel masked (tfam.salient_audio): "keep" is
+(--threshold, default seed 003's mean) and the clips' log-mel masked (tfam.audio.salient): "keep" is
 the Griffin-Lim audio of the salient part, "remove" that of the rest, "resynth" the Griffin-Lim
 audio of the unmasked log-mel (what vocoding alone costs). The table gives the mean probability of
 the true class on each, and the share of clips with keep > remove.
@@ -33,7 +33,7 @@ try:
 except ImportError:  # ... run from a source checkout without installing
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfam.cli import import_tensorflow_quietly  # noqa: E402
+from tfam.cli.common import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()
 
@@ -42,11 +42,11 @@ import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # every attribution traces its own small functions
 
-from tfam import attribution as at  # noqa: E402
-from tfam import salient_audio as sa  # noqa: E402
+from tfam import attribution as at# noqa: E402
+from tfam.audio import salient as sa# noqa: E402
 from tfam.data import urbansound as us  # noqa: E402
 from tfam.outputs import write_json  # noqa: E402
-from tfam.training import TrainConfig, Trainer  # noqa: E402
+from tfam.train.classifier import TrainConfig, Trainer  # noqa: E402
 
 MODELS = {"seed": dict(width=0.25, learning_rate=0.001), "timepool": dict(width=1.0, learning_rate=0.003),
           "slowfast": dict(width=0.25, learning_rate=0.003, blocks=(1, 1))}

@@ -34,7 +34,7 @@ import json  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from tfam import lep  # noqa: E402
+from tfam.train import lep# noqa: E402
 from tfam.data import urbansound as us  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def stand_in_vectors(class_names, path, dim=50, seed=0):
 def run(args, splits, class_names, seed, lep_weight, word_vectors, workdir):
     import keras
 
-    from tfam.training import TrainConfig, Trainer, predict_logits
+    from tfam.train.classifier import TrainConfig, Trainer, predict_logits
 
     keras.backend.clear_session()
     blocks = tuple(int(b) for b in args.blocks.split(",")) if args.architecture == "slowfast" else ()

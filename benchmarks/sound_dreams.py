@@ -1,4 +1,4 @@
-"""Dreamed sounds: what tfam.sound_dreams.dream_sounds costs per class on CPU, and whether a sound
+"""Dreamed sounds: what tfam.audio.sound_dreams.dream_sounds costs per class on CPU, and whether a sound
 dreamed with one model is heard as the same class by a model of another architecture.
 
 Run:  .venv/bin/python benchmarks/sound_dreams.py [--steps 300] [--train-steps 300] [--width 0.25]
@@ -7,7 +7,7 @@ Run:  .venv/bin/python benchmarks/sound_dreams.py [--steps 300] [--train-steps 3
 Data: a synthetic packed UrbanSound8K (tfam.data.urbansound.synthesize_packed; --clips, default 40
 train / 8 validate / 8 test clips per class, 9 classes) in a temporary directory.
 
-Models, both trained with tfam.training.Trainer (train.py's loop) on a temporary logdir, waveform
+Models, both trained with tfam.train.classifier.Trainer (train.py's loop) on a temporary logdir, waveform
 front end, balanced batches, schedule "constant", one checkpoint at the end; the final weights are
 used (not best.keras):
 - the dreaming ("seed") model: seed 002's CNN (architecture "seed") at --width, Adam --seed-lr;
@@ -45,7 +45,7 @@ try:
 except ImportError:  # ... run from a source checkout without installing
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfam.cli import import_tensorflow_quietly  # noqa: E402
+from tfam.cli.common import import_tensorflow_quietly  # noqa: E402
 from tfam.data import urbansound as us  # noqa: E402
 
 import_tensorflow_quietly()
@@ -59,9 +59,9 @@ import tensorflow as tf  # noqa: E402
 tf.get_logger().setLevel("ERROR")
 
 from tfam.outputs import write_json  # noqa: E402
-from tfam.sound_dreams import dream_sounds  # noqa: E402
-from tfam.surgery import load_model  # noqa: E402
-from tfam.training import TrainConfig, Trainer, predict_logits  # noqa: E402
+from tfam.audio.sound_dreams import dream_sounds  # noqa: E402
+from tfam.models.loading import load_model  # noqa: E402
+from tfam.train.classifier import TrainConfig, Trainer, predict_logits  # noqa: E402
 
 FRONTEND = "waveform"
 SAMPLE_RATE = us.SAMPLE_RATE
@@ -83,7 +83,7 @@ def parse_args():
                    help="synthetic clips per class and split")
     p.add_argument("--seed", type=int, default=0, help="data, training and dream seed")
     p.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
-                   help="a dream_sounds recipe setting (tfam.sound_dreams.audio_recipe), e.g. tv=0.2 "
+                   help="a dream_sounds recipe setting (tfam.audio.sound_dreams.audio_recipe), e.g. tv=0.2 "
                         "or learning_rate=0.003; repeat for more")
     p.add_argument("--no-single", action="store_true", help="skip the one-class-at-a-time timing")
     p.add_argument("--keep", default=None, metavar="DIR", help="save the trained models here (.keras)")

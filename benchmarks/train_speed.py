@@ -1,11 +1,11 @@
-"""Training speed: train.py's loop (tfam.training.Trainer) against a plain Keras model.fit.
+"""Training speed: train.py's loop (tfam.train.classifier.Trainer) against a plain Keras model.fit.
 
 Run:  .venv/bin/python benchmarks/train_speed.py [--width 0.25] [--frontend waveform] [--batch 99]
       [--steps 60] [--warmup 10] [--repeats 3] [--val-every 0] [--json PATH]
 
-Both contenders train a fresh model from tfam.training.build_model (the seed CNN by default, same
+Both contenders train a fresh model from tfam.train.classifier.build_model (the seed CNN by default, same
 seed, so the same initial weights) with Adam at the same rate, on the same endless
-tfam.training.balanced_batches(...) dataset (same seed, so the same batches in the same order) made
+tfam.train.classifier.balanced_batches(...) dataset (same seed, so the same batches in the same order) made
 from a synthetic packed UrbanSound8K (tfam.data.urbansound.synthesize_packed, 20 training clips per
 class, written to a temporary directory).
 
@@ -51,7 +51,7 @@ try:
 except ImportError:  # ... run from a source checkout without installing
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfam.cli import import_tensorflow_quietly  # noqa: E402
+from tfam.cli.common import import_tensorflow_quietly  # noqa: E402
 from tfam.data import urbansound as us  # noqa: E402
 
 import_tensorflow_quietly()
@@ -60,7 +60,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfam.outputs import write_json  # noqa: E402
-from tfam.training import TrainConfig, Trainer, balanced_batches, build_model  # noqa: E402
+from tfam.train.classifier import TrainConfig, Trainer, balanced_batches, build_model  # noqa: E402
 
 TRAINPY_PROGRESS_EVERY = 10  # train.py's default --progress_every
 

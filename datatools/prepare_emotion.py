@@ -21,7 +21,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, parse_absl_flags, run_guarded
+from tfam.cli.common import fail, parse_absl_flags, run_guarded
 
 flags.DEFINE_string("tess", None, "the TESS download (folders like OAF_angry/ somewhere below)")
 flags.DEFINE_string("ravdess", None, "the RAVDESS speech download (Actor_01/ ... Actor_24/ somewhere below)")

@@ -16,7 +16,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, parse_absl_flags, run_guarded
+from tfam.cli.common import fail, parse_absl_flags, run_guarded
 
 flags.DEFINE_boolean("skip_bad", False, "skip unreadable WAV files (counted) instead of stopping")
 FLAGS = flags.FLAGS

@@ -21,7 +21,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, parse_absl_flags, run_guarded
+from tfam.cli.common import fail, parse_absl_flags, run_guarded
 
 flags.DEFINE_integer("tess_words", 10, "TESS words per speaker and emotion (1..200; the real set has 200)")
 flags.DEFINE_integer("ravdess_clips", 1, "RAVDESS clips per actor and emotion (1..8; neutral at most 4)")

@@ -17,7 +17,7 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.cli import fail, parse_absl_flags, run_guarded
+from tfam.cli.common import fail, parse_absl_flags, run_guarded
 
 flags.DEFINE_integer("clips_per_class", 40, "clips of each of the 10 classes, spread over the 10 folds")
 flags.DEFINE_integer("seed", 0, "random seed (the same seed gives the same files)")

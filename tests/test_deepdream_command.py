@@ -9,8 +9,9 @@ import pytest
 from absl.flags import argparse_flags
 from scipy.io import wavfile
 
-from tfam import audio, cli
-from tfam import deepdream_command as ddc
+from tfam import audio
+from tfam.cli import common
+from tfam.cli import deepdream as ddc
 
 RATE = 8000
 
@@ -86,7 +87,7 @@ def test_dream_of_a_wav_in_a_fixed_length_model(files, tmp_path, capsys):
     original = audio.load_audio(files["long_wav"], RATE)[:2000]
     np.testing.assert_allclose(audio.load_audio(out / "input.wav", RATE), original, atol=1e-4)
     try:
-        import tfam.summaries  # noqa: F401  (written alongside; spectrograms only when present)
+        import tfam.report.summaries  # noqa: F401  (written alongside; spectrograms only when present)
     except ImportError:
         pass
     else:
@@ -151,14 +152,14 @@ def test_bad_input_is_one_clear_error(files, tmp_path, model, source, extra, err
     with pytest.raises(error) as caught:
         ddc.run(args)
     assert words in str(caught.value)
-    assert "\n" not in cli.one_line(caught.value)
+    assert "\n" not in common.one_line(caught.value)
     assert not (tmp_path / "o" / "summary.json").exists()
 
 
 def test_run_guarded_turns_errors_into_one_line(files, tmp_path, capsys):
     args = parse(files["fixed"], tmp_path / "none.wav", "--layer", "conv", "--out", tmp_path)
     with pytest.raises(SystemExit) as exit:
-        cli.run_guarded(ddc.run, args)
+        common.run_guarded(ddc.run, args)
     assert exit.value.code == 2
     assert capsys.readouterr().err == f"tfam: error: no such input file: {tmp_path / 'none.wav'}\n"
 

@@ -5,7 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfam import audio, cli, summaries
+from tfam import audio, cli
+from tfam.report import summaries
 from tfam.models import mnist_cnn, urbansound_cnn
 from tfam.models.emotion import emotion_mel_cnn, emotion_raw_cnn
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tfam.frechet import frechet_distance
+from tfam.train.frechet import frechet_distance
 
 
 def test_identical_sets_are_at_zero_and_shifted_means_add_their_square():

@@ -1,4 +1,4 @@
-"""Frozen graphs (tfam.freeze) and the seed's freeze_graph.py / eval.py programs."""
+"""Immutable graphs (tfam.train.freeze) and the seed's freeze_graph.py / eval.py programs."""
 import json
 import os
 import subprocess
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfam import freeze, spectrogram
+from tfam.train import freeze
+from tfam.audio import spectrogram
 from tfam.data import urbansound
 from tfam.models.urbansound_cnn import INPUT_NODE, OUTPUT_NODE, urbansound_cnn
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfam import summaries
-from tfam.gan_training import (GanConfig, GanTrainer, gradient_penalty, real_batches, sample_latent,
+from tfam.report import summaries
+from tfam.train.gan import (GanConfig, GanTrainer, gradient_penalty, real_batches, sample_latent,
                                waveforms_to_mels)
 from tfam.models.mel_gan import mel_discriminator, mel_generator
 from tfam.models.wavegan import PhaseShuffle, wavegan_discriminator, wavegan_generator

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfam import lep
+from tfam.train import lep
 from tfam.data import urbansound as us
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,7 +127,7 @@ def test_lep_loss_equals_the_formula_in_numpy():
 
 
 def _config(logdir, class_names, **kwargs):
-    from tfam.training import TrainConfig
+    from tfam.train.classifier import TrainConfig
     settings = dict(iterations=40, batch_size=18, logdir=str(logdir), architecture="timepool",
                     width=0.125, learning_rate=0.003, schedule="constant", val_every=10, ckpt_every=1000,
                     seed=0, n_classes=len(class_names), class_names=tuple(class_names))
@@ -135,16 +135,16 @@ def _config(logdir, class_names, **kwargs):
 
 
 def _projection_mse(trainer, x, y, embeddings):
-    from tfam.training import predict_logits
+    from tfam.train.classifier import predict_logits
     logits = predict_logits(trainer.model, x, "waveform")
     projected = trainer.projection(logits).numpy()
     return float(np.mean((projected - embeddings[y]) ** 2))
 
 
 def test_training_moves_the_projected_logits_toward_the_label_embeddings(packed, glove, tmp_path):
-    from tfam import summaries
-    from tfam.surgery import load_model
-    from tfam.training import Trainer
+    from tfam.report import summaries
+    from tfam.models.loading import load_model
+    from tfam.train.classifier import Trainer
 
     splits, class_names = us.load_packed(packed)
     embeddings = lep.class_embeddings(class_names, glove[0])
@@ -185,7 +185,7 @@ def test_training_moves_the_projected_logits_toward_the_label_embeddings(packed,
 
 
 def test_lep_weight_zero_is_plain_cross_entropy(packed, tmp_path):
-    from tfam.training import Trainer
+    from tfam.train.classifier import Trainer
 
     splits, class_names = us.load_packed(packed)
     trainer = Trainer(_config(tmp_path / "ce", class_names, iterations=2), splits, progress_every=1000)
@@ -202,9 +202,9 @@ def train_py(args, cwd):
 
 
 def test_train_py_slowfast_with_lep_end_to_end(packed, glove, tmp_path):
-    from tfam import summaries
-    from tfam.surgery import load_model
-    from tfam.training import predict_logits
+    from tfam.report import summaries
+    from tfam.models.loading import load_model
+    from tfam.train.classifier import predict_logits
 
     result = train_py(["4", "9", packed, "--architecture", "slowfast", "--width", "0.125", "--blocks", "1",
                        "--lep_weight", "0.5", "--word_vectors", glove[0], "--logdir", "logs",

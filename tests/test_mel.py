@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfam import mel as M
+from tfam.audio import mel as M
 
 SR = M.SAMPLE_RATE
 
 
-# --- independent NumPy references (scalar formulas, loops; written without looking at tfam.mel) ---
+# --- independent NumPy references (scalar formulas, loops; written without looking at tfam.audio.mel) ---
 def slaney_mel(hz):
     return 3.0 * hz / 200.0 if hz < 1000.0 else 15.0 + 27.0 * math.log(hz / 1000.0) / math.log(6.4)
 

@@ -14,6 +14,7 @@ from scipy.io import wavfile
 
 import tfam
 from tfam import audio, cli
+from tfam.cli.common import INTERRUPTED
 from tfam import objectives as obj
 from tfam.data.classes import check_classes
 from tfam.pacing import Pace
@@ -102,7 +103,7 @@ def test_a_long_dream_stops_within_a_second(models, tmp_path, signum):
     wait_for_output(process, time.monotonic() + START_WITHIN)
     time.sleep(1.0)  # well into the steady chunks
     seconds, status, err = stop(process, signum)
-    assert status == cli.INTERRUPTED, err
+    assert status == INTERRUPTED, err
     assert seconds < STOP_WITHIN, seconds
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "tfam: interrupted", err
     assert not (tmp_path / "out" / "summary.json").exists()  # nothing half-written
@@ -112,7 +113,7 @@ def test_ctrl_c_while_tensorflow_loads_is_one_line(models, tmp_path):
     process = start(["dream", models["audio"], "--class", "0", "--out", tmp_path / "out"], tmp_path)
     time.sleep(1.5)  # Python and tfam's own imports are done; TensorFlow's takes seconds
     seconds, status, err = stop(process, signal.SIGINT)
-    assert status == cli.INTERRUPTED, err
+    assert status == INTERRUPTED, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "tfam: interrupted", err
 
 
@@ -221,7 +222,7 @@ def test_pack_tool_refuses_a_one_class_folder(tmp_path):
 
 
 def test_training_refuses_a_split_lacking_a_class(tmp_path):
-    from tfam.training import TrainConfig, Trainer
+    from tfam.train.classifier import TrainConfig, Trainer
 
     x = np.zeros((4, 32000), np.float32)
     splits = {"train": (x, np.array([0, 0, 1, 1])), "validate": (x[:2], np.array([0, 0])),

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from tfam import attribution as at
-from tfam import mel
-from tfam import salient_audio as sa
+from tfam.audio import mel
+from tfam.audio import salient as sa
 from tfam.models import mnist_cnn, urbansound_cnn
 from tfam.models.emotion import emotion_mel_cnn, emotion_raw_cnn
 
@@ -14,10 +14,13 @@ from tone_clips import RATE, tone_clips  # tests/tone_clips.py
 
 
 @pytest.fixture(scope="module")
-def tone_model():
-    keras.utils.set_random_seed(0)
-    x, y = tone_clips(12, seed=0)
-    model = urbansound_cnn(3, "waveform", width=0.0625)
+def tone_model(seed):
+    """Seed 002's CNN trained on the three tones and on noise alone: without the noise class the
+    model could hear one tone as 'neither of the others', and removing that tone would not remove
+    its class (measured under seeds 1-3: p 0.8-1.0 after removing it)."""
+    keras.utils.set_random_seed(seed)
+    x, y = tone_clips(12, seed=10 * seed, noise_class=True)
+    model = urbansound_cnn(4, "waveform", width=0.0625)
     model.compile(keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=8, batch_size=12, verbose=0)
     return model
@@ -33,7 +36,7 @@ def test_how_each_model_kind_hears():
     assert (spec.kind, spec.samples, spec.frontend) == ("spectrogram", 32000, None)
     assert np.allclose(spec.times, wave.times)
     clip = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 32000)).astype(np.float32)
-    from tfam.spectrogram import seed_spectrogram
+    from tfam.audio.spectrogram import seed_spectrogram
     assert np.allclose(spec.model_input(clip), seed_spectrogram(clip))
     emotion = sa.hearing(emotion_mel_cnn(4, width=0.05))
     assert (emotion.kind, emotion.sample_rate, emotion.freq_scale) == ("log_mel", 22050, "mel")
@@ -128,13 +131,16 @@ def test_the_optimized_waveforms_log_mel_converges_to_the_target(masked_target):
     assert np.mean(sa.log_mel(wave, settings)[0][silent]) < np.mean(target[0][~silent]) - 4.0
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize("method", at.METHODS)
-def test_keeping_the_salient_part_keeps_the_prediction(tone_model, method):
-    x, y = tone_clips(3, seed=1)
+def test_keeping_the_salient_part_keeps_the_prediction(tone_model, method, seed, measured):
+    x, y = tone_clips(3, seed=10 * seed + 1)
     hear = sa.hearing(tone_model)
     att = at.attribute(tone_model, x, method, target=y)
     result = sa.salient_audio(tone_model, hear, x, att.maps, att.targets, optimize=False)
     p = result.probabilities
+    for part in ("original", "resynth", "keep", "remove"):
+        measured(f"p {part}", p[part])
     assert set(p) == {"original", "resynth", "keep", "remove"}
     assert np.all(p["original"] > 0.9) and np.all(p["resynth"] > 0.9)  # vocoding alone costs little
     assert p["keep"].mean() > 0.8
@@ -147,12 +153,15 @@ def test_keeping_the_salient_part_keeps_the_prediction(tone_model, method):
     assert result.mask.shape == result.log_mel.shape
 
 
-def test_salient_audio_with_the_optimized_waveform(tone_model):
-    x, y = tone_clips(1, seed=2)
+@pytest.mark.trains
+def test_salient_audio_with_the_optimized_waveform(tone_model, seed, measured):
+    x, y = tone_clips(1, seed=10 * seed + 2)
     hear = sa.hearing(tone_model)
     att = at.attribute(tone_model, x[:1], "gradcam", target=y[:1])
     result = sa.salient_audio(tone_model, hear, x[:1], att.maps, att.targets, steps=200)
     error = result.optimized_error
+    measured("log-mel error final / start", error["final"][0] / error["start"][0])
+    measured("p optimized", result.probabilities["optimized"][0])
     assert error["final"][0] < 0.5 * error["start"][0]
     assert result.optimized_audio.shape == (1, 32000)
     assert result.probabilities["optimized"][0] > 0.5

@@ -128,7 +128,7 @@ def test_laterals_carry_the_fast_stream_into_the_slow_one(tiny):
 
 
 def test_waveform_front_end_is_the_seed_log_mel_at_the_data_rate(tmp_path):
-    from tfam.surgery import load_model
+    from tfam.models.loading import load_model
 
     layer = seed_log_mel(8000)
     assert layer.settings["win"] == 160 and layer.settings["hop"] == 80  # 20 ms, 10 ms at 8 kHz
@@ -149,7 +149,7 @@ def test_waveform_front_end_is_the_seed_log_mel_at_the_data_rate(tmp_path):
     # a fresh process that imported nothing else loads it too (freeze_graph.py, tfam dream do that)
     import subprocess
     import sys
-    code = f"from tfam.surgery import load_model; print(load_model({path!r}).name)"
+    code = f"from tfam.models.loading import load_model; print(load_model({path!r}).name)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and model.name in done.stdout, done.stderr[-500:]
     with tf.GradientTape() as tape:  # gradients reach the waveform (dreamable, explainable)

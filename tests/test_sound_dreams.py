@@ -5,10 +5,11 @@ import os
 
 import numpy as np
 
-from tfam import audio, summaries
+from tfam import audio
+from tfam.report import summaries
 from tfam.regularizers import high_band_fraction
 from tfam.layout import layout_of
-from tfam.sound_dreams import audio_recipe, dream_sounds
+from tfam.audio.sound_dreams import audio_recipe, dream_sounds
 
 
 def test_each_class_dream_is_classified_as_its_class(urbansound):
@@ -36,8 +37,8 @@ def test_recipe_switches_parts_off():
 
 
 def test_tfam_dream_writes_sounds_pictures_and_tensorboard(urbansound, tmp_path):
-    from tfam.cli import build_parser
-    from tfam.dream_command import run
+    from tfam.cli.main import build_parser
+    from tfam.cli.dream import run
 
     model, _, class_names, _ = urbansound
     path = str(tmp_path / "model.keras")

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfam import summaries
+from tfam.report import summaries
 
 RATE = 8000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -17,7 +17,7 @@ def tone(frequency=1000.0, seconds=1.0, rate=RATE, amplitude=0.5):
 
 
 def test_import_is_light():
-    code = ("import sys, tfam.summaries; "
+    code = ("import sys, tfam.report.summaries; "
             "print(sorted(m for m in ('tensorflow', 'matplotlib', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

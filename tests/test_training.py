@@ -1,4 +1,4 @@
-"""train.py and tfam.training: learning, balanced batches, the seed's schedule, resume, strategies,
+"""train.py and tfam.train.classifier: learning, balanced batches, the seed's schedule, resume, strategies,
 TensorBoard tags, and one-line errors."""
 import json
 import os
@@ -40,7 +40,7 @@ def one_line_error(result):
 
 
 def test_balanced_batches_hold_equal_counts_per_class():
-    from tfam.training import balanced_batches
+    from tfam.train.classifier import balanced_batches
     labels = np.repeat(np.arange(3), [5, 9, 2])
     audio = np.random.default_rng(0).uniform(-1, 1, (16, 32000)).astype(np.float32)
     batches = balanced_batches(audio, labels, 3, 10, "waveform", seed=0)  # 10 // 3 = 3 per class
@@ -53,15 +53,15 @@ def test_balanced_batches_hold_equal_counts_per_class():
 
 
 def test_batch_smaller_than_the_class_count_is_refused():
-    from tfam.training import balanced_batches
+    from tfam.train.classifier import balanced_batches
     with pytest.raises(ValueError, match="at least one clip per class"):
         balanced_batches(np.zeros((4, 32000), np.float32), np.arange(4), 4, 3, "waveform", 0)
 
 
 def test_train_py_learns_the_synthetic_classes_and_logs_tensorboard(packed, tmp_path):
-    from tfam import summaries
-    from tfam.surgery import load_model
-    from tfam.training import predict_logits
+    from tfam.report import summaries
+    from tfam.models.loading import load_model
+    from tfam.train.classifier import predict_logits
 
     result = train_py(["40", "27", packed, "--logdir", "logs", "--ckpt_every", "20", *FAST], tmp_path)
     assert "step 40/40" in result.stdout and "ETA" in result.stdout and "steps/s" in result.stdout
@@ -87,7 +87,7 @@ def test_train_py_learns_the_synthetic_classes_and_logs_tensorboard(packed, tmp_
 
 
 def test_seed_schedule_drops_the_learning_rate_spectrogram_front_end(packed, tmp_path):
-    from tfam import summaries
+    from tfam.report import summaries
     result = train_py(["30", "27", packed, "--logdir", "logs", "--ckpt_every", "30", "--drop_window", "5",
                        "--drop_accuracy", "0.2", "--low_learning_rate", "0.00002",
                        "--frontend", "spectrogram", *FAST], tmp_path)
@@ -102,7 +102,7 @@ def test_seed_schedule_drops_the_learning_rate_spectrogram_front_end(packed, tmp
 
 
 def test_interrupted_run_resumes_where_it_stopped(packed, tmp_path):
-    from tfam import summaries
+    from tfam.report import summaries
     args = ["400", "27", packed, "--logdir", "logs", "--ckpt_every", "1000", *FAST]
     process = subprocess.Popen([sys.executable, os.path.join(REPO, "train.py"), *args], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -135,8 +135,8 @@ def test_interrupted_run_resumes_where_it_stopped(packed, tmp_path):
 
 
 def test_mirrored_strategy_on_two_cpu_devices_learns(packed, tmp_path):
-    from tfam.surgery import load_model
-    from tfam.training import predict_logits
+    from tfam.models.loading import load_model
+    from tfam.train.classifier import predict_logits
     result = train_py(["40", "27", packed, "--logdir", "logs", "--strategy", "mirrored",
                        "--cpu_devices", "2", "--ckpt_every", "40", *FAST], tmp_path)
     assert "2 replica(s)" in result.stdout
@@ -165,8 +165,8 @@ def test_pickle_is_refused_without_the_flag(tmp_path):
 
 def test_train_py_trains_the_emotion_mel_classifier(tmp_path):
     from tfam.data import emotion
-    from tfam.surgery import load_model
-    from tfam.training import predict_logits, input_settings
+    from tfam.models.loading import load_model
+    from tfam.train.classifier import predict_logits, input_settings
 
     data = str(tmp_path / "emotion.npz")
     emotion.synthesize_packed(data, clips_per_class=(8, 3, 3), seed=0)
@@ -188,7 +188,7 @@ def test_architecture_must_fit_the_dataset(packed, tmp_path):
 def test_a_run_from_before_the_lep_and_blocks_settings_resumes(packed, tmp_path):
     """config.json of a run saved before blocks / lep_weight / word_vectors existed: the missing
     keys count as their defaults, so it resumes, and a different LEP weight is refused."""
-    from tfam.training import TrainConfig, Trainer
+    from tfam.train.classifier import TrainConfig, Trainer
     splits, class_names = us.load_packed(packed)
     settings = dict(batch_size=27, logdir=str(tmp_path / "logs"), architecture="timepool", width=0.125,
                     learning_rate=0.001, schedule="constant", ckpt_every=1000, n_classes=len(class_names),

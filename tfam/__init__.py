@@ -19,9 +19,10 @@ _NAMES = {
     "dream": "tfam.engine", "Dreamer": "tfam.engine", "Result": "tfam.engine",
     "deepdream": "tfam.deep_dream",
 }
-_MODULES = {"objectives", "optimizers", "params", "regularizers", "transforms", "engine", "deep_dream",
-            "surgery", "layout", "models", "data", "outputs", "cli", "audio", "spectrogram",
-            "summaries", "training", "freeze"}
+# the core's modules and the packages above it (ARCHITECTURE.md); each loads on first use
+_MODULES = {"engine", "objectives", "params", "transforms", "regularizers", "optimizers", "deep_dream",
+            "attribution", "surgery", "layout", "outputs", "immutable", "pacing", "keras_internals",
+            "audio", "data", "models", "train", "report", "cli", "demos"}
 
 __all__ = sorted(_NAMES) + sorted(_MODULES) + ["__version__"]
 

@@ -13,12 +13,12 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from tfam.frozen import Frozen
+from tfam.immutable import Immutable
 
 OUTPUT = "<output>"  # the key under which objectives read the model's output (logits)
 
 
-class Objective(Frozen):
+class Objective(Immutable):
     def __init__(self, fn, layers, name, class_targets=None, rows=None, rows_of=None):
         self._set(_fn=fn, layers=frozenset(layers), name=name,
                   class_targets=class_targets,  # per-row target lists when the objective is about classes

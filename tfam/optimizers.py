@@ -6,7 +6,7 @@ Gradients are of the loss to minimize (minus the objective).
 """
 import tensorflow as tf
 
-from tfam.frozen import Frozen
+from tfam.immutable import Immutable
 
 
 def _rate(learning_rate, step):
@@ -26,7 +26,7 @@ def normalize_per_row(grad):
     return grad / (tf.math.reduce_std(grad, axis=axes, keepdims=True) + 1e-8)
 
 
-class Adam(Frozen):
+class Adam(Immutable):
     """Adam; ``learning_rate`` a number or a function of the step (a float tensor)."""
 
     def __init__(self, learning_rate=0.05, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
@@ -48,7 +48,7 @@ class Adam(Frozen):
         return params - lr * m / (tf.sqrt(v) + self.epsilon), (m, v)
 
 
-class SGD(Frozen):
+class SGD(Immutable):
     """Plain gradient descent on the loss (ascent on the objective), as Yosinski et al."""
 
     def __init__(self, learning_rate=1.0, normalize_gradients=False):

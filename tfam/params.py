@@ -13,12 +13,12 @@ update (``project``).
 import numpy as np
 import tensorflow as tf
 
-from tfam.frozen import Frozen
+from tfam.immutable import Immutable
 
 
 
 
-class Direct(Frozen):
+class Direct(Immutable):
     """Optimize the input itself; start from ``start`` (one input or a batch) or from mid-range noise."""
     direct = True
 
@@ -52,7 +52,7 @@ class Direct(Frozen):
         return tf.clip_by_value(params, *self.value_range)
 
 
-class Fourier(Frozen):
+class Fourier(Immutable):
     """Optimize a 1/f-scaled spectrum (1-D or 2-D) whose inverse FFT, squashed into range, is the input."""
     direct = False
 
@@ -102,7 +102,7 @@ class Fourier(Frozen):
         return params
 
 
-class Latent(Frozen):
+class Latent(Immutable):
     """Optimize the latent z of a Keras generator whose output is the classifier's input.
 
     A conditional generator (inputs z and a class index) takes ``condition``: one class for every

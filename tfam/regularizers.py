@@ -7,12 +7,12 @@ need the direct parameterization.
 import numpy as np
 import tensorflow as tf
 
-from tfam.frozen import Frozen
+from tfam.immutable import Immutable
 
 EPSILON = 1e-12
 
 
-class Penalty(Frozen):
+class Penalty(Immutable):
     """``weight * fn(x, layout)`` per row, subtracted from the objective."""
 
     def __init__(self, fn, weight, name):
@@ -38,7 +38,7 @@ def latent_l2(weight=100.0):
     return LatentPenalty(fn, weight, "latent_l2")
 
 
-class Projection(Frozen):
+class Projection(Immutable):
     """``fn(x, step, layout) -> x`` applied to the input after every update."""
 
     def __init__(self, fn, name):

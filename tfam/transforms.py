@@ -8,10 +8,10 @@ import math
 
 import tensorflow as tf
 
-from tfam.frozen import Frozen
+from tfam.immutable import Immutable
 
 
-class Transform(Frozen):
+class Transform(Immutable):
     def __init__(self, fn, name):
         self._set(fn=fn, name=name)
 

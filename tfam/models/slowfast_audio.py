@@ -1,7 +1,7 @@
 """Seed 003's dual-stream audio CNN: Slow-Fast Auditory Streams (Kazakos et al., ICASSP 2021) on a
 log-mel spectrogram, after the authors' code (ekazakos/auditory-slow-fast, SlowFast R50).
 
-Layout: (B, n_mels, frames, C), the layout of tfam.mel.LogMel, so frequency is axis 1 and time axis
+Layout: (B, n_mels, frames, C), the layout of tfam.audio.mel.LogMel, so frequency is axis 1 and time axis
 2; the paper's [time, frequency] kernels appear here as (frequency, time).
 
     log-mel (B, 128, T, 1)
@@ -20,14 +20,14 @@ so that objectives and Grad-CAM can pick a layer of either stream: see :func:`st
 import keras
 from keras import layers
 
-from tfam.mel import LogMel  # importing this module registers LogMel, so saved models load
+from tfam.audio.mel import LogMel  # importing this module registers LogMel, so saved models load
 
 SEED_STAGES = (3, 4, 6, 3)  # ResNet-50
 SEED_SAMPLE_RATE = 16000
 
 
 def seed_log_mel(sample_rate=SEED_SAMPLE_RATE, n_mels=128, name="log_mel"):
-    """The seed's log-mel as a tfam.mel.LogMel layer, scaled to ``sample_rate``: 20 ms Hann window,
+    """The seed's log-mel as a tfam.audio.mel.LogMel layer, scaled to ``sample_rate``: 20 ms Hann window,
     10 ms hop, FFT of 128 ms (2048 points at 16 kHz), ``n_mels`` bands from 0 Hz to Nyquist, STFT
     magnitude (not power), log with a 1e-6 floor.
 

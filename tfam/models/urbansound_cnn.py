@@ -7,7 +7,7 @@ deep dream can optimize the waveform itself.
 import keras
 from keras import layers
 
-from tfam import spectrogram
+from tfam.audio import spectrogram
 
 SAMPLES = spectrogram.SAMPLES
 FRONTENDS = ("spectrogram", "waveform")

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfam import outputs
-from tfam.run_dir import check_run_dir
+from tfam.train.run_dir import check_run_dir
 
 KINDS = ("wavegan", "mel")
 DISTRIBUTIONS = ("uniform", "normal")
@@ -208,9 +208,9 @@ def real_batches(data, labels, batch_size, length, seed=0):
 
 
 def waveforms_to_mels(waveforms, sample_rate, batch_size=32):
-    """Log-mels scaled to [0, 1], (N, n_mels, frames) float32, by tfam.mel.LogMel(scale_to_unit=True)
+    """Log-mels scaled to [0, 1], (N, n_mels, frames) float32, by tfam.audio.mel.LogMel(scale_to_unit=True)
     at ``sample_rate`` (seed 000's features: 80 bands, hop 256)."""
-    from tfam.mel import WIN, LogMel
+    from tfam.audio.mel import WIN, LogMel
 
     shortest = WIN // 2 + 1  # the centred STFT reflect-pads by half a window
     if waveforms.shape[1] < shortest:
@@ -346,7 +346,7 @@ class GanTrainer:
         return [names[int(i)] for i in self.fixed_labels.numpy()[:n]]
 
     def _log_examples(self, name, x, step, titles=None):
-        from tfam import summaries
+        from tfam.report import summaries
 
         c, n = self.config, len(x)
         if c.kind == "wavegan":

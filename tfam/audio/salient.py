@@ -13,7 +13,7 @@ and frequency onto the log-mel of the clip, and multiplied into it. The product 
 magnitudes, log(max(mel * map, floor)), so that a zero of the map is silence: seed 003 multiplied
 the log values themselves, which for log(x + 1e-6) makes quiet cells louder (a log below zero
 moves toward zero).
-The masked log-mel becomes audio two ways: fast Griffin-Lim (tfam.mel.mel_griffin_lim), and a
+The masked log-mel becomes audio two ways: fast Griffin-Lim (tfam.audio.mel.mel_griffin_lim), and a
 waveform optimized by tfam's engine (tfam.dream with a log-mel-matching objective) until its log-mel
 matches the masked one.
 
@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfam import mel
+from tfam.audio import mel
 from tfam.attribution import find_frontend
 from tfam.surgery import output_activation
 
@@ -62,7 +62,7 @@ class Hearing:
         if self.frontend is not None or self.kind == "waveform":
             return x
         if self.kind == "spectrogram":
-            from tfam.spectrogram import seed_spectrogram
+            from tfam.audio.spectrogram import seed_spectrogram
             return seed_spectrogram(x, **self.settings)
         return mel.LogMel(**self.settings, scale_to_unit=True)(x)
 
@@ -113,7 +113,7 @@ def hearing(model, sample_rate=None):
     129x13x1 spectrogram input (8 kHz, 4 s); seed 000's 80-band log-mel input in [0, 1] (22050 Hz);
     a bare waveform input (``sample_rate``, default 22050 Hz as seed 000's raw classifier; the
     other kinds fix their rate)."""
-    from tfam import spectrogram
+    from tfam.audio import spectrogram
 
     if len(model.inputs) != 1:
         raise ValueError(f"the model takes {len(model.inputs)} inputs; tfam explains models with one")
@@ -232,7 +232,7 @@ def map_to_mel(maps, hear, settings=None):
 
 
 def log_mel(waveforms, settings):
-    """(B, n_mels, frames) log-mel of (B, samples) waveforms (tfam.mel, floor 1e-5)."""
+    """(B, n_mels, frames) log-mel of (B, samples) waveforms (tfam.audio.mel, floor 1e-5)."""
     return mel.log_mel(tf.constant(waveforms, tf.float32), **settings).numpy()
 
 

@@ -9,7 +9,7 @@
 
 Figures are plain ``matplotlib.figure.Figure`` objects on an Agg canvas (no pyplot global state).
 TensorFlow, TensorBoard, scipy and matplotlib are imported inside the functions that need them, so
-that ``import tfam.summaries`` stays light.
+that ``import tfam.report.summaries`` stays light.
 """
 import html
 import numbers

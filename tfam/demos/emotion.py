@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from tfam.cli import ArgumentParser, import_tensorflow_quietly, run_guarded
+from tfam.cli.common import ArgumentParser, import_tensorflow_quietly, run_guarded
 
 RAW_SAMPLES = 16384
 SYNTH_TESS_WORDS, SYNTH_TESS_SPLIT, SYNTH_RAVDESS_CLIPS = 30, (24, 3), 2
@@ -48,8 +48,8 @@ def _resume_or_start(logdir, fresh):
 
 
 def train_classifier(splits, class_names, logdir, architecture, steps, width, fresh, seed):
-    from tfam import mel
-    from tfam.training import MEL_FRAMES, TrainConfig, Trainer
+    from tfam.audio import mel
+    from tfam.train.classifier import MEL_FRAMES, TrainConfig, Trainer
 
     frontend, crop = ("mel", (MEL_FRAMES - 1) * mel.HOP) if architecture == "emotion_mel" else ("waveform", RAW_SAMPLES)
     config = TrainConfig(iterations=steps, batch_size=32, logdir=logdir, architecture=architecture,
@@ -63,7 +63,7 @@ def train_classifier(splits, class_names, logdir, architecture, steps, width, fr
 
 
 def train_gan(data, labels, class_names, logdir, kind, steps, width, fresh, seed):
-    from tfam.gan_training import GanConfig, GanTrainer
+    from tfam.train.gan import GanConfig, GanTrainer
 
     conditional = labels is not None
     config = GanConfig(kind=kind, iterations=steps, batch_size=32, width=width, samples=RAW_SAMPLES,
@@ -84,8 +84,10 @@ def _slug(text):
 def write_results(out, report, class_names, per_class, sample_rate, real_waveforms, intro):
     """WAV + spectrogram PNG of the first dream of every (pair or direct run, class), real examples,
     the gallery, summary.json and table.md."""
-    from tfam import audio, mel, outputs, summaries
-    from tfam.prior_study import markdown_table
+    from tfam import audio, outputs
+    from tfam.audio import mel
+    from tfam.report import summaries
+    from tfam.demos.prior_study import markdown_table
 
     def as_sound(x):  # mels in [0, 1] are heard through Griffin-Lim
         x = x[None]
@@ -134,9 +136,9 @@ def run(args):
     import tensorflow as tf
 
     from tfam.data import emotion
-    from tfam.gan_training import waveforms_to_mels
-    from tfam.prior_study import Pair, run_study, vocoded
-    from tfam.training import model_inputs
+    from tfam.train.gan import waveforms_to_mels
+    from tfam.demos.prior_study import Pair, run_study, vocoded
+    from tfam.train.classifier import model_inputs
 
     # every dream builds its own compiled loop, which TensorFlow reports as retracing: expected here
     tf.get_logger().setLevel("ERROR")
@@ -194,7 +196,7 @@ def run(args):
 
 
 def main(argv=None):
-    parser = ArgumentParser(prog="python -m tfam.emotion_demo", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m tfam.demos.emotion", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/emotion")
     parser.add_argument("--data", help="a packed TESS/RAVDESS set (datatools/prepare_emotion.py); "
                                        "default: a synthetic stand-in under OUT/data")

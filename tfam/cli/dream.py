@@ -9,7 +9,7 @@ from tfam import regularizers as reg
 from tfam import transforms as tr
 from tfam.engine import dream
 from tfam.layout import layout_of
-from tfam.surgery import load_model
+from tfam.models.loading import load_model
 
 
 def read_labels(path):
@@ -107,7 +107,7 @@ def _file_stem(i, name):
 
 def default_sample_rate(model):
     """8000 for models with seed 002's spectrogram layer (tfam's UrbanSound models), else 16000."""
-    from tfam.spectrogram import SAMPLE_RATE, SeedSpectrogram
+    from tfam.audio.spectrogram import SAMPLE_RATE, SeedSpectrogram
     return SAMPLE_RATE if any(isinstance(layer, SeedSpectrogram) for layer in model.layers) else 16000
 
 
@@ -142,8 +142,8 @@ def image_recipe(args, value_range):
 
 
 def sound_recipe(args, value_range, sample_rate):
-    """tfam.dream keyword arguments for waveforms: tfam.sound_dreams' recipe (+ L1 if asked)."""
-    from tfam.sound_dreams import audio_recipe
+    """tfam.dream keyword arguments for waveforms: tfam.audio.sound_dreams' recipe (+ L1 if asked)."""
+    from tfam.audio.sound_dreams import audio_recipe
 
     recipe = audio_recipe(sample_rate, learning_rate=_or(args.learning_rate, 0.01),
                           max_shift_seconds=args.max_shift, tv=_or(args.tv, 0.05),
@@ -207,7 +207,7 @@ def plan(args, model):
 
 def compute(args, p):
     """The dreams (a tfam Result), with TensorBoard events as they come."""
-    from tfam import summaries
+    from tfam.report import summaries
 
     log = (summaries.DreamLog(p.tensorboard, p.names, p.sample_rate, p.value_range)
            if p.tensorboard != "none" else None)
@@ -220,7 +220,7 @@ def compute(args, p):
 
 
 def _write_row(out, i, name, p, result):
-    from tfam import summaries
+    from tfam.report import summaries
 
     stem, row = _file_stem(i, name), {"target": name}
     if p.sound:

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from tfam.cli import ArgumentParser, import_tensorflow_quietly, run_guarded
+from tfam.cli.common import ArgumentParser, import_tensorflow_quietly, run_guarded
 
 
 def build_data(out, clips_per_class=40):
@@ -41,7 +41,7 @@ def build_data(out, clips_per_class=40):
 
 
 def train(splits, class_names, logdir, architecture, steps, width, learning_rate, seed):
-    from tfam.training import TrainConfig, Trainer
+    from tfam.train.classifier import TrainConfig, Trainer
 
     config = TrainConfig(iterations=steps, batch_size=45, logdir=logdir, architecture=architecture,
                          frontend="waveform", width=width, learning_rate=learning_rate,
@@ -57,8 +57,8 @@ def freeze_and_evaluate(model, splits, class_names, logs, out):
     """Seed 002's frozen graph of ``model``, checked against it, and its scores on the test split."""
     import numpy as np
 
-    from tfam import summaries
-    from tfam.freeze import evaluate, freeze, load_frozen
+    from tfam.report import summaries
+    from tfam.train.freeze import evaluate, freeze, load_frozen
 
     graph_path = os.path.join(logs, "model", "output.pb")
     info = freeze(model, graph_path)
@@ -76,9 +76,9 @@ def freeze_and_evaluate(model, splits, class_names, logs, out):
 
 def dream_classes(model, class_names, logs, args):
     """One dreamed sound per class, in one batched run, with TensorBoard events."""
-    from tfam import summaries
-    from tfam.sound_dreams import dream_sounds
-    from tfam.spectrogram import SAMPLE_RATE
+    from tfam.report import summaries
+    from tfam.audio.sound_dreams import dream_sounds
+    from tfam.audio.spectrogram import SAMPLE_RATE
 
     print(f"[dream] one sound per class, {args.dream_steps} steps, all classes in one batched run")
     log = summaries.DreamLog(os.path.join(logs, "tensorboard", "dreams"), class_names, SAMPLE_RATE)
@@ -92,8 +92,9 @@ def write_dreams(out, result, class_names, scores, second):
     """WAV and spectrogram per class; (summary rows, gallery entries)."""
     import tensorflow as tf
 
-    from tfam import audio, summaries
-    from tfam.spectrogram import SAMPLE_RATE
+    from tfam import audio
+    from tfam.report import summaries
+    from tfam.audio.spectrogram import SAMPLE_RATE
 
     second_p = tf.nn.softmax(second(result.x, training=False)).numpy() if second is not None else None
     entries, rows = [], []
@@ -120,7 +121,8 @@ def write_dreams(out, result, class_names, scores, second):
 
 def write_summary(args, data, graph_path, scores, result, rows, entries, logs):
     """The gallery (index.html) and summary.json; returns how many dreams the second model hears."""
-    from tfam import outputs, summaries
+    from tfam import outputs
+    from tfam.report import summaries
 
     data_path, data_name = data
     transfer = sum(r["second_model_says"] == r["class"] for r in rows) if args.second_model else None
@@ -166,7 +168,7 @@ def run(args):
 
 
 def main(argv=None):
-    parser = ArgumentParser(prog="python -m tfam.demo", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m tfam.demos.urbansound", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--train-steps", type=int, default=150)
     parser.add_argument("--dream-steps", type=int, default=300)

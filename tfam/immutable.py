@@ -6,7 +6,7 @@ ignored. They are frozen instead: set attributes once in __init__ through ``_set
 """
 
 
-class Frozen:
+class Immutable:
     __slots__ = ()
 
     def _set(self, **values):

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from tfam.cli import ArgumentParser, import_tensorflow_quietly, run_guarded
+from tfam.cli.common import ArgumentParser, import_tensorflow_quietly, run_guarded
 
 
 def run(args):
@@ -60,7 +60,7 @@ def run(args):
 
 
 def main(argv=None):
-    parser = ArgumentParser(prog="python -m tfam.demo_mnist", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m tfam.demos.mnist", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo-mnist")
     parser.add_argument("--mnist", default=None, help="path to a Keras-format mnist.npz (optional)")
     parser.add_argument("--epochs", type=int, default=20)

@@ -18,7 +18,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from tfam import spectrogram  # noqa: F401  (registers SeedSpectrogram, so models using it load)
+from tfam.audio import spectrogram# noqa: F401  (registers SeedSpectrogram, so models using it load)
 from tfam.outputs import atomic_write
 
 INPUT_NODE = "input"

@@ -16,16 +16,16 @@ the model hears is centre-cropped, a shorter one zero-padded at the end, also wi
 import dataclasses
 import os
 
-# light imports only: cli.build_parser calls add_parser before TensorFlow is (quietly) imported
+# light imports only: cli.main.build_parser calls add_parser before TensorFlow is (quietly) imported
 from tfam import audio, outputs
-from tfam.cli import add_audio_input_arguments, add_output_arguments, non_finite_policy
+from tfam.cli.common import add_audio_input_arguments, add_output_arguments, non_finite_policy
 
 METHODS = ("gradcam", "gradcam++", "scorecam", "saliency")
 BACKENDS = ("auto", "tf-keras-vis", "tfam")
 
 
 def add_parser(commands):
-    """Add the ``explain`` subcommand to the subparsers object of ``tfam.cli.build_parser``."""
+    """Add the ``explain`` subcommand to the subparsers object of ``tfam.cli.main.build_parser``."""
     p = commands.add_parser(
         "explain", help="attribution map of an audio model for a clip, and its salient audio",
         description="Compute a saliency, Grad-CAM, Grad-CAM++ or Score-CAM map of a model for a WAV "
@@ -91,7 +91,7 @@ def check_options(args):
 
 
 def class_names(args, n_classes):
-    from tfam.dream_command import default_labels_path, read_labels
+    from tfam.cli.dream import default_labels_path, read_labels
 
     path = args.labels or default_labels_path(args.model)
     if not (args.labels or os.path.exists(path)):
@@ -106,7 +106,7 @@ def parse_target(spec, names):
     """A class index or name -> its index (None: the predicted class)."""
     if spec is None:
         return None
-    from tfam.dream_command import parse_classes
+    from tfam.cli.dream import parse_classes
 
     rows, _ = parse_classes(spec, len(names), names)
     if len(rows) != 1 or len(rows[0]) != 1:
@@ -116,7 +116,7 @@ def parse_target(spec, names):
 
 def read_clip(path, hear, non_finite="refuse"):
     """The WAV as the model hears it (mono, the model's rate and length) and notes."""
-    from tfam.salient_audio import fit_clip
+    from tfam.audio.salient import fit_clip
 
     x, rate = audio.read_wav(path, non_finite)
     notes = []
@@ -146,8 +146,8 @@ def _layers(spec):
 def write_tensorboard(logdir, figures, clips, sample_rate, scores):
     import tensorflow as tf
 
-    from tfam.explain_plots import log_figures
-    from tfam.summaries import log_audio, log_scalars
+    from tfam.report.explain_plots import log_figures
+    from tfam.report.summaries import log_audio, log_scalars
 
     writer = tf.summary.create_file_writer(logdir)
     with writer.as_default():
@@ -174,8 +174,8 @@ class Explanation:
 
 def load(args):
     """(model, how it hears) from the arguments; the model's rate must agree with --sample-rate."""
-    from tfam import salient_audio as sa
-    from tfam.surgery import load_model
+    from tfam.audio import salient as sa
+    from tfam.models.loading import load_model
 
     model = load_model(args.model, safe_mode=not args.unsafe_load)
     hear = sa.hearing(model, args.sample_rate)
@@ -189,7 +189,7 @@ def compute(args, model, hear, threshold):
     """The attribution map of the clip and the salient audio it selects."""
     import numpy as np
 
-    from tfam import salient_audio as sa
+    from tfam.audio import salient as sa
     from tfam.attribution import attribute
 
     clip, notes = read_clip(args.input, hear, non_finite_policy(args))
@@ -209,8 +209,8 @@ def compute(args, model, hear, threshold):
 
 def write(args, hear, e, threshold):
     """PNGs of the map and the masked log-mel, the WAVs, TensorBoard events and summary.json."""
-    from tfam import salient_audio as sa
-    from tfam.explain_plots import map_figure, masked_figure, write_png
+    from tfam.audio import salient as sa
+    from tfam.report.explain_plots import map_figure, masked_figure, write_png
 
     att, result, name = e.attribution, e.salient, e.names[e.target]
     title = f"{args.method} for '{name}' ({os.path.basename(args.input)})"

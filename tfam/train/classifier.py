@@ -10,7 +10,7 @@
 One compiled train step runs under a tf.distribute strategy (the default one, mirrored or
 multi-worker mirrored); the input pipeline is tf.data with prefetch.
 
-With lep_weight > 0 the step optimizes seed 003's Label Embeddings Projection loss (tfam.lep) for any
+With lep_weight > 0 the step optimizes seed 003's Label Embeddings Projection loss (tfam.train.lep) for any
 architecture: the classifier keeps one logits output, and the projection is a separate layer that
 the checkpoint, the optimizer and the saved ``NAME.lep.keras`` carry.
 """
@@ -24,10 +24,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfam import lep, outputs, spectrogram
+from tfam.train import lep
+from tfam import outputs
+from tfam.audio import spectrogram
 from tfam.data.classes import check_classes
 from tfam.keras_internals import all_layers
-from tfam.run_dir import check_run_dir
+from tfam.train.run_dir import check_run_dir
 from tfam.models.urbansound_cnn import ARCHITECTURES
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -65,7 +67,7 @@ class TrainConfig:
     n_classes: int = 0
     class_names: tuple = ()
     lep_weight: float = 0.0  # Label Embeddings Projection weight (0: plain cross-entropy)
-    word_vectors: str = ""  # the word-vector file of the class embeddings (tfam.lep)
+    word_vectors: str = ""  # the word-vector file of the class embeddings (tfam.train.lep)
 
     def __post_init__(self):
         for key, renamed in OLD_NAMES.items():
@@ -138,7 +140,7 @@ def model_inputs(waveforms, frontend, crop=0, seed=None):
     if frontend == "spectrogram":
         return spectrogram.seed_spectrogram(waveforms)
     if frontend == "mel":
-        from tfam import mel
+        from tfam.audio import mel
         return mel.LogMel(scale_to_unit=True)(waveforms)
     return waveforms
 
@@ -146,7 +148,7 @@ def model_inputs(waveforms, frontend, crop=0, seed=None):
 def input_settings(architecture, frontend="waveform"):
     """(frontend, crop) an architecture trains with: seed 000's models see crops of the 3 s clips."""
     if architecture == "emotion_mel":
-        from tfam import mel
+        from tfam.audio import mel
         return "mel", (MEL_FRAMES - 1) * mel.HOP  # centred frames: exactly 160 of them
     if architecture == "emotion_raw":
         from tfam.models.emotion import RAW_SAMPLES
@@ -401,7 +403,7 @@ class Trainer:
 
     def checkpoint_now(self):
         """Checkpoint, full validation with its confusion matrix, best model by validation accuracy."""
-        from tfam import summaries
+        from tfam.report import summaries
 
         step = int(self.step)
         if hasattr(self, "_recent"):
@@ -425,7 +427,7 @@ class Trainer:
 
     def log_examples(self, batch):
         """A few training examples as audio, spectrogram pictures and model inputs, once per run."""
-        from tfam import summaries
+        from tfam.report import summaries
 
         x, y = batch
         names = [self.config.class_names[int(i)] for i in y.numpy()[:3]]

@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-# light imports only: cli.build_parser calls add_parser before TensorFlow is (quietly) imported
+# light imports only: cli.main.build_parser calls add_parser before TensorFlow is (quietly) imported
 from tfam import audio, outputs
-from tfam.cli import add_audio_input_arguments, add_output_arguments, non_finite_policy
+from tfam.cli.common import add_audio_input_arguments, add_output_arguments, non_finite_policy
 from tfam.layout import layout_of
 
 AUDIO_RANGE = (-1.0, 1.0)
@@ -26,7 +26,7 @@ LISTED_LAYERS = 8  # how many layer names an unknown-layer error shows
 
 
 def add_parser(commands):
-    """Add the ``deepdream`` subcommand to the subparsers object of ``tfam.cli.build_parser``."""
+    """Add the ``deepdream`` subcommand to the subparsers object of ``tfam.cli.main.build_parser``."""
     p = commands.add_parser(
         "deepdream", help="deep dream: amplify what a layer hears or sees in a real input",
         description="Amplify what the given layers respond to in a WAV file (1-D models) or a PNG/JPEG "
@@ -233,7 +233,7 @@ def load_image(path, model_shape, layout):
 
 def _spectrogram_writer():
     try:
-        from tfam.summaries import write_spectrogram_png
+        from tfam.report.summaries import write_spectrogram_png
     except ImportError:
         return None
     return write_spectrogram_png
@@ -268,7 +268,7 @@ class Job:
 
 def load(args, names, weights):
     """The model and the input, checked against each other."""
-    from tfam.surgery import load_model
+    from tfam.models.loading import load_model
 
     kind = input_kind(args.input)
     model = load_model(args.model, safe_mode=not args.unsafe_load)

@@ -7,11 +7,11 @@ same pictures as TensorBoard images.
     log_figures("attribution/gradcam", [fig], step=0)      # inside a tf.summary writer
 
 Figures are ``matplotlib.figure.Figure`` objects on an Agg canvas (no pyplot state); files are
-written atomically; both through tfam.summaries.
+written atomically; both through tfam.report.summaries.
 """
 import numpy as np
 
-from tfam.summaries import figure_to_array, new_figure, save_png as write_png
+from tfam.report.summaries import figure_to_array, new_figure, save_png as write_png
 
 MAP_ALPHA = 0.45  # enough to read the spectrogram through the map
 
@@ -98,7 +98,7 @@ def map_figure(features, amap, times=None, freqs=None, freq_scale="linear", titl
 
 
 def _waveform_figure(waveform, amap, times, sample_rate, title):
-    from tfam.summaries import spectrogram_db
+    from tfam.report.summaries import spectrogram_db
 
     if sample_rate is None:
         raise ValueError("a map over a waveform needs the sample rate to draw its spectrogram")

@@ -27,10 +27,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfam import mel, objectives, optimizers, params, regularizers, transforms
+from tfam.audio import mel
+from tfam import objectives, optimizers, params, regularizers, transforms
 from tfam.engine import dream
-from tfam.frechet import feature_extractor, frechet_distance
-from tfam.sound_dreams import audio_recipe
+from tfam.train.frechet import feature_extractor, frechet_distance
+from tfam.audio.sound_dreams import audio_recipe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +92,7 @@ def latent_dreams(pair, n_classes, per_class=8, steps=300, learning_rate=0.05, d
 def direct_dreams(classifier, n_classes, per_class=8, steps=300, sample_rate=mel.SAMPLE_RATE, seed=0,
                   verbose=0):
     """AM on the input itself with tfam's usual recipe: for waveforms the sound recipe
-    (tfam.sound_dreams), for mels and images the image defaults of ``tfam dream`` (range 0..1,
+    (tfam.audio.sound_dreams), for mels and images the image defaults of ``tfam dream`` (range 0..1,
     jitter 2, total variation 0.1, L1 0.1, Adam 0.05). Returns (dreams, p(target)), class-major."""
     targets = _rows(n_classes, per_class)
     waveform = len(classifier.inputs[0].shape) == 2
