@@ -8,6 +8,7 @@ A graph whose input is a waveform (None, 32000) gets the audio; one whose input 
 (None, 129, 13, 1) gets the seed's spectrogram of it. Prints the accuracy, the accuracy of each
 class and the confusion matrix (rows: true class, columns: predicted class).
 """
+
 import os
 import sys
 
@@ -63,46 +64,63 @@ def report(result, class_names, split, n):
 
 def run():
     if not os.path.isfile(FLAGS.graph):  # checked before TensorFlow's slow start
-        raise FileNotFoundError(f"no frozen graph at {FLAGS.graph}: make one with "
-                                "python3 freeze_graph.py")
+        raise FileNotFoundError(
+            f"no frozen graph at {FLAGS.graph}: make one with python3 freeze_graph.py"
+        )
     splits, class_names = urbansound.load_dataset(FLAGS.data, FLAGS.allow_pickle)
     x, y = splits[FLAGS.split]
     if len(x) == 0:
         raise ValueError(f"the {FLAGS.split} split of {FLAGS.data} is empty: nothing to evaluate")
     import_tensorflow_quietly()
-    from tfam.train import freeze# after the quiet import: they load TensorFlow
     from tfam.audio import spectrogram
+    from tfam.train import freeze  # after the quiet import: they load TensorFlow
 
     graph = freeze.load_frozen(FLAGS.graph, FLAGS.input_node, FLAGS.output_node)
     if graph.input_shape == WAVEFORM:
         predict = graph
     elif graph.input_shape == SPECTROGRAM:
+
         def predict(batch):
             return graph(spectrogram.seed_spectrogram(batch).numpy())
     else:
-        raise ValueError(f"the graph's input {FLAGS.input_node!r} has shape {graph.input_shape}; "
-                         f"eval.py feeds waveforms {WAVEFORM} or spectrograms {SPECTROGRAM}")
+        raise ValueError(
+            f"the graph's input {FLAGS.input_node!r} has shape {graph.input_shape}; "
+            f"eval.py feeds waveforms {WAVEFORM} or spectrograms {SPECTROGRAM}"
+        )
     n_logits = graph.output_shape[-1] if graph.output_shape else None
     if n_logits is not None and n_logits != len(class_names):
-        raise ValueError(f"the graph gives {n_logits} logits but {FLAGS.data} has "
-                         f"{len(class_names)} classes ({', '.join(class_names)})")
+        raise ValueError(
+            f"the graph gives {n_logits} logits but {FLAGS.data} has "
+            f"{len(class_names)} classes ({', '.join(class_names)})"
+        )
 
     result = freeze.evaluate(predict, x, y, len(class_names), FLAGS.batch_size)
     report(result, class_names, FLAGS.split, len(y))
     if FLAGS.json:
         from tfam.outputs import write_json
-        write_json(FLAGS.json, {
-            "graph": FLAGS.graph, "data": FLAGS.data, "split": FLAGS.split, "clips": len(y),
-            "accuracy": result["accuracy"], "class_names": class_names,
-            "per_class_accuracy": dict(zip(class_names, result["per_class_accuracy"])),
-            "confusion": result["confusion"].tolist()})
+
+        write_json(
+            FLAGS.json,
+            {
+                "graph": FLAGS.graph,
+                "data": FLAGS.data,
+                "split": FLAGS.split,
+                "clips": len(y),
+                "accuracy": result["accuracy"],
+                "class_names": class_names,
+                "per_class_accuracy": dict(zip(class_names, result["per_class_accuracy"])),
+                "confusion": result["confusion"].tolist(),
+            },
+        )
 
 
 def main(argv):
     if len(argv) != 1:
-        fail(f"unexpected argument {argv[1]!r}; usage: eval.py [--graph PATH] [--data PATH] "
-             "[--allow_pickle] [--split test|validate|train] [--input_node NAME] "
-             "[--output_node NAME] [--json PATH]")
+        fail(
+            f"unexpected argument {argv[1]!r}; usage: eval.py [--graph PATH] [--data PATH] "
+            "[--allow_pickle] [--split test|validate|train] [--input_node NAME] "
+            "[--output_node NAME] [--json PATH]"
+        )
     if FLAGS.batch_size < 1:
         fail("--batch_size must be at least 1")
     run_guarded(run)

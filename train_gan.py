@@ -15,6 +15,7 @@ Writes checkpoints, config.json and finally generator.keras + generator.json to 
 TensorBoard logs (losses, generated audio, spectrograms, mels) to LOGDIR/tensorboard; Ctrl-C or
 SIGTERM saves a checkpoint, and --resume continues the step count from it.
 """
+
 import os
 import sys
 
@@ -27,27 +28,49 @@ from absl import app, flags
 
 from tfam.cli.common import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
 
-flags.DEFINE_enum("kind", "wavegan", ["wavegan", "mel"],
-                  "wavegan: raw waveforms (WaveGAN); mel: 80 x frames log-mels in [0, 1] (seed 000)")
-flags.DEFINE_boolean("conditional", False, "condition on train_labels (the generator then takes [z, label])")
-flags.DEFINE_float("width", 1.0, "scale every channel count (1: the papers' models; 1/16 trains on a CPU)")
-flags.DEFINE_integer("samples", 16384, "wavegan: generated length, 16 x 4^k (4096, 16384, 65536, ...)")
+flags.DEFINE_enum(
+    "kind",
+    "wavegan",
+    ["wavegan", "mel"],
+    "wavegan: raw waveforms (WaveGAN); mel: 80 x frames log-mels in [0, 1] (seed 000)",
+)
+flags.DEFINE_boolean(
+    "conditional", False, "condition on train_labels (the generator then takes [z, label])"
+)
+flags.DEFINE_float(
+    "width", 1.0, "scale every channel count (1: the papers' models; 1/16 trains on a CPU)"
+)
+flags.DEFINE_integer(
+    "samples", 16384, "wavegan: generated length, 16 x 4^k (4096, 16384, 65536, ...)"
+)
 flags.DEFINE_integer("frames", 160, "mel: generated frames (a multiple of 16)")
 flags.DEFINE_integer("batch", 64, "batch size")
 flags.DEFINE_integer("n_critic", 5, "critic updates per generator update")
 flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate of both networks (beta 0.5, 0.9)")
 flags.DEFINE_float("gp_weight", 10.0, "gradient-penalty weight (lambda)")
 flags.DEFINE_integer("latent_dim", 0, "latent size (0: 100 for wavegan, 512 for mel)")
-flags.DEFINE_integer("phase_shuffle", 2, "wavegan critic: phase shuffle of up to this many samples (0: off)")
-flags.DEFINE_integer("sample_rate", None, "sample rate of the audio (default: the npz's sample_rate, "
-                                          "else 16000 for wavegan, 22050 (seed 000) for mel)")
-flags.DEFINE_string("logdir", "logs_gan", "where model/ (checkpoints, generator.keras) and tensorboard/ go")
-flags.DEFINE_integer("summary_every", 100, "steps between generated audio / pictures in TensorBoard")
+flags.DEFINE_integer(
+    "phase_shuffle", 2, "wavegan critic: phase shuffle of up to this many samples (0: off)"
+)
+flags.DEFINE_integer(
+    "sample_rate",
+    None,
+    "sample rate of the audio (default: the npz's sample_rate, "
+    "else 16000 for wavegan, 22050 (seed 000) for mel)",
+)
+flags.DEFINE_string(
+    "logdir", "logs_gan", "where model/ (checkpoints, generator.keras) and tensorboard/ go"
+)
+flags.DEFINE_integer(
+    "summary_every", 100, "steps between generated audio / pictures in TensorBoard"
+)
 flags.DEFINE_integer("ckpt_every", 500, "steps between checkpoints")
 flags.DEFINE_integer("progress_every", 10, "steps between progress lines")
 flags.DEFINE_integer("seed", 0, "random seed")
 flags.DEFINE_boolean("resume", False, "continue the run in --logdir from its last checkpoint")
-flags.DEFINE_boolean("overwrite", False, "start again, deleting the checkpoints of a run in --logdir")
+flags.DEFINE_boolean(
+    "overwrite", False, "start again, deleting the checkpoints of a run in --logdir"
+)
 FLAGS = flags.FLAGS
 
 DEFAULT_SAMPLE_RATE = {"wavegan": 16000, "mel": 22050}  # WaveGAN; seed 000's emotion clips
@@ -72,10 +95,12 @@ def check_flags():
             raise ValueError(f"--{name} must be at least 1")
     if FLAGS.width <= 0 or FLAGS.learning_rate <= 0:
         raise ValueError("--width and --learning_rate must be positive")
-    valid = [16 * 4 ** k for k in range(1, 8)]
+    valid = [16 * 4**k for k in range(1, 8)]
     if FLAGS.kind == "wavegan" and FLAGS.samples not in valid:  # (no keras import: TF would start)
-        raise ValueError(f"--samples must be 16 x 4^k: {', '.join(map(str, valid[:6]))}, ...; "
-                         f"got {FLAGS.samples}")
+        raise ValueError(
+            f"--samples must be 16 x 4^k: {', '.join(map(str, valid[:6]))}, ...; "
+            f"got {FLAGS.samples}"
+        )
     if FLAGS.kind == "mel" and (FLAGS.frames < 16 or FLAGS.frames % 16):
         raise ValueError(f"--frames must be a multiple of 16, got {FLAGS.frames}")
 
@@ -90,7 +115,9 @@ def read_arrays(path):
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except Exception as error:  # not a zip, a pickled array, a truncated file ...
-        raise ValueError(f"{path} is not a readable .npz file: {str(error).splitlines()[0]}") from None
+        raise ValueError(
+            f"{path} is not a readable .npz file: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def examples_of(arrays, path):
@@ -101,7 +128,9 @@ def examples_of(arrays, path):
     key = "train_mels" if use_mels else "train_audio"
     if key not in arrays:
         wanted = "train_audio (or train_mels)" if FLAGS.kind == "mel" else "train_audio"
-        raise ValueError(f"{path} has no {wanted} array (it holds: {', '.join(sorted(arrays)) or 'nothing'})")
+        raise ValueError(
+            f"{path} has no {wanted} array (it holds: {', '.join(sorted(arrays)) or 'nothing'})"
+        )
     x = arrays[key]
     if use_mels:
         if x.ndim == 4 and x.shape[-1] == 1:
@@ -119,8 +148,10 @@ def examples_of(arrays, path):
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{path}: {key} holds NaN or infinite values")
     if len(x) < FLAGS.batch:
-        raise ValueError(f"{path} has {len(x)} training examples, fewer than the batch size "
-                         f"{FLAGS.batch}; use more data or a smaller --batch")
+        raise ValueError(
+            f"{path} has {len(x)} training examples, fewer than the batch size "
+            f"{FLAGS.batch}; use more data or a smaller --batch"
+        )
     return x, use_mels
 
 
@@ -128,22 +159,28 @@ def labels_of(arrays, path, count):
     """(labels or None, class names): labels only for --conditional, checked against the names."""
     import numpy as np
 
-    class_names = [str(c) for c in np.atleast_1d(arrays["class_names"])] if "class_names" in arrays else []
+    class_names = (
+        [str(c) for c in np.atleast_1d(arrays["class_names"])] if "class_names" in arrays else []
+    )
     if not FLAGS.conditional:
         return None, class_names
     if "train_labels" not in arrays:
         raise ValueError(f"--conditional needs train_labels in {path}")
     labels = arrays["train_labels"]
     if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{path}: train_labels {labels.shape} {labels.dtype} do not fit {count} "
-                         "examples (one integer class index each)")
+        raise ValueError(
+            f"{path}: train_labels {labels.shape} {labels.dtype} do not fit {count} "
+            "examples (one integer class index each)"
+        )
     if labels.min() < 0:
         raise ValueError(f"{path}: train_labels holds a negative class index")
     if not class_names:
         class_names = [str(i) for i in range(int(labels.max()) + 1)]
     if labels.max() >= len(class_names):
-        raise ValueError(f"{path}: train_labels reach class {labels.max()}, but there are "
-                         f"{len(class_names)} class names")
+        raise ValueError(
+            f"{path}: train_labels reach class {labels.max()}, but there are "
+            f"{len(class_names)} class names"
+        )
     counts = np.bincount(labels, minlength=len(class_names))
     print("classes: " + ", ".join(f"{n} {c}" for c, n in zip(class_names, counts)))
     return labels, class_names
@@ -153,7 +190,11 @@ def sample_rate_of(arrays):
     """--sample_rate, else the data's own, else the kind's default."""
     rate = FLAGS.sample_rate
     if rate is None:
-        rate = int(arrays["sample_rate"]) if "sample_rate" in arrays else DEFAULT_SAMPLE_RATE[FLAGS.kind]
+        rate = (
+            int(arrays["sample_rate"])
+            if "sample_rate" in arrays
+            else DEFAULT_SAMPLE_RATE[FLAGS.kind]
+        )
     if rate < 1:
         raise ValueError(f"--sample_rate must be positive, got {rate}")
     return rate
@@ -178,28 +219,49 @@ def run(iterations, x, labels, class_names, sample_rate, are_mels):
     from tfam.train.gan import GanConfig, GanTrainer, waveforms_to_mels
 
     if FLAGS.kind == "mel" and not are_mels:
-        print(f"computing log-mels of {len(x)} waveforms with tfam.audio.mel.LogMel ...", flush=True)
+        print(
+            f"computing log-mels of {len(x)} waveforms with tfam.audio.mel.LogMel ...", flush=True
+        )
         x = waveforms_to_mels(x, sample_rate)
         if not np.all(np.isfinite(x)):
             raise ValueError("the computed mels hold NaN or infinite values")
         print(f"mels: {x.shape[1:]}", flush=True)
     config = GanConfig(
-        kind=FLAGS.kind, iterations=iterations, batch_size=FLAGS.batch, n_critic=FLAGS.n_critic,
-        gp_weight=FLAGS.gp_weight, learning_rate=FLAGS.learning_rate, latent_dim=FLAGS.latent_dim,
-        width=FLAGS.width, samples=FLAGS.samples,
-        n_mels=x.shape[1] if FLAGS.kind == "mel" else 80, frames=FLAGS.frames,
-        phase_shuffle=FLAGS.phase_shuffle, sample_rate=sample_rate,
+        kind=FLAGS.kind,
+        iterations=iterations,
+        batch_size=FLAGS.batch,
+        n_critic=FLAGS.n_critic,
+        gp_weight=FLAGS.gp_weight,
+        learning_rate=FLAGS.learning_rate,
+        latent_dim=FLAGS.latent_dim,
+        width=FLAGS.width,
+        samples=FLAGS.samples,
+        n_mels=x.shape[1] if FLAGS.kind == "mel" else 80,
+        frames=FLAGS.frames,
+        phase_shuffle=FLAGS.phase_shuffle,
+        sample_rate=sample_rate,
         n_classes=len(class_names) if FLAGS.conditional else 0,
         class_names=tuple(class_names) if FLAGS.conditional else (),
-        logdir=FLAGS.logdir, summary_every=FLAGS.summary_every, ckpt_every=FLAGS.ckpt_every,
-        seed=FLAGS.seed)
-    trainer = GanTrainer(config, x, labels, resume=FLAGS.resume, overwrite=FLAGS.overwrite,
-                         progress_every=FLAGS.progress_every)
+        logdir=FLAGS.logdir,
+        summary_every=FLAGS.summary_every,
+        ckpt_every=FLAGS.ckpt_every,
+        seed=FLAGS.seed,
+    )
+    trainer = GanTrainer(
+        config,
+        x,
+        labels,
+        resume=FLAGS.resume,
+        overwrite=FLAGS.overwrite,
+        progress_every=FLAGS.progress_every,
+    )
     conditional = f", conditional on {config.n_classes} classes" if config.conditional else ""
-    print(f"training {trainer.generator.name} ({trainer.generator.count_params():,} weights) and "
-          f"{trainer.discriminator.name} ({trainer.discriminator.count_params():,}){conditional} to "
-          f"step {iterations}, batch {config.batch_size}, {config.n_critic} critic updates per step",
-          flush=True)
+    print(
+        f"training {trainer.generator.name} ({trainer.generator.count_params():,} weights) and "
+        f"{trainer.discriminator.name} ({trainer.discriminator.count_params():,}){conditional} to "
+        f"step {iterations}, batch {config.batch_size}, {config.n_critic} critic updates per step",
+        flush=True,
+    )
     trainer.train()
 
 

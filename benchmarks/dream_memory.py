@@ -13,6 +13,7 @@ the clip (4 bytes per sample): a few copies (the input, the gradient, the next s
 dream needs; activations kept per tile would grow far more. It also shows the time of one step over
 the whole clip and the longest compiled call: Python sees Ctrl-C only between calls.
 """
+
 import argparse
 import json
 import os
@@ -59,8 +60,9 @@ def child(seconds, steps, layer, width):
     # that what the long clip adds to the peak is the clip's own.
     warm = np.full(9 * SAMPLES, 0.1, np.float32)
     for warm_pace in (Pace(first=1, limit=1), Pace(first=100, limit=100)):
-        deepdream(model, layer, warm, steps=1, tile_size=SAMPLES, value_range=(-1.0, 1.0),
-                  pace=warm_pace)
+        deepdream(
+            model, layer, warm, steps=1, tile_size=SAMPLES, value_range=(-1.0, 1.0), pace=warm_pace
+        )
     warmed, _ = rss_mb()
     # float32 from the start: a float64 draw would add two copies of the clip to the peak
     clip = np.random.default_rng(0).random(int(seconds * RATE), dtype=np.float32)
@@ -68,12 +70,22 @@ def child(seconds, steps, layer, width):
     clip *= 0.6
     pace = TimedPace()
     started = time.perf_counter()
-    deepdream(model, layer, clip, steps=steps, tile_size=SAMPLES, value_range=(-1.0, 1.0), pace=pace)
+    deepdream(
+        model, layer, clip, steps=steps, tile_size=SAMPLES, value_range=(-1.0, 1.0), pace=pace
+    )
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
-    return {"seconds": seconds, "samples": clip.size, "tiles": -(-clip.size // SAMPLES),
-            "baseline_mb": baseline, "warmed_mb": warmed, "peak_mb": peak, "wall_s": wall,
-            "step_s": wall / steps, "longest_call_s": max(pace.seconds)}
+    return {
+        "seconds": seconds,
+        "samples": clip.size,
+        "tiles": -(-clip.size // SAMPLES),
+        "baseline_mb": baseline,
+        "warmed_mb": warmed,
+        "peak_mb": peak,
+        "wall_s": wall,
+        "step_s": wall / steps,
+        "longest_call_s": max(pace.seconds),
+    }
 
 
 def main():
@@ -91,24 +103,40 @@ def main():
 
     rows = []
     for seconds in [float(s) for s in args.seconds.split(",")]:
-        command = [sys.executable, __file__, "--child", str(seconds), "--steps", str(args.steps),
-                   "--layer", args.layer, "--width", str(args.width)]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(seconds),
+            "--steps",
+            str(args.steps),
+            "--layer",
+            args.layer,
+            "--width",
+            str(args.width),
+        ]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     first = rows[0]
-    print(f"deep dream of {args.layer} (UrbanSound CNN, width {args.width}, waveform front end), "
-          f"{args.steps} steps, 1 octave, tiles of 32000 samples, 4 per group; 8 kHz noise")
-    print("| audio s | samples | tiles | RSS after import + model MB | after tracing MB "
-          "| peak RSS MB | peak above the first run MB | in copies of the clip | wall s "
-          "| s per step | longest call s |")
+    print(
+        f"deep dream of {args.layer} (UrbanSound CNN, width {args.width}, waveform front end), "
+        f"{args.steps} steps, 1 octave, tiles of 32000 samples, 4 per group; 8 kHz noise"
+    )
+    print(
+        "| audio s | samples | tiles | RSS after import + model MB | after tracing MB "
+        "| peak RSS MB | peak above the first run MB | in copies of the clip | wall s "
+        "| s per step | longest call s |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         above = r["peak_mb"] - first["peak_mb"]
         extra = r["samples"] - first["samples"]
-        copies = f"{above / (4 * extra / 2 ** 20):.1f}" if extra else "-"
-        print(f"| {r['seconds']:g} | {r['samples']} | {r['tiles']} | {r['baseline_mb']:.0f} | "
-              f"{r['warmed_mb']:.0f} | {r['peak_mb']:.0f} | {above:+.0f} | {copies} | "
-              f"{r['wall_s']:.1f} | {r['step_s']:.2f} | {r['longest_call_s']:.2f} |")
+        copies = f"{above / (4 * extra / 2**20):.1f}" if extra else "-"
+        print(
+            f"| {r['seconds']:g} | {r['samples']} | {r['tiles']} | {r['baseline_mb']:.0f} | "
+            f"{r['warmed_mb']:.0f} | {r['peak_mb']:.0f} | {above:+.0f} | {copies} | "
+            f"{r['wall_s']:.1f} | {r['step_s']:.2f} | {r['longest_call_s']:.2f} |"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

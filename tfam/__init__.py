@@ -8,6 +8,7 @@
 Names are loaded on first use, so that ``import tfam`` (and ``tfam --help``) does not pay for
 TensorFlow until something needs it.
 """
+
 import importlib
 import os
 
@@ -16,13 +17,35 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's info lin
 __version__ = "0.1.0"
 
 _NAMES = {
-    "dream": "tfam.engine", "Dreamer": "tfam.engine", "Result": "tfam.engine",
+    "dream": "tfam.engine",
+    "Dreamer": "tfam.engine",
+    "Result": "tfam.engine",
     "deepdream": "tfam.deep_dream",
 }
 # the core's modules and the packages above it (ARCHITECTURE.md); each loads on first use
-_MODULES = {"engine", "objectives", "params", "transforms", "regularizers", "optimizers", "deep_dream",
-            "attribution", "surgery", "layout", "outputs", "immutable", "pacing", "keras_internals",
-            "audio", "data", "models", "train", "report", "cli", "demos"}
+_MODULES = {
+    "engine",
+    "objectives",
+    "params",
+    "transforms",
+    "regularizers",
+    "optimizers",
+    "deep_dream",
+    "attribution",
+    "surgery",
+    "layout",
+    "outputs",
+    "immutable",
+    "pacing",
+    "keras_internals",
+    "audio",
+    "data",
+    "models",
+    "train",
+    "report",
+    "cli",
+    "demos",
+}
 
 __all__ = sorted(_NAMES) + sorted(_MODULES) + ["__version__"]
 

@@ -36,6 +36,7 @@ that has such axes ends a stream; from there back through single-input layers to
 convolution (as tf-keras-vis chooses), or, when a residual add or concatenation comes first, the
 block's output (the layer after the merge).
 """
+
 import contextlib
 import dataclasses
 import io
@@ -55,18 +56,17 @@ EPSILON = 1e-7  # as tf-keras-vis (keras.backend.epsilon) in the min-max normali
 
 @dataclasses.dataclass
 class Attribution:
-    maps: np.ndarray          # (B, *spatial) in [0, 1]: (B, H, W) or (B, T)
-    features: np.ndarray      # (B, *spatial) what the maps lie over (channels averaged)
-    targets: np.ndarray       # (B,) the class of every row
+    maps: np.ndarray  # (B, *spatial) in [0, 1]: (B, H, W) or (B, T)
+    features: np.ndarray  # (B, *spatial) what the maps lie over (channels averaged)
+    targets: np.ndarray  # (B,) the class of every row
     method: str
-    layers: tuple             # the CAM layers (empty for saliency)
-    backend: str              # "tf-keras-vis" or "tfam"
-    frontend: str | None      # the name of the front-end layer the model was split at, if any
-    stream_maps: dict         # layer name -> (B, *spatial) map of that layer alone, in [0, 1]
+    layers: tuple  # the CAM layers (empty for saliency)
+    backend: str  # "tf-keras-vis" or "tfam"
+    frontend: str | None  # the name of the front-end layer the model was split at, if any
+    stream_maps: dict  # layer name -> (B, *spatial) map of that layer alone, in [0, 1]
 
 
 # ----------------------------------------------------------------------------- the model's parts
-
 
 
 def find_frontend(model):
@@ -94,8 +94,14 @@ def split_at_frontend(model):
     return front, head, layer.name
 
 
-CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-                keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+CONVOLUTIONS = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+)
 
 
 def _cam_layer(tensor):
@@ -136,8 +142,10 @@ def stream_layers(model):
         if layer is not None and layer.name not in names:
             names.append(layer.name)
     if not names:
-        raise ValueError(f"the model '{model.name}' has no convolutional layer that a CAM method can "
-                         "use (a SavedModel shows none); use the saliency method, or name a layer")
+        raise ValueError(
+            f"the model '{model.name}' has no convolutional layer that a CAM method can "
+            "use (a SavedModel shows none); use the saliency method, or name a layer"
+        )
     order = [layer.name for layer in model.layers]
     return sorted(names, key=order.index)  # the streams in the order the model was built
 
@@ -152,12 +160,15 @@ def check_layers(model, names):
             raise ValueError(f"unknown layer '{name}'; the model's layers include: {shown}")
         shape = model.get_layer(name).output.shape
         if len(shape) < 3:
-            raise ValueError(f"layer '{name}' has output shape {tuple(shape)}: a CAM method needs a "
-                             "layer with time or space axes (a convolution or pooling layer)")
+            raise ValueError(
+                f"layer '{name}' has output shape {tuple(shape)}: a CAM method needs a "
+                "layer with time or space axes (a convolution or pooling layer)"
+            )
     return list(names)
 
 
 # ----------------------------------------------------------------------------- shared pieces
+
 
 def resize(maps, size):
     """(B, *s) -> (B, *size) by separable linear interpolation that keeps the corners (as
@@ -216,6 +227,7 @@ def targets_for(logits, target):
 
 # ----------------------------------------------------------------------------- tfam's own methods
 
+
 def _cam_model(logit_model, layers):
     outputs = [logit_model.get_layer(n).output for n in layers] + [logit_model.outputs[0]]
     return keras.Model(logit_model.inputs[0], outputs)
@@ -223,12 +235,14 @@ def _cam_model(logit_model, layers):
 
 def _gradients(cam_model, x, targets):
     """Activations of the CAM layers and the gradient of each row's target logit with respect to them."""
+
     @tf.function
     def run(x, targets):
         with tf.GradientTape() as tape:
             *acts, logits = cam_model(x, training=False)
             score = tf.gather(logits, targets, batch_dims=1)
         return acts, tape.gradient(score, acts)
+
     return run(tf.constant(x), tf.constant(targets))
 
 
@@ -245,7 +259,7 @@ def _gradcam_plus_plus(act, grad):
     # tf-keras-vis' formula without its factor exp(score): it scales every weight of a row alike,
     # so it cancels in the normalization, and exp of a large logit overflows
     axes = _spatial_axes(act)
-    second, third = grad ** 2, grad ** 3
+    second, third = grad**2, grad**3
     total = tf.reduce_sum(act, axis=axes, keepdims=True)
     denominator = 2.0 * second + third * total
     alphas = second / (denominator + tf.cast(second == 0.0, tf.float32))
@@ -300,7 +314,9 @@ def _saliency(logit_model, features, targets, smooth_samples, smooth_noise, seed
     @tf.function
     def run(x, targets):
         axes = list(range(1, x.shape.rank))
-        spread = tf.reduce_max(x, axis=axes, keepdims=True) - tf.reduce_min(x, axis=axes, keepdims=True)
+        spread = tf.reduce_max(x, axis=axes, keepdims=True) - tf.reduce_min(
+            x, axis=axes, keepdims=True
+        )
         sigma = smooth_noise * spread if smooth_samples > 0 else tf.zeros_like(spread)
         total = tf.zeros(_spatial_shape_of(x, with_channels))
 
@@ -324,13 +340,15 @@ def _spatial_shape_of(x, with_channels):
     return tf.shape(x)[:-1] if with_channels else tf.shape(x)
 
 
-def _tfam_maps(method, logit_model, features, targets, layers, batch_size, smooth_samples,
-               smooth_noise, seed):
+def _tfam_maps(
+    method, logit_model, features, targets, layers, batch_size, smooth_samples, smooth_noise, seed
+):
     """(combined map, {layer: map}) computed by tfam's code."""
     size = _spatial(features)
     if method == "saliency":
-        return normalize(_saliency(logit_model, features, targets, smooth_samples, smooth_noise,
-                                   seed)).numpy(), {}
+        return normalize(
+            _saliency(logit_model, features, targets, smooth_samples, smooth_noise, seed)
+        ).numpy(), {}
     cam_model = _cam_model(logit_model, layers)
     acts, grads = _gradients(cam_model, features, targets)
     per_layer, total = {}, 0.0
@@ -354,6 +372,7 @@ def _tfam_maps(method, logit_model, features, targets, layers, batch_size, smoot
 
 # ----------------------------------------------------------------------------- tf-keras-vis
 
+
 @contextlib.contextmanager
 def _quiet():
     """tf-keras-vis' Score-CAM prints Keras's progress bar, and Keras warns about the input
@@ -363,8 +382,9 @@ def _quiet():
         yield
 
 
-def _keras_vis_maps(method, logit_model, features, targets, layer, batch_size, smooth_samples,
-                    smooth_noise):
+def _keras_vis_maps(
+    method, logit_model, features, targets, layer, batch_size, smooth_samples, smooth_noise
+):
     from tf_keras_vis.gradcam import Gradcam
     from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
     from tf_keras_vis.saliency import Saliency
@@ -375,13 +395,15 @@ def _keras_vis_maps(method, logit_model, features, targets, layer, batch_size, s
     x = tf.constant(features)
     with _quiet():
         if method == "saliency":
-            maps = Saliency(logit_model)(score, x, smooth_samples=smooth_samples,
-                                         smooth_noise=smooth_noise)
+            maps = Saliency(logit_model)(
+                score, x, smooth_samples=smooth_samples, smooth_noise=smooth_noise
+            )
         else:
             cls = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "scorecam": Scorecam}[method]
             options = dict(batch_size=batch_size) if method == "scorecam" else {}
-            maps = cls(logit_model)(score, x, penultimate_layer=layer,
-                                    seek_penultimate_conv_layer=False, **options)
+            maps = cls(logit_model)(
+                score, x, penultimate_layer=layer, seek_penultimate_conv_layer=False, **options
+            )
     return np.asarray(maps, np.float32)
 
 
@@ -392,8 +414,19 @@ def keras_vis_can_run(features, layers, method):
 
 # ----------------------------------------------------------------------------- the entry point
 
-def attribute(model, x, method="gradcam", target=None, layers=None, backend="auto", batch_size=32,
-              smooth_samples=0, smooth_noise=0.2, seed=0):
+
+def attribute(
+    model,
+    x,
+    method="gradcam",
+    target=None,
+    layers=None,
+    backend="auto",
+    batch_size=32,
+    smooth_samples=0,
+    smooth_noise=0.2,
+    seed=0,
+):
     """Attribution maps of a batch ``x`` (the model's input) for ``target`` (None: the predicted
     class; an int; or one per row). ``layers``: CAM layer name(s), default the last convolution of
     every stream. Returns an :class:`Attribution`."""
@@ -402,46 +435,91 @@ def attribute(model, x, method="gradcam", target=None, layers=None, backend="aut
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}'; choose one of: {', '.join(BACKENDS)}")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ValueError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-                         "attribution needs one of each")
+        raise ValueError(
+            f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+            "attribution needs one of each"
+        )
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     x = np.asarray(x, np.float32)
     if tuple(x.shape[1:]) != tuple(model.inputs[0].shape[1:]):
-        raise ValueError(f"input of shape {x.shape[1:]} for a model that takes "
-                         f"{tuple(model.inputs[0].shape[1:])}")
+        raise ValueError(
+            f"input of shape {x.shape[1:]} for a model that takes "
+            f"{tuple(model.inputs[0].shape[1:])}"
+        )
     front, head, frontend = split_at_frontend(model)
     features = front(x, training=False).numpy() if front is not None else x
     logit_model = with_linear_logits(head)
     logits = logit_model(features, training=False)
     if logits.shape.rank != 2:
-        raise ValueError(f"the model's output has shape {tuple(logits.shape)}; attribution needs "
-                         "(batch, classes)")
+        raise ValueError(
+            f"the model's output has shape {tuple(logits.shape)}; attribution needs "
+            "(batch, classes)"
+        )
     targets = targets_for(logits.numpy(), target)
     if method == "saliency":
         if layers:
-            raise ValueError("saliency is the gradient with respect to the input: it takes no layer")
+            raise ValueError(
+                "saliency is the gradient with respect to the input: it takes no layer"
+            )
         layers = []
     else:
-        layers = check_layers(logit_model, [layers] if isinstance(layers, str) else
-                              (layers or stream_layers(logit_model)))
+        layers = check_layers(
+            logit_model,
+            [layers] if isinstance(layers, str) else (layers or stream_layers(logit_model)),
+        )
     can_use_keras_vis = keras_vis_can_run(features, layers, method)
     if backend == "tf-keras-vis" and not can_use_keras_vis:
-        raise ValueError(f"tf-keras-vis cannot compute {method} here (input {features.shape[1:]}, "
-                         f"{len(layers)} layers): it needs a 2-D input with channels and one layer")
+        raise ValueError(
+            f"tf-keras-vis cannot compute {method} here (input {features.shape[1:]}, "
+            f"{len(layers)} layers): it needs a 2-D input with channels and one layer"
+        )
     use_keras_vis = backend == "tf-keras-vis" or (backend == "auto" and can_use_keras_vis)
     if use_keras_vis:
-        maps = _keras_vis_maps(method, logit_model, features, targets, layers[0] if layers else None,
-                               batch_size, smooth_samples, smooth_noise)
+        maps = _keras_vis_maps(
+            method,
+            logit_model,
+            features,
+            targets,
+            layers[0] if layers else None,
+            batch_size,
+            smooth_samples,
+            smooth_noise,
+        )
         per_layer = {layers[0]: maps} if layers else {}
     else:
-        maps, per_layer = _tfam_maps(method, logit_model, features, targets, layers, batch_size,
-                                     smooth_samples, smooth_noise, seed)
+        maps, per_layer = _tfam_maps(
+            method,
+            logit_model,
+            features,
+            targets,
+            layers,
+            batch_size,
+            smooth_samples,
+            smooth_noise,
+            seed,
+        )
     shown = features.mean(axis=-1) if _has_channels(features) else features
-    return Attribution(maps=np.clip(maps, 0.0, 1.0), features=shown, targets=targets, method=method,
-                       layers=tuple(layers), backend="tf-keras-vis" if use_keras_vis else "tfam",
-                       frontend=frontend, stream_maps=per_layer)
+    return Attribution(
+        maps=np.clip(maps, 0.0, 1.0),
+        features=shown,
+        targets=targets,
+        method=method,
+        layers=tuple(layers),
+        backend="tf-keras-vis" if use_keras_vis else "tfam",
+        frontend=frontend,
+        stream_maps=per_layer,
+    )
 
 
-__all__ = ["Attribution", "attribute", "stream_layers", "split_at_frontend", "find_frontend",
-           "resize", "normalize", "METHODS", "BACKENDS"]
+__all__ = [
+    "Attribution",
+    "attribute",
+    "stream_layers",
+    "split_at_frontend",
+    "find_frontend",
+    "resize",
+    "normalize",
+    "METHODS",
+    "BACKENDS",
+]

@@ -13,6 +13,7 @@ Shapes: ``start`` is one unbatched input, (H, W, C) or (H, W) for 2-D models and
 (samples, C) for 1-D models. Internally the input is kept "canonical": its spatial axes followed by
 one channel axis (size 1 when the model takes no channel axis).
 """
+
 import numbers
 import time
 import weakref
@@ -27,8 +28,8 @@ from tfam.pacing import Pace
 from tfam.regularizers import mirror_index
 from tfam.surgery import feature_model, with_linear_logits
 
-
 # ----------------------------------------------------------------------------- tiles
+
 
 def _tile_perm(k):
     # (n1, t1, n2, t2, C) -> (n1, n2, t1, t2, C): grid axes first, then tile axes, then channels.
@@ -71,6 +72,7 @@ def merge_tiles(tiles, spatial_shape, tile_size):
 
 # ----------------------------------------------------------------------------- resizing
 
+
 def resize(x, spatial_shape):
     """Resize a canonical input (spatial..., C) bilinearly (linearly for 1-D) to ``spatial_shape``."""
     x = tf.convert_to_tensor(x, tf.float32)
@@ -85,6 +87,7 @@ def resize(x, spatial_shape):
 
 # ----------------------------------------------------------------------------- the dreamer
 
+
 class DeepDream(tf.Module):
     """The compiled dream loop for one model, objective and tiling.
 
@@ -94,8 +97,9 @@ class DeepDream(tf.Module):
     for the same seed. ``dreamer.run`` does the same in calls of about half a second each.
     """
 
-    def __init__(self, model, objective, layout, channels, tile_size=None, tile_batch=4,
-                 value_range=None):
+    def __init__(
+        self, model, objective, layout, channels, tile_size=None, tile_batch=4, value_range=None
+    ):
         super().__init__()
         self.objective = objective
         # class objectives read logits, as in the engine: a softmax output would saturate
@@ -109,30 +113,43 @@ class DeepDream(tf.Module):
         f32, i32 = tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32)
         x = tf.TensorSpec([None] * self.spatial_rank + [channels], tf.float32)
         # a batch of tiles; without tiling, the whole input as a batch of one
-        tiles = tf.TensorSpec(([1] + [None] * self.spatial_rank if tile_size is None else
-                               [None, *tile_size]) + [channels], tf.float32)
+        tiles = tf.TensorSpec(
+            ([1] + [None] * self.spatial_rank if tile_size is None else [None, *tile_size])
+            + [channels],
+            tf.float32,
+        )
         shift = tf.TensorSpec([self.spatial_rank], tf.int32)
         # Plain tf.while_loops below, so no autograph.
-        self._run = tf.function(self._dream, autograph=False, input_signature=[
-            x,
-            i32,  # steps
-            f32,  # step size
-            i32,  # number of the first step, for the random rolls
-            i32,  # seed
-        ])
+        self._run = tf.function(
+            self._dream,
+            autograph=False,
+            input_signature=[
+                x,
+                i32,  # steps
+                f32,  # step size
+                i32,  # number of the first step, for the random rolls
+                i32,  # seed
+            ],
+        )
         # One step in parts, for inputs so long that a step takes longer than a chunk should:
         # the same functions the step loop above is made of, so the result is the same.
         self._cut_step = tf.function(self._cut, autograph=False, input_signature=[x, i32, i32])
-        self._group_gradients = tf.function(self._tile_gradients, autograph=False,
-                                            input_signature=[tiles, i32, i32, f32])
-        self._apply_step = tf.function(self._apply, autograph=False,
-                                       input_signature=[x, tiles, shift, f32])
+        self._group_gradients = tf.function(
+            self._tile_gradients, autograph=False, input_signature=[tiles, i32, i32, f32]
+        )
+        self._apply_step = tf.function(
+            self._apply, autograph=False, input_signature=[x, tiles, shift, f32]
+        )
         self._score = tf.function(self._objective, autograph=False, input_signature=[tiles])
 
     def __call__(self, x, steps, step_size, first_step=0, seed=0):
-        return self._run(tf.convert_to_tensor(x, tf.float32), tf.constant(steps, tf.int32),
-                         tf.constant(step_size, tf.float32), tf.constant(first_step, tf.int32),
-                         tf.constant(seed, tf.int32))
+        return self._run(
+            tf.convert_to_tensor(x, tf.float32),
+            tf.constant(steps, tf.int32),
+            tf.constant(step_size, tf.float32),
+            tf.constant(first_step, tf.int32),
+            tf.constant(seed, tf.int32),
+        )
 
     def tiles(self, spatial_shape):
         """How many tiles an input of this size is cut into."""
@@ -172,7 +189,9 @@ class DeepDream(tf.Module):
         while done < groups:
             count = pace.next(groups - done)
             started = time.perf_counter()
-            grads, total = self._group_gradients(tiles, tf.constant(done), tf.constant(count), total)
+            grads, total = self._group_gradients(
+                tiles, tf.constant(done), tf.constant(count), total
+            )
             pace.took(count, time.perf_counter() - started)
             parts.append(grads)
             done += count
@@ -198,8 +217,9 @@ class DeepDream(tf.Module):
         per call: bounded memory however long x is, and Ctrl-C works between groups."""
         tiles = self._tiles(tf.convert_to_tensor(x, tf.float32))
         n = int(tiles.shape[0])
-        total = sum(float(self._score(tiles[g:g + self.tile_batch]))
-                    for g in range(0, n, self.tile_batch))
+        total = sum(
+            float(self._score(tiles[g : g + self.tile_batch])) for g in range(0, n, self.tile_batch)
+        )
         return total / n
 
     def _group_count(self, tiles):
@@ -219,7 +239,7 @@ class DeepDream(tf.Module):
 
         def body(g, grads, total):
             start = (first + g) * self.tile_batch
-            group = tiles[start:start + self.tile_batch]
+            group = tiles[start : start + self.tile_batch]
             with tf.GradientTape() as tape:
                 tape.watch(group)
                 value = self._objective(group)
@@ -227,8 +247,9 @@ class DeepDream(tf.Module):
 
         # parallel_iterations=1: groups run one after another, so memory holds one group's
         # activations at a time, however long the input.
-        _, grads, total = tf.while_loop(lambda g, *_: g < count, body, (tf.constant(0), grads, total),
-                                        parallel_iterations=1)
+        _, grads, total = tf.while_loop(
+            lambda g, *_: g < count, body, (tf.constant(0), grads, total), parallel_iterations=1
+        )
         return grads.concat(), total
 
     def _apply(self, x, grads, shift, step_size):
@@ -256,11 +277,14 @@ class DeepDream(tf.Module):
     def _dream(self, x, steps, step_size, first_step, seed):
         def body(i, x, _):
             tiles, shift = self._cut(x, seed, first_step + i)
-            grads, value = self._tile_gradients(tiles, 0, self._group_count(tiles), tf.constant(0.0))
+            grads, value = self._tile_gradients(
+                tiles, 0, self._group_count(tiles), tf.constant(0.0)
+            )
             return i + 1, self._apply(x, grads, shift, step_size), value
 
-        _, x, value = tf.while_loop(lambda i, *_: i < steps, body,
-                                    (tf.constant(0), x, tf.constant(0.0)))
+        _, x, value = tf.while_loop(
+            lambda i, *_: i < steps, body, (tf.constant(0), x, tf.constant(0.0))
+        )
         return x, value
 
 
@@ -296,13 +320,17 @@ def _canonical_start(start, input_shape, layout):
         x = x[..., None]
     if x.ndim != len(model_shape):
         expected = f"{model_shape}" + (f" or {model_shape[:-1]}" if can_expand else "")
-        raise ValueError(f"start has shape {x.shape} but the model takes inputs of shape "
-                         f"(batch,) + {model_shape}: expected {expected} (None = any size)")
+        raise ValueError(
+            f"start has shape {x.shape} but the model takes inputs of shape "
+            f"(batch,) + {model_shape}: expected {expected} (None = any size)"
+        )
     if layout.channel_axis is None:
         x = x[..., None]
     elif channel is not None and x.shape[-1] != channel:
-        raise ValueError(f"start has {x.shape[-1]} channels (shape {x.shape}); the model takes "
-                         f"{channel} (input shape {model_shape})")
+        raise ValueError(
+            f"start has {x.shape[-1]} channels (shape {x.shape}); the model takes "
+            f"{channel} (input shape {model_shape})"
+        )
     if min(x.shape[:-1]) < 1:
         raise ValueError(f"start has an empty axis: shape {x.shape}")
     return x
@@ -315,12 +343,15 @@ def _tile_shape(tile_size, model_spatial, spatial_rank):
         tile_size = (int(tile_size),) * spatial_rank
     tile_size = tuple(int(t) for t in tile_size)
     if len(tile_size) != spatial_rank or min(tile_size) < 1:
-        raise ValueError(f"tile_size must be a positive int or {spatial_rank} positive ints, "
-                         f"got {tile_size}")
+        raise ValueError(
+            f"tile_size must be a positive int or {spatial_rank} positive ints, got {tile_size}"
+        )
     for t, m in zip(tile_size, model_spatial):
         if m is not None and t != m:
-            raise ValueError(f"tile_size {tile_size} does not match the model's fixed input size "
-                             f"{tuple(model_spatial)}")
+            raise ValueError(
+                f"tile_size {tile_size} does not match the model's fixed input size "
+                f"{tuple(model_spatial)}"
+            )
     return tile_size
 
 
@@ -328,7 +359,9 @@ def _dreamer(model, layers, start, tile_size, tile_batch, value_range, spatial_r
     """The compiled dreamer for these settings (reused from an earlier call with the same model and
     settings), ``start`` as a canonical array, and the model's fixed spatial sizes (None: any)."""
     if len(model.inputs) != 1:
-        raise ValueError(f"deepdream needs a model with one input, this one has {len(model.inputs)}")
+        raise ValueError(
+            f"deepdream needs a model with one input, this one has {len(model.inputs)}"
+        )
     if int(tile_batch) < 1:
         raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
     input_shape = tuple(model.inputs[0].shape)
@@ -337,18 +370,38 @@ def _dreamer(model, layers, start, tile_size, tile_batch, value_range, spatial_r
     x = _canonical_start(start, input_shape, layout)
     model_spatial = [input_shape[a] for a in layout.spatial_axes]
     tiles = _tile_shape(tile_size, model_spatial, layout.spatial_rank)
-    key = (layers if isinstance(layers, (objectives.Objective, str)) else tuple(layers),
-           layout.spatial_rank, x.shape[-1], tiles, int(tile_batch),
-           None if value_range is None else tuple(float(v) for v in value_range))
+    key = (
+        layers if isinstance(layers, (objectives.Objective, str)) else tuple(layers),
+        layout.spatial_rank,
+        x.shape[-1],
+        tiles,
+        int(tile_batch),
+        None if value_range is None else tuple(float(v) for v in value_range),
+    )
     cache = _dreamers.setdefault(model, {})
     if key not in cache:
-        cache[key] = DeepDream(model, objective, layout, x.shape[-1], tiles, tile_batch, value_range)
+        cache[key] = DeepDream(
+            model, objective, layout, x.shape[-1], tiles, tile_batch, value_range
+        )
     return cache[key], x, model_spatial
 
 
-def deepdream(model, layers, start, steps=50, step_size=0.01, octaves=(0,), octave_scale=1.3,
-              tile_size=None, tile_batch=4, value_range=None, spatial_rank=None, seed=0,
-              verbose=False, pace=None):
+def deepdream(
+    model,
+    layers,
+    start,
+    steps=50,
+    step_size=0.01,
+    octaves=(0,),
+    octave_scale=1.3,
+    tile_size=None,
+    tile_batch=4,
+    value_range=None,
+    spatial_rank=None,
+    seed=0,
+    verbose=False,
+    pace=None,
+):
     """Dream ``start`` (one unbatched input) into ``model``'s ``layers``; returns float32, same shape.
 
     layers: a layer name, a list of names (the objective is the sum of their mean squared
@@ -366,15 +419,18 @@ def deepdream(model, layers, start, steps=50, step_size=0.01, octaves=(0,), octa
     """
     if int(steps) < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    dreamer, x, model_spatial = _dreamer(model, layers, start, tile_size, tile_batch, value_range,
-                                         spatial_rank)
+    dreamer, x, model_spatial = _dreamer(
+        model, layers, start, tile_size, tile_batch, value_range, spatial_rank
+    )
     base = x.shape[:-1]
-    shapes = [tuple(max(1, int(round(s * octave_scale ** o))) for s in base) for o in octaves]
+    shapes = [tuple(max(1, int(round(s * octave_scale**o))) for s in base) for o in octaves]
     if dreamer.tile_size is None and any(m is not None for m in model_spatial):
         for shape in shapes:
             if any(m is not None and m != s for m, s in zip(model_spatial, shape)):
-                raise ValueError(f"the model takes a fixed input size {tuple(model_spatial)} but "
-                                 f"an octave has size {shape}: pass tile_size={tuple(model_spatial)}")
+                raise ValueError(
+                    f"the model takes a fixed input size {tuple(model_spatial)} but "
+                    f"an octave has size {shape}: pass tile_size={tuple(model_spatial)}"
+                )
     pace = Pace() if pace is None else pace  # one for all octaves: a group's time hardly varies
     # x stays the caller's array until the first octave's result replaces it: a tensor copy here
     # would be one more copy of the input held through the whole first octave.
@@ -382,8 +438,10 @@ def deepdream(model, layers, start, steps=50, step_size=0.01, octaves=(0,), octa
         x, value = dreamer.run(resize(x, shape), int(steps), step_size, k * int(steps), seed, pace)
         if verbose:  # per tile, as tiled_objective: comparable across octaves and lengths
             tiles = dreamer.tiles(shape)
-            print(f"octave {o}: size {shape}, {dreamer.objective.name} = {float(value) / tiles:.5g}"
-                  + (f" (mean over {tiles} tiles)" if tiles > 1 else ""))
+            print(
+                f"octave {o}: size {shape}, {dreamer.objective.name} = {float(value) / tiles:.5g}"
+                + (f" (mean over {tiles} tiles)" if tiles > 1 else "")
+            )
     x = resize(x, base).numpy()  # a copy of its own: no second one
     return x.reshape(np.shape(start)).astype(np.float32, copy=False)
 

@@ -11,6 +11,7 @@ optimizer, projections, best-row tracking) cost more in per-op overhead than in 
 default they run as two XLA-compiled parts while the model itself stays on TensorFlow's oneDNN
 kernels (XLA's CPU convolutions are slower). Measured in benchmarks/am_speed.py.
 """
+
 import dataclasses
 import time
 import weakref
@@ -31,22 +32,28 @@ from tfam.transforms import apply_all
 
 @dataclasses.dataclass
 class Result:
-    x: np.ndarray              # the input after the last step, (B, ...)
-    best_x: np.ndarray         # per row, the input that scored highest
-    best_value: np.ndarray     # (B,) that score
-    history: np.ndarray        # (steps, B) the objective of every row at every step
-    params: np.ndarray         # the final parameters (the latent z for a generator prior)
-    probabilities: np.ndarray | None  # (B, classes) the model's probabilities for ``x``; None if not a classifier
-    class_targets: tuple | None       # per-row class targets of the objective, if any
+    x: np.ndarray  # the input after the last step, (B, ...)
+    best_x: np.ndarray  # per row, the input that scored highest
+    best_value: np.ndarray  # (B,) that score
+    history: np.ndarray  # (steps, B) the objective of every row at every step
+    params: np.ndarray  # the final parameters (the latent z for a generator prior)
+    probabilities: (
+        np.ndarray | None
+    )  # (B, classes) the model's probabilities for ``x``; None if not a classifier
+    class_targets: tuple | None  # per-row class targets of the objective, if any
     seconds: float
-    start_x: np.ndarray | None = None  # the input before the first step (where a latent dream began)
+    start_x: np.ndarray | None = (
+        None  # the input before the first step (where a latent dream began)
+    )
 
     @property
     def target_probability(self):
         """(B,) the summed probability of each row's target classes for ``x``."""
         if self.probabilities is None or self.class_targets is None:
             return None
-        rows = self.class_targets * len(self.x) if len(self.class_targets) == 1 else self.class_targets
+        rows = (
+            self.class_targets * len(self.x) if len(self.class_targets) == 1 else self.class_targets
+        )
         return np.array([self.probabilities[r, list(t)].sum() for r, t in enumerate(rows)])
 
 
@@ -71,30 +78,47 @@ class Dreamer(tf.Module):
     "parts" (XLA for the small ops around the model, TensorFlow kernels for the model).
     """
 
-    def __init__(self, model, objective, param=None, transforms=(), regularizers=(), optimizer=None,
-                 learning_rate=0.05, jit_compile="auto", spatial_rank=None):
+    def __init__(
+        self,
+        model,
+        objective,
+        param=None,
+        transforms=(),
+        regularizers=(),
+        optimizer=None,
+        learning_rate=0.05,
+        jit_compile="auto",
+        spatial_rank=None,
+    ):
         super().__init__(name="dreamer")
         self.objective = objective
         self.param = param if param is not None else param_lib.direct()
         self.transforms = tuple(transforms)
-        self.penalties = tuple(r for r in regularizers
-                               if isinstance(r, Penalty) and not isinstance(r, LatentPenalty))
+        self.penalties = tuple(
+            r for r in regularizers if isinstance(r, Penalty) and not isinstance(r, LatentPenalty)
+        )
         self.latent_penalties = tuple(r for r in regularizers if isinstance(r, LatentPenalty))
         self.projections = tuple(r for r in regularizers if isinstance(r, Projection))
         unknown = [r for r in regularizers if not isinstance(r, (Penalty, Projection))]
         if unknown:
             raise ValueError(f"not a regularizer: {unknown[0]!r}")
         if self.projections and not self.param.direct:
-            raise ValueError(f"{self.projections[0]!r} rewrites pixels or samples and needs the "
-                             "direct parameterization")
+            raise ValueError(
+                f"{self.projections[0]!r} rewrites pixels or samples and needs the "
+                "direct parameterization"
+            )
         if self.latent_penalties and self.param.direct:
-            raise ValueError(f"{self.latent_penalties[0]!r} acts on a latent; it needs params.latent")
+            raise ValueError(
+                f"{self.latent_penalties[0]!r} acts on a latent; it needs params.latent"
+            )
         self.optimizer = optimizer if optimizer is not None else opt.adam(learning_rate)
 
         self.input_shape = tuple(model.inputs[0].shape[1:])
         if any(d is None for d in self.input_shape):
-            raise ValueError(f"the model input {self.input_shape} has open dimensions; AM needs a fixed "
-                             "input size (deep dream handles open sizes)")
+            raise ValueError(
+                f"the model input {self.input_shape} has open dimensions; AM needs a fixed "
+                "input size (deep dream handles open sizes)"
+            )
         self.layout = layout_of((None,) + self.input_shape, spatial_rank)
         self.param_shape = tuple(self.param.shape(self.input_shape, self.layout))
         scored = with_linear_logits(model) if OUTPUT in objective.layers else model
@@ -105,17 +129,28 @@ class Dreamer(tf.Module):
         self._output_activation = output_activation(model)
         self._check_objective()
 
-        batch_spec = lambda shape: tf.TensorSpec((None,) + shape, tf.float32)
+        def batch_spec(shape):
+            return tf.TensorSpec((None,) + shape, tf.float32)
+
         probe = self.optimizer.init_state(tf.zeros((1,) + self.param_shape))
-        signature = [batch_spec(self.param_shape),
-                     tuple(batch_spec(self.param_shape) for _ in probe),
-                     batch_spec(self.input_shape), tf.TensorSpec([None], tf.float32),
-                     tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
+        signature = [
+            batch_spec(self.param_shape),
+            tuple(batch_spec(self.param_shape) for _ in probe),
+            batch_spec(self.input_shape),
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.int32),
+        ]
         mode = _jit_mode(jit_compile)
-        compile_part = (lambda fn: tf.function(fn, jit_compile=True)) if mode == "parts" else (lambda fn: fn)
+        compile_part = (
+            (lambda fn: tf.function(fn, jit_compile=True)) if mode == "parts" else (lambda fn: fn)
+        )
         self._penalty_gradient = compile_part(self._penalty_gradient_eager)
         self._update = compile_part(self._update_eager)
-        self._chunk = tf.function(self._run_chunk, input_signature=signature, jit_compile=mode is True)
+        self._chunk = tf.function(
+            self._run_chunk, input_signature=signature, jit_compile=mode is True
+        )
 
     @property
     def trace_count(self):
@@ -128,11 +163,15 @@ class Dreamer(tf.Module):
         try:
             value = self._score(probe)
         except (ValueError, tf.errors.InvalidArgumentError) as error:
-            raise ValueError(f"the objective {self.objective.name} does not fit this model: "
-                             f"{str(error).strip().splitlines()[-1]}") from None
+            raise ValueError(
+                f"the objective {self.objective.name} does not fit this model: "
+                f"{str(error).strip().splitlines()[-1]}"
+            ) from None
         if tuple(value.shape) != (probe.shape[0],):
-            raise ValueError(f"the objective {self.objective.name} gives shape {tuple(value.shape)} "
-                             f"for a batch of {probe.shape[0]}; it must give one value per row")
+            raise ValueError(
+                f"the objective {self.objective.name} gives shape {tuple(value.shape)} "
+                f"for a batch of {probe.shape[0]}; it must give one value per row"
+            )
 
     def _score(self, x):
         acts = self._features(x, training=False)
@@ -178,18 +217,30 @@ class Dreamer(tf.Module):
             if self.latent_penalties:
                 with tf.GradientTape() as latent_tape:
                     latent_tape.watch(params)
-                    penalty = tf.add_n([tf.reduce_sum(p(params, self.layout)) for p in self.latent_penalties])
+                    penalty = tf.add_n(
+                        [tf.reduce_sum(p(params, self.layout)) for p in self.latent_penalties]
+                    )
                 grad = grad + latent_tape.gradient(penalty, params)
             params, state, best_x, best_value = self._update(
-                params, grad, state, step, x, value, best_x, best_value)
+                params, grad, state, step, x, value, best_x, best_value
+            )
             return i + 1, params, state, best_x, best_value, history.write(i, value)
 
         _, params, state, best_x, best_value, history = tf.while_loop(
-            lambda i, *_: i < count, body, (0, params, state, best_x, best_value, history))
+            lambda i, *_: i < count, body, (0, params, state, best_x, best_value, history)
+        )
         return params, state, best_x, best_value, history.stack()
 
-    def run(self, steps=200, batch_size=None, seed=0, callbacks=(), verbose=1, chunk_size=None,
-            start_params=None):
+    def run(
+        self,
+        steps=200,
+        batch_size=None,
+        seed=0,
+        callbacks=(),
+        verbose=1,
+        chunk_size=None,
+        start_params=None,
+    ):
         """Optimize a batch for ``steps`` steps; returns a Result. Rows follow the objective's targets.
         ``start_params``: the parameters to start from (default: the parameterization's random start
         drawn with ``seed``)."""
@@ -197,7 +248,9 @@ class Dreamer(tf.Module):
         if batch_size is None:
             batch_size = rows or 1
         elif rows and batch_size != rows:
-            raise ValueError(f"the objective has targets for {rows} rows but batch_size is {batch_size}")
+            raise ValueError(
+                f"the objective has targets for {rows} rows but batch_size is {batch_size}"
+            )
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
         if batch_size < 1:
@@ -206,8 +259,10 @@ class Dreamer(tf.Module):
             start_params = self.initial_params(batch_size, seed)
         params = tf.constant(start_params, tf.float32)
         if tuple(params.shape) != (batch_size,) + self.param_shape:
-            raise ValueError(f"start_params has shape {tuple(params.shape)}, expected "
-                             f"{(batch_size,) + self.param_shape}")
+            raise ValueError(
+                f"start_params has shape {tuple(params.shape)}, expected "
+                f"{(batch_size,) + self.param_shape}"
+            )
         state = tuple(self.optimizer.init_state(params))
         x0 = self.param.to_input(params, self.input_shape, self.layout)
         best_x, best_value = tf.identity(x0), tf.fill([batch_size], -np.inf)
@@ -218,8 +273,14 @@ class Dreamer(tf.Module):
         while done < steps:
             count, chunk_started = pace.next(steps - done), time.perf_counter()
             params, state, best_x, best_value, values = self._chunk(
-                params, state, best_x, best_value, tf.constant(seed, tf.int32),
-                tf.constant(done, tf.int32), tf.constant(count, tf.int32))
+                params,
+                state,
+                best_x,
+                best_value,
+                tf.constant(seed, tf.int32),
+                tf.constant(done, tf.int32),
+                tf.constant(count, tf.int32),
+            )
             values = values.numpy()
             pace.took(count, time.perf_counter() - chunk_started)
             bad = np.argwhere(~np.isfinite(values))
@@ -228,17 +289,25 @@ class Dreamer(tf.Module):
                 raise FloatingPointError(
                     f"the objective became {values[step, row]} at step {done + step} (row {row}): "
                     "the model produced non-finite values; check the model and its input range, or "
-                    "lower the learning rate")
+                    "lower the learning rate"
+                )
             history.append(values)
             done += count
             bar.update(done, values=[("objective", float(values[-1].mean()))])
             for callback in callbacks:
                 callback(Progress(done, steps, values[-1], params, self))
         x = self.param.to_input(params, self.input_shape, self.layout)
-        return Result(x=x.numpy(), best_x=best_x.numpy(), best_value=best_value.numpy(),
-                      history=np.concatenate(history), params=params.numpy(),
-                      probabilities=self.probabilities(x), class_targets=self.objective.class_targets,
-                      seconds=time.perf_counter() - started, start_x=x0.numpy())
+        return Result(
+            x=x.numpy(),
+            best_x=best_x.numpy(),
+            best_value=best_value.numpy(),
+            history=np.concatenate(history),
+            params=params.numpy(),
+            probabilities=self.probabilities(x),
+            class_targets=self.objective.class_targets,
+            seconds=time.perf_counter() - started,
+            start_x=x0.numpy(),
+        )
 
     def initial_params(self, batch_size, seed=0):
         """The parameterization's random start for ``batch_size`` rows, drawn with ``seed``."""
@@ -262,23 +331,43 @@ class Dreamer(tf.Module):
 @dataclasses.dataclass
 class Progress:
     """What a callback sees between chunks."""
+
     step: int
     steps: int
-    values: np.ndarray   # (B,) the objective at the last step
+    values: np.ndarray  # (B,) the objective at the last step
     params: tf.Tensor
     dreamer: Dreamer
-    first_row: int = 0   # where these rows stand in the whole batch (dream(..., max_batch=...))
+    first_row: int = 0  # where these rows stand in the whole batch (dream(..., max_batch=...))
 
     def input(self):
-        return self.dreamer.param.to_input(self.params, self.dreamer.input_shape, self.dreamer.layout).numpy()
+        return self.dreamer.param.to_input(
+            self.params, self.dreamer.input_shape, self.dreamer.layout
+        ).numpy()
 
 
-_dreamers = weakref.WeakKeyDictionary()  # model -> {components: Dreamer}, so repeated calls reuse traces
+_dreamers = (
+    weakref.WeakKeyDictionary()
+)  # model -> {components: Dreamer}, so repeated calls reuse traces
 
 
-def dream(model, objective, param=None, transforms=(), regularizers=(), steps=200, batch_size=None,
-          optimizer=None, learning_rate=0.05, jit_compile="auto", seed=0, callbacks=(), verbose=1,
-          spatial_rank=None, chunk_size=None, max_batch=None):
+def dream(
+    model,
+    objective,
+    param=None,
+    transforms=(),
+    regularizers=(),
+    steps=200,
+    batch_size=None,
+    optimizer=None,
+    learning_rate=0.05,
+    jit_compile="auto",
+    seed=0,
+    callbacks=(),
+    verbose=1,
+    spatial_rank=None,
+    chunk_size=None,
+    max_batch=None,
+):
     """Optimize an input (or a batch of them) until ``objective`` is high; returns a Result.
 
     The compiled loop is kept per model and per set of components: calling again with the same
@@ -288,13 +377,31 @@ def dream(model, objective, param=None, transforms=(), regularizers=(), steps=20
     ``max_batch``: run at most this many rows at a time (memory grows with the batch), e.g. for all
     512 channels of a layer. The rows start where one run of the whole batch would start them.
     """
+
     def dreamer_for(part):
-        key = (part, param, tuple(transforms), tuple(regularizers), optimizer, learning_rate,
-               jit_compile, spatial_rank)
+        key = (
+            part,
+            param,
+            tuple(transforms),
+            tuple(regularizers),
+            optimizer,
+            learning_rate,
+            jit_compile,
+            spatial_rank,
+        )
         cache = _dreamers.setdefault(model, {})
         if key not in cache:
-            cache[key] = Dreamer(model, part, param, transforms, regularizers, optimizer,
-                                 learning_rate, jit_compile, spatial_rank)
+            cache[key] = Dreamer(
+                model,
+                part,
+                param,
+                transforms,
+                regularizers,
+                optimizer,
+                learning_rate,
+                jit_compile,
+                spatial_rank,
+            )
         return cache[key]
 
     rows = objective.rows or batch_size or 1
@@ -310,8 +417,17 @@ def dream(model, objective, param=None, transforms=(), regularizers=(), steps=20
         if verbose:
             print(f"rows {first + 1}-{last} of {rows}")
         shifted = [_with_first_row(callback, first) for callback in callbacks]
-        results.append(dreamer.run(steps, last - first, seed, shifted, verbose, chunk_size,
-                                   start_params=start[first:last]))
+        results.append(
+            dreamer.run(
+                steps,
+                last - first,
+                seed,
+                shifted,
+                verbose,
+                chunk_size,
+                start_params=start[first:last],
+            )
+        )
     return _concatenate(results)
 
 
@@ -321,13 +437,20 @@ def _with_first_row(callback, first_row):
 
 def _concatenate(results):
     """One Result from Results of consecutive rows."""
+
     def rows(field, axis=0):
         values = [getattr(r, field) for r in results]
         return None if values[0] is None else np.concatenate(values, axis=axis)
 
     targets = [r.class_targets for r in results]
-    return Result(x=rows("x"), best_x=rows("best_x"), best_value=rows("best_value"),
-                  history=rows("history", axis=1), params=rows("params"),
-                  probabilities=rows("probabilities"),
-                  class_targets=None if targets[0] is None else sum(targets, ()),
-                  seconds=sum(r.seconds for r in results), start_x=rows("start_x"))
+    return Result(
+        x=rows("x"),
+        best_x=rows("best_x"),
+        best_value=rows("best_value"),
+        history=rows("history", axis=1),
+        params=rows("params"),
+        probabilities=rows("probabilities"),
+        class_targets=None if targets[0] is None else sum(targets, ()),
+        seconds=sum(r.seconds for r in results),
+        start_x=rows("start_x"),
+    )

@@ -14,8 +14,10 @@ class Immutable:
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name, value):
-        raise AttributeError(f"{type(self).__name__} objects are immutable: make a new one instead "
-                             f"of setting '{name}'")
+        raise AttributeError(
+            f"{type(self).__name__} objects are immutable: make a new one instead "
+            f"of setting '{name}'"
+        )
 
     def __delattr__(self, name):
         raise AttributeError(f"{type(self).__name__} objects are immutable")

@@ -1,6 +1,7 @@
 """The few Keras internals tfam relies on, in one place: when a Keras release moves one, this module
 and its test (tests/test_keras_internals.py) are where it shows, not deep inside attribution.
 Each has no public equivalent in Keras 3."""
+
 from keras.src.saving.serialization_lib import SafeModeScope
 
 

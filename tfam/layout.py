@@ -32,8 +32,10 @@ def layout_of(shape, spatial_rank=None):
     """
     rank = len(shape)
     if rank < 2 or rank > 4:
-        raise ValueError(f"inputs of rank {rank} (shape {tuple(shape)}) are not supported: "
-                         "expected (B, samples[, channels]) or (B, H, W[, channels])")
+        raise ValueError(
+            f"inputs of rank {rank} (shape {tuple(shape)}) are not supported: "
+            "expected (B, samples[, channels]) or (B, H, W[, channels])"
+        )
     if spatial_rank is None:
         if rank == 2:
             spatial_rank = 1

@@ -8,6 +8,7 @@ Targets may be one index for every row (``class_logit(3)``), one per row (``clas
 dreams three classes in a batch of three), or several summed in a row (``class_logit([[1, 7]])``, as
 keras-vis ``filter_indices=[1, 7]``).
 """
+
 import numbers
 
 import numpy as np
@@ -20,10 +21,14 @@ OUTPUT = "<output>"  # the key under which objectives read the model's output (l
 
 class Objective(Immutable):
     def __init__(self, fn, layers, name, class_targets=None, rows=None, rows_of=None):
-        self._set(_fn=fn, layers=frozenset(layers), name=name,
-                  class_targets=class_targets,  # per-row target lists when the objective is about classes
-                  rows=rows,  # the batch size that per-row targets require, or None for any batch
-                  _rows_of=rows_of)  # (start, stop) -> the same objective for those rows only
+        self._set(
+            _fn=fn,
+            layers=frozenset(layers),
+            name=name,
+            class_targets=class_targets,  # per-row target lists when the objective is about classes
+            rows=rows,  # the batch size that per-row targets require, or None for any batch
+            _rows_of=rows_of,
+        )  # (start, stop) -> the same objective for those rows only
 
     def __call__(self, acts):
         return self._fn(acts)
@@ -43,18 +48,26 @@ class Objective(Immutable):
     def _combine(self, other, op, symbol):
         if isinstance(other, numbers.Number):
             value = float(other)
-            return Objective(lambda acts: op(self(acts), value), self.layers,
-                             f"({self.name} {symbol} {value:g})", self.class_targets, self.rows,
-                             lambda a, b: self.select_rows(a, b)._combine(other, op, symbol))
+            return Objective(
+                lambda acts: op(self(acts), value),
+                self.layers,
+                f"({self.name} {symbol} {value:g})",
+                self.class_targets,
+                self.rows,
+                lambda a, b: self.select_rows(a, b)._combine(other, op, symbol),
+            )
         if not isinstance(other, Objective):
             return NotImplemented
         if self.rows and other.rows and self.rows != other.rows:
             raise ValueError(f"cannot combine objectives for {self.rows} and {other.rows} rows")
-        return Objective(lambda acts: op(self(acts), other(acts)), self.layers | other.layers,
-                         f"({self.name} {symbol} {other.name})",
-                         self.class_targets or other.class_targets, self.rows or other.rows,
-                         lambda a, b: self.select_rows(a, b)._combine(other.select_rows(a, b), op,
-                                                                       symbol))
+        return Objective(
+            lambda acts: op(self(acts), other(acts)),
+            self.layers | other.layers,
+            f"({self.name} {symbol} {other.name})",
+            self.class_targets or other.class_targets,
+            self.rows or other.rows,
+            lambda a, b: self.select_rows(a, b)._combine(other.select_rows(a, b), op, symbol),
+        )
 
     def __add__(self, other):
         return self._combine(other, lambda a, b: a + b, "+")
@@ -72,8 +85,14 @@ class Objective(Immutable):
         if not isinstance(k, numbers.Number):
             return NotImplemented
         k = float(k)
-        return Objective(lambda acts: k * self(acts), self.layers, f"{k:g}*{self.name}",
-                         self.class_targets, self.rows, lambda a, b: self.select_rows(a, b) * k)
+        return Objective(
+            lambda acts: k * self(acts),
+            self.layers,
+            f"{k:g}*{self.name}",
+            self.class_targets,
+            self.rows,
+            lambda a, b: self.select_rows(a, b) * k,
+        )
 
     __rmul__ = __mul__
 
@@ -129,8 +148,10 @@ def _rows(rows):
 def _select(values, rows, what):
     if values.shape.rank != 2:
         plural = what + ("es" if what.endswith("s") else "s")
-        raise ValueError(f"{what} targets need a (batch, {plural}) tensor, but the layer gives shape "
-                         f"{tuple(values.shape)}")
+        raise ValueError(
+            f"{what} targets need a (batch, {plural}) tensor, but the layer gives shape "
+            f"{tuple(values.shape)}"
+        )
     _check_rows(values, rows)
     return tf.reduce_sum(values * _selector(rows, values.shape[-1], what), axis=-1)
 
@@ -138,9 +159,14 @@ def _select(values, rows, what):
 def class_logit(targets):
     """The logit (pre-softmax output) of one or more classes per row."""
     rows = as_targets(targets)
-    return Objective(lambda acts: _select(acts[OUTPUT], rows, "class"), [OUTPUT],
-                     f"class{list(rows) if len(rows) > 1 else list(rows[0])}", class_targets=rows,
-                     rows=_rows(rows), rows_of=lambda a, b: class_logit(rows[a:b]))
+    return Objective(
+        lambda acts: _select(acts[OUTPUT], rows, "class"),
+        [OUTPUT],
+        f"class{list(rows) if len(rows) > 1 else list(rows[0])}",
+        class_targets=rows,
+        rows=_rows(rows),
+        rows_of=lambda a, b: class_logit(rows[a:b]),
+    )
 
 
 def class_margin(targets, others_weight=1.0):
@@ -156,9 +182,14 @@ def class_margin(targets, others_weight=1.0):
         count = tf.reduce_sum(1.0 - tf.minimum(chosen, 1.0), axis=-1)
         return target - others_weight * others / tf.maximum(count, 1.0)
 
-    return Objective(fn, [OUTPUT], f"class_margin{list(rows) if len(rows) > 1 else list(rows[0])}",
-                     class_targets=rows, rows=_rows(rows),
-                     rows_of=lambda a, b: class_margin(rows[a:b], others_weight))
+    return Objective(
+        fn,
+        [OUTPUT],
+        f"class_margin{list(rows) if len(rows) > 1 else list(rows[0])}",
+        class_targets=rows,
+        rows=_rows(rows),
+        rows_of=lambda a, b: class_margin(rows[a:b], others_weight),
+    )
 
 
 def neuron(layer, unit, position=None):
@@ -172,12 +203,19 @@ def neuron(layer, unit, position=None):
             pos = position if position is not None else tuple(s // 2 for s in spatial)
             pos = (pos,) if isinstance(pos, numbers.Integral) else tuple(pos)
             if len(pos) != len(spatial):
-                raise ValueError(f"position {pos} does not fit layer '{layer}' of shape {act.shape}")
+                raise ValueError(
+                    f"position {pos} does not fit layer '{layer}' of shape {act.shape}"
+                )
             act = act[(slice(None),) + pos]
         return _select(act, rows, "unit")
 
-    return Objective(fn, [layer], f"neuron({layer}:{unit})", rows=_rows(rows),
-                     rows_of=lambda a, b: neuron(layer, rows[a:b], position))
+    return Objective(
+        fn,
+        [layer],
+        f"neuron({layer}:{unit})",
+        rows=_rows(rows),
+        rows_of=lambda a, b: neuron(layer, rows[a:b], position),
+    )
 
 
 def channel(layer, index):
@@ -190,12 +228,18 @@ def channel(layer, index):
             act = tf.reduce_mean(act, axis=list(range(1, act.shape.rank - 1)))
         return _select(act, rows, "channel")
 
-    return Objective(fn, [layer], f"channel({layer}:{index})", rows=_rows(rows),
-                     rows_of=lambda a, b: channel(layer, rows[a:b]))
+    return Objective(
+        fn,
+        [layer],
+        f"channel({layer}:{index})",
+        rows=_rows(rows),
+        rows_of=lambda a, b: channel(layer, rows[a:b]),
+    )
 
 
 def layer(name):
     """The mean square of a layer's activations: what deep dream amplifies."""
+
     def fn(acts):
         act = acts[name]
         return tf.reduce_mean(tf.square(act), axis=list(range(1, act.shape.rank)))
@@ -208,6 +252,7 @@ def diversity(name):
 
     Added to another objective it pushes the rows of a batch apart.
     """
+
     def fn(acts):
         act = acts[name]
         flat = tf.reshape(act, [tf.shape(act)[0], -1, act.shape[-1]])

@@ -4,6 +4,7 @@ Keras optimizers keep their state in variables and cannot be carried through a `
 whose batch size changes from call to call; these carry their state as loop tensors instead.
 Gradients are of the loss to minimize (minus the objective).
 """
+
 import tensorflow as tf
 
 from tfam.immutable import Immutable
@@ -29,10 +30,16 @@ def normalize_per_row(grad):
 class Adam(Immutable):
     """Adam; ``learning_rate`` a number or a function of the step (a float tensor)."""
 
-    def __init__(self, learning_rate=0.05, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 normalize_gradients=False):
-        self._set(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-                  normalize_gradients=normalize_gradients)
+    def __init__(
+        self, learning_rate=0.05, beta_1=0.9, beta_2=0.999, epsilon=1e-7, normalize_gradients=False
+    ):
+        self._set(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            normalize_gradients=normalize_gradients,
+        )
 
     def init_state(self, params):
         return (tf.zeros_like(params), tf.zeros_like(params))
@@ -44,7 +51,11 @@ class Adam(Immutable):
         m = self.beta_1 * m + (1.0 - self.beta_1) * grad
         v = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad)
         t = tf.cast(step, tf.float32) + 1.0
-        lr = _rate(self.learning_rate, step) * tf.sqrt(1.0 - tf.pow(self.beta_2, t)) / (1.0 - tf.pow(self.beta_1, t))
+        lr = (
+            _rate(self.learning_rate, step)
+            * tf.sqrt(1.0 - tf.pow(self.beta_2, t))
+            / (1.0 - tf.pow(self.beta_1, t))
+        )
         return params - lr * m / (tf.sqrt(v) + self.epsilon), (m, v)
 
 

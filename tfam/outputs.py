@@ -3,6 +3,7 @@
 Every writer goes through ``atomic_write``: the file appears complete or not at all, and an older
 file of the same name survives a failed write.
 """
+
 import contextlib
 import json
 import os
@@ -56,8 +57,10 @@ def _as_image(x):
 
 def _figure():
     import matplotlib
+
     matplotlib.use("Agg")  # files only; no display is needed or wanted
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -77,8 +80,13 @@ def write_grid(path, images, titles, value_range=(0.0, 1.0), columns=5, title=No
     n = len(images)
     columns = min(columns, n)
     rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.6 * rows + 0.4), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(2.2 * columns, 2.6 * rows + 0.4),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, label in zip(axes.flat, images, titles):

@@ -11,10 +11,11 @@ Ctrl-C stops within a second, long enough that the per-call overhead stays small
         run_chunk(count)
         pace.took(count, time.perf_counter() - started)
 """
+
 import math
 
-TARGET_SECONDS = 0.5   # wall time a chunk aims at
-FIRST_CHUNK = 4        # steps of the first chunk (it also pays for tracing: it tells little)
+TARGET_SECONDS = 0.5  # wall time a chunk aims at
+FIRST_CHUNK = 4  # steps of the first chunk (it also pays for tracing: it tells little)
 MAX_CHUNK = 100_000
 
 
@@ -23,7 +24,9 @@ class Pace:
 
     def __init__(self, target=TARGET_SECONDS, first=FIRST_CHUNK, limit=MAX_CHUNK):
         if target <= 0 or first < 1 or limit < 1:
-            raise ValueError(f"target, first and limit must be positive, got {target}, {first}, {limit}")
+            raise ValueError(
+                f"target, first and limit must be positive, got {target}, {first}, {limit}"
+            )
         self.target, self.limit = float(target), int(limit)
         self._next = int(first)
 

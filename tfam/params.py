@@ -10,16 +10,16 @@ update (``project``).
 - ``latent``: the latent vector z of a Keras generator, so that the dream stays on the generator's
   manifold (a GAN prior).
 """
+
 import numpy as np
 import tensorflow as tf
 
 from tfam.immutable import Immutable
 
 
-
-
 class Direct(Immutable):
     """Optimize the input itself; start from ``start`` (one input or a batch) or from mid-range noise."""
+
     direct = True
 
     def __init__(self, value_range=(0.0, 1.0), start=None, noise=0.05):
@@ -36,13 +36,17 @@ class Direct(Immutable):
             if start.shape == tuple(input_shape):
                 start = np.broadcast_to(start, (batch,) + start.shape)
             if start.shape != (batch,) + tuple(input_shape):
-                raise ValueError(f"start of shape {self.start.shape} does not fit the model input "
-                                 f"{tuple(input_shape)} (batch {batch})")
+                raise ValueError(
+                    f"start of shape {self.start.shape} does not fit the model input "
+                    f"{tuple(input_shape)} (batch {batch})"
+                )
             if not np.all(np.isfinite(start)):
                 raise ValueError("start contains NaN or infinite values")
             return np.clip(start, lo, hi).astype(np.float32)
         centre = (lo + hi) / 2.0
-        values = centre + self.noise * (hi - lo) * rng.standard_normal((batch,) + tuple(input_shape))
+        values = centre + self.noise * (hi - lo) * rng.standard_normal(
+            (batch,) + tuple(input_shape)
+        )
         return np.clip(values, lo, hi).astype(np.float32)
 
     def to_input(self, params, input_shape, layout):
@@ -54,6 +58,7 @@ class Direct(Immutable):
 
 class Fourier(Immutable):
     """Optimize a 1/f-scaled spectrum (1-D or 2-D) whose inverse FFT, squashed into range, is the input."""
+
     direct = False
 
     def __init__(self, value_range=(0.0, 1.0), decay_power=1.0, sd=0.01):
@@ -73,7 +78,7 @@ class Fourier(Immutable):
         # Normalize by the spectrum's energy, so that a unit-variance spectrum gives a signal of
         # about unit variance whatever the size and rank (irfft divides by the size; rfft keeps
         # half the spectrum, hence the factor 2).
-        scale *= np.prod(spatial) / np.sqrt(2.0 * np.sum(scale ** 2))
+        scale *= np.prod(spatial) / np.sqrt(2.0 * np.sum(scale**2))
         return spatial, channels, scale.astype(np.float32)
 
     def shape(self, input_shape, layout):
@@ -107,31 +112,48 @@ class Latent(Immutable):
 
     A conditional generator (inputs z and a class index) takes ``condition``: one class for every
     row, or one per row; the class input then steers the generator while AM moves z."""
+
     direct = False
 
     def __init__(self, generator, dim=None, sd=1.0, distribution="normal", condition=None):
         latent_shape = tuple(generator.inputs[0].shape[1:])
         if dim is None and len(latent_shape) != 1:
-            raise ValueError(f"the generator takes a latent of shape {latent_shape}; tfam optimizes a "
-                             "flat z: give the generator a (dim,) input (e.g. add a Reshape)")
+            raise ValueError(
+                f"the generator takes a latent of shape {latent_shape}; tfam optimizes a "
+                "flat z: give the generator a (dim,) input (e.g. add a Reshape)"
+            )
         if distribution not in ("normal", "uniform"):
             raise ValueError(f"distribution must be 'normal' or 'uniform', got '{distribution}'")
         conditional = len(generator.inputs) == 2
         if conditional != (condition is not None):
-            raise ValueError("a conditional generator (z and a class input) needs condition=CLASS"
-                             if conditional else "condition= is for generators with a class input")
+            raise ValueError(
+                "a conditional generator (z and a class input) needs condition=CLASS"
+                if conditional
+                else "condition= is for generators with a class input"
+            )
         if len(generator.inputs) > 2:
-            raise ValueError(f"the generator takes {len(generator.inputs)} inputs; tfam knows z, or z "
-                             "and a class")
-        condition = None if condition is None else tuple(np.atleast_1d(condition).astype(int).tolist())
-        self._set(generator=generator, dim=dim if dim is not None else latent_shape[0], sd=sd,
-                  distribution=distribution, condition=condition)
+            raise ValueError(
+                f"the generator takes {len(generator.inputs)} inputs; tfam knows z, or z "
+                "and a class"
+            )
+        condition = (
+            None if condition is None else tuple(np.atleast_1d(condition).astype(int).tolist())
+        )
+        self._set(
+            generator=generator,
+            dim=dim if dim is not None else latent_shape[0],
+            sd=sd,
+            distribution=distribution,
+            condition=condition,
+        )
 
     def shape(self, input_shape, layout):
         out = tuple(self.generator.outputs[0].shape[1:])
         if out != tuple(input_shape):
-            raise ValueError(f"the generator makes inputs of shape {out}, but the model takes "
-                             f"{tuple(input_shape)}")
+            raise ValueError(
+                f"the generator makes inputs of shape {out}, but the model takes "
+                f"{tuple(input_shape)}"
+            )
         return (self.dim,)
 
     def init(self, batch, input_shape, layout, rng):
@@ -146,7 +168,9 @@ class Latent(Immutable):
         if self.condition is None:
             return self.generator(params, training=False)
         labels = tf.constant(self.condition, tf.int32)
-        labels = tf.broadcast_to(labels, [tf.shape(params)[0]]) if len(self.condition) == 1 else labels
+        labels = (
+            tf.broadcast_to(labels, [tf.shape(params)[0]]) if len(self.condition) == 1 else labels
+        )
         return self.generator([params, labels], training=False)
 
     def project(self, params):

@@ -4,6 +4,7 @@ Penalties return one value per row and are subtracted from the objective. Projec
 input after each update (Yosinski et al. 2015); they act on the pixels or samples themselves, so they
 need the direct parameterization.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -32,6 +33,7 @@ class LatentPenalty(Penalty):
 def latent_l2(weight=100.0):
     """Seed 000's prior on z: ``weight * sum(z**2) / D`` per row (keeps z near the Gaussian shell the
     generator was trained on)."""
+
     def fn(z, layout):
         return tf.reduce_mean(tf.square(z), axis=list(range(1, z.shape.rank)))
 
@@ -66,6 +68,7 @@ def _abs_pow(x, p):
 
 def total_variation(weight=1.0, beta=2.0):
     """Sum over spatial axes of |x[i+1] - x[i]|**beta, divided by the number of elements per row."""
+
     def fn(x, layout):
         total = 0.0
         for axis in layout.spatial_axes:
@@ -79,6 +82,7 @@ def total_variation(weight=1.0, beta=2.0):
 
 def lp_norm(weight=1.0, p=6.0):
     """The Lp norm of each row, divided by the number of elements per row (as keras-vis)."""
+
     def fn(x, layout):
         s = tf.reduce_sum(_abs_pow(x, p), axis=list(range(1, x.shape.rank)))
         return (s if p == 1 else tf.pow(s + EPSILON, 1.0 / p)) / _per_row_size(x)
@@ -112,7 +116,9 @@ def _filter_axis(x, kernel, axis):
     else:
         # tf.pad SYMMETRIC cannot pad by more than the length: build scipy's repeated reflection
         # (d c b a | a b c d | d c b a | ...) as an index instead
-        lines = tf.gather(lines, mirror_index(tf.range(-radius, shape[-1] + radius), shape[-1]), axis=1)
+        lines = tf.gather(
+            lines, mirror_index(tf.range(-radius, shape[-1] + radius), shape[-1]), axis=1
+        )
     out = tf.nn.conv1d(lines[:, :, None], tf.constant(kernel)[:, None, None], 1, "VALID")[:, :, 0]
     return tf.transpose(tf.reshape(out, shape), np.argsort(perm))
 
@@ -134,8 +140,11 @@ def gaussian_blur(x, sigma, layout):
 
 def blur(sigma=1.0, every=4):
     """Gaussian blur along the spatial axes (per channel) on every ``every``-th step (0, k, 2k, ...)."""
+
     def fn(x, step, layout):
-        return tf.cond(tf.equal(step % every, 0), lambda: gaussian_blur(x, sigma, layout), lambda: x)
+        return tf.cond(
+            tf.equal(step % every, 0), lambda: gaussian_blur(x, sigma, layout), lambda: x
+        )
 
     return Projection(fn, f"blur(sigma={sigma:g}, every={every})")
 
@@ -162,6 +171,7 @@ def _zero_below_percentile(x, magnitude, percentile):
 
 def norm_crop(percentile=30.0):
     """Zero the positions whose L2 norm across channels is below the per-row percentile."""
+
     def fn(x, step, layout):
         if layout.channel_axis is None:
             magnitude = tf.abs(x)
@@ -174,11 +184,14 @@ def norm_crop(percentile=30.0):
 
 def contribution_crop(percentile=30.0):
     """Zero the elements whose |x| is below the per-row percentile (as seed 001 implements it)."""
-    return Projection(lambda x, step, layout: _zero_below_percentile(x, tf.abs(x), percentile),
-                      f"contribution_crop({percentile:g})")
+    return Projection(
+        lambda x, step, layout: _zero_below_percentile(x, tf.abs(x), percentile),
+        f"contribution_crop({percentile:g})",
+    )
 
 
 # ----------------------------------------------------------------------------- audio
+
 
 def row_rms(x):
     """(B,) the root mean square of each row over all its samples (and channels)."""
@@ -203,8 +216,10 @@ def loudness_bound(max_rms=0.1):
 def _waveform_lines(x, layout):
     """x as (lines, samples): the time axis last, one line per row and channel."""
     if layout.spatial_rank != 1:
-        raise ValueError(f"high_band works on 1-D waveforms (B, samples[, channels]), not on "
-                         f"inputs of shape {tuple(x.shape)}")
+        raise ValueError(
+            f"high_band works on 1-D waveforms (B, samples[, channels]), not on "
+            f"inputs of shape {tuple(x.shape)}"
+        )
     if layout.channel_axis is not None:
         x = tf.transpose(x, [0, 2, 1])  # (B, C, samples)
     return x
@@ -227,7 +242,9 @@ def high_band_fraction(x, cutoff_hz, sample_rate, layout):
     counts = tf.cast(counts, energy.dtype)
     high = counts * tf.cast(above, energy.dtype)
     axes = list(range(1, energy.shape.rank))  # the frequency axis, and channels if any
-    return tf.reduce_sum(energy * high, axis=axes) / (tf.reduce_sum(energy * counts, axis=axes) + EPSILON)
+    return tf.reduce_sum(energy * high, axis=axes) / (
+        tf.reduce_sum(energy * counts, axis=axes) + EPSILON
+    )
 
 
 def high_band(weight, cutoff_hz, sample_rate):
@@ -239,8 +256,10 @@ def high_band(weight, cutoff_hz, sample_rate):
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate:g}")
     if not 0 < cutoff_hz < sample_rate / 2:
-        raise ValueError(f"cutoff_hz must be between 0 and the Nyquist frequency {sample_rate / 2:g} Hz, "
-                         f"got {cutoff_hz:g}")
+        raise ValueError(
+            f"cutoff_hz must be between 0 and the Nyquist frequency {sample_rate / 2:g} Hz, "
+            f"got {cutoff_hz:g}"
+        )
 
     def fn(x, layout):
         return high_band_fraction(x, cutoff_hz, sample_rate, layout)

@@ -2,6 +2,7 @@
 
 The user's model is never changed: surgery works on a clone.
 """
+
 import logging
 import weakref
 
@@ -68,18 +69,24 @@ def with_linear_logits(model):
         return model
     if model in _linear_copies:
         return _linear_copies[model]
-    log.warning("tfam: the model '%s' ends in %s; class objectives use a copy with linear logits, "
-                "because maximizing a %s output can succeed by suppressing the other classes "
-                "instead of strengthening the target. The model itself is left as it is.",
-                model.name, squash, squash)
+    log.warning(
+        "tfam: the model '%s' ends in %s; class objectives use a copy with linear logits, "
+        "because maximizing a %s output can succeed by suppressing the other classes "
+        "instead of strengthening the target. The model itself is left as it is.",
+        model.name,
+        squash,
+        squash,
+    )
     copy = clone_model(model)
     copy.set_weights(model.get_weights())
     last = _final_layer(copy)
     if isinstance(last, keras.layers.Softmax):
         if last not in copy.layers:
-            raise ValueError(f"the model '{model.name}' ends in a Softmax layer inside a nested model; "
-                             "tfam cannot take its logits: end the model in Dense(activation='softmax')"
-                             " or an Activation layer")
+            raise ValueError(
+                f"the model '{model.name}' ends in a Softmax layer inside a nested model; "
+                "tfam cannot take its logits: end the model in Dense(activation='softmax')"
+                " or an Activation layer"
+            )
         copy = keras.Model(copy.inputs, last.input, name=f"{model.name}_logits")
     else:  # a Dense/Conv/Activation layer: its activation is read at call time
         last.activation = keras.activations.linear

@@ -4,6 +4,7 @@ Each transform is ``fn(x, seed, layout) -> x``: differentiable in x, random per 
 stateless seed so that a run is reproducible. A dream that survives them is less of an adversarial
 pattern and more of a feature.
 """
+
 import math
 
 import tensorflow as tf
@@ -48,10 +49,12 @@ def _roll_gather(x, shifts, spatial_rank):
     flat_index = tf.zeros([batch] + [1] * spatial_rank, tf.int32)
     for k in range(spatial_rank):
         size = shape[k + 1]
-        index = (tf.range(size)[None, :] - shifts[:, k:k + 1]) % size  # (B, size)
-        index = tf.reshape(index, tf.stack([batch] + [1] * k + [size] + [1] * (spatial_rank - 1 - k)))
+        index = (tf.range(size)[None, :] - shifts[:, k : k + 1]) % size  # (B, size)
+        index = tf.reshape(
+            index, tf.stack([batch] + [1] * k + [size] + [1] * (spatial_rank - 1 - k))
+        )
         flat_index = flat_index * size + index
-    positions = tf.reduce_prod(shape[1:1 + spatial_rank])
+    positions = tf.reduce_prod(shape[1 : 1 + spatial_rank])
     flat_index = tf.reshape(flat_index, [batch, positions]) + tf.range(batch)[:, None] * positions
     flat = tf.reshape(x, tf.stack([batch * positions, -1]))
     return tf.reshape(tf.gather(flat, tf.reshape(flat_index, [-1])), shape)
@@ -60,9 +63,12 @@ def _roll_gather(x, shifts, spatial_rank):
 def roll_rows(x, shifts, spatial_rank):
     """Roll each row of x by its own shifts (B, spatial_rank); the gradient is the opposite roll,
     which is much cheaper than the scatter that a gather's gradient would be."""
+
     @tf.custom_gradient
     def roll(x):
-        return _roll_gather(x, shifts, spatial_rank), lambda dy: _roll_gather(dy, -shifts, spatial_rank)
+        return _roll_gather(x, shifts, spatial_rank), lambda dy: _roll_gather(
+            dy, -shifts, spatial_rank
+        )
 
     return roll(x)
 
@@ -77,13 +83,16 @@ def jitter(pixels, per_row=True):
     ``per_row=False`` rolls the whole batch by one shift, as tf-keras-vis does: one op instead of a
     gather, for when the rows need no independent jitter.
     """
+
     def fn(x, seed, layout):
         if not per_row:
-            shift = tf.random.stateless_uniform([layout.spatial_rank], seed, -pixels, pixels + 1,
-                                                dtype=tf.int32)
+            shift = tf.random.stateless_uniform(
+                [layout.spatial_rank], seed, -pixels, pixels + 1, dtype=tf.int32
+            )
             return tf.roll(x, shift, list(layout.spatial_axes))
-        shifts = tf.random.stateless_uniform([tf.shape(x)[0], layout.spatial_rank], seed,
-                                             -pixels, pixels + 1, dtype=tf.int32)
+        shifts = tf.random.stateless_uniform(
+            [tf.shape(x)[0], layout.spatial_rank], seed, -pixels, pixels + 1, dtype=tf.int32
+        )
         return roll_rows(x, shifts, layout.spatial_rank)
 
     return Transform(fn, f"jitter({pixels}{'' if per_row else ', per_row=False'})")
@@ -92,6 +101,7 @@ def jitter(pixels, per_row=True):
 def time_shift(max_shift):
     """Delay or advance each row by up to ``max_shift`` samples (or frames) along the last spatial
     axis (time, for waveforms and time-last spectrograms), filling with silence instead of wrapping."""
+
     def fn(x, seed, layout):
         shifts = _random_ints(seed, tf.shape(x)[0], max_shift)
         return shift_rows(x, shifts, layout.spatial_axes[-1])
@@ -117,6 +127,7 @@ def zoom_rows(x, factors, axis):
 def random_scale(low=0.9, high=1.1):
     """Zoom each row by a random factor in [low, high] along all spatial axes (for audio: a small
     resampling, which shifts pitch and tempo together)."""
+
     def fn(x, seed, layout):
         factors = tf.random.stateless_uniform([tf.shape(x)[0]], seed, low, high)
         for axis in layout.spatial_axes:
@@ -134,15 +145,23 @@ def rotate_rows(x, radians):
     cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
     # the projective transform maps output (x, y) to input (a0 x + a1 y + a2, b0 x + b1 y + b2)
     zeros = tf.zeros_like(radians)
-    transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy,
-                          sin, cos, cy - sin * cx - cos * cy, zeros, zeros], axis=1)
+    transform = tf.stack(
+        [cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, zeros, zeros],
+        axis=1,
+    )
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=x, transforms=transform, output_shape=tf.shape(x)[1:3], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="REFLECT")
+        images=x,
+        transforms=transform,
+        output_shape=tf.shape(x)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )
 
 
 def rotate(degrees=5.0):
     """Rotate each 2-D row by a random angle in [-degrees, degrees]."""
+
     def fn(x, seed, layout):
         if layout.spatial_rank != 2:
             raise ValueError("rotate works on 2-D inputs (images, spectrograms), not on 1-D audio")
@@ -157,6 +176,7 @@ def rotate(degrees=5.0):
 
 def gain(min_db=-6.0, max_db=6.0):
     """Scale each row by a random gain in [min_db, max_db] decibels."""
+
     def fn(x, seed, layout):
         db = tf.random.stateless_uniform([tf.shape(x)[0]], seed, min_db, max_db)
         return x * tf.reshape(tf.pow(10.0, db / 20.0), [-1] + [1] * (x.shape.rank - 1))
@@ -169,4 +189,3 @@ def apply_all(transforms, x, seed, layout):
     for i, t in enumerate(transforms):
         x = t(x, tf.random.experimental.stateless_fold_in(seed, i), layout)
     return x
-

@@ -16,6 +16,7 @@ Back to sound (the seed vocoded with a pretrained WaveGlow, which is not availab
 Layouts: log-mel (B, n_mels, frames) like the seed (LogMel adds a trailing channel for Conv2D);
 linear magnitudes for Griffin-Lim are (B, frames, bins), the layout of tf.signal.stft.
 """
+
 import functools
 import math
 
@@ -126,8 +127,8 @@ def _frame(x, win, hop):
         return tf.signal.frame(x, win, hop)
     r = win // hop
     blocks = _dim(x, 1) // hop
-    x = tf.reshape(x[:, :blocks * hop], [_dim(x, 0), blocks, hop])
-    return tf.concat([x[:, j:j + blocks - r + 1] for j in range(r)], axis=2)
+    x = tf.reshape(x[:, : blocks * hop], [_dim(x, 0), blocks, hop])
+    return tf.concat([x[:, j : j + blocks - r + 1] for j in range(r)], axis=2)
 
 
 def _overlap_add(frames, hop):
@@ -147,7 +148,7 @@ def _envelope(frames, win, hop):
     """Sum of the squared windows at every sample of a frames-long overlap-add."""
     out = np.zeros((frames - 1) * hop + win, np.float64)
     for t in range(frames):
-        out[t * hop:t * hop + win] += _hann(win).astype(np.float64) ** 2
+        out[t * hop : t * hop + win] += _hann(win).astype(np.float64) ** 2
     return out.astype(np.float32)
 
 
@@ -176,8 +177,17 @@ def stft_magnitude(waveform, n_fft=N_FFT, hop=HOP, win=WIN):
     return _abs(stft(waveform, n_fft, hop, win), _MAGNITUDE_EPS)
 
 
-def log_mel(waveform, sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop=HOP, win=WIN, n_mels=N_MELS,
-            fmin=FMIN, fmax=FMAX, floor=LOG_FLOOR):
+def log_mel(
+    waveform,
+    sample_rate=SAMPLE_RATE,
+    n_fft=N_FFT,
+    hop=HOP,
+    win=WIN,
+    n_mels=N_MELS,
+    fmin=FMIN,
+    fmax=FMAX,
+    floor=LOG_FLOOR,
+):
     """(B, samples) or (B, samples, 1) waveform -> (B, n_mels, frames) log(max(mel, floor)),
     the seed's features (mel of the STFT magnitude)."""
     waveform = tf.convert_to_tensor(waveform, tf.float32)
@@ -203,13 +213,34 @@ class LogMel(keras.layers.Layer):
     """(B, samples) or (B, samples, 1) -> (B, n_mels, frames, 1) log-mel (channel last for Conv2D),
     optionally mapped to [0, 1] with :func:`to_unit` like the seed's classifier inputs."""
 
-    is_frontend = True  # attribution splits a waveform model here (and needs no import of this module)
+    is_frontend = (
+        True  # attribution splits a waveform model here (and needs no import of this module)
+    )
 
-    def __init__(self, sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop=HOP, win=WIN, n_mels=N_MELS,
-                 fmin=FMIN, fmax=FMAX, floor=LOG_FLOOR, scale_to_unit=False, **kwargs):
+    def __init__(
+        self,
+        sample_rate=SAMPLE_RATE,
+        n_fft=N_FFT,
+        hop=HOP,
+        win=WIN,
+        n_mels=N_MELS,
+        fmin=FMIN,
+        fmax=FMAX,
+        floor=LOG_FLOOR,
+        scale_to_unit=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.settings = dict(sample_rate=sample_rate, n_fft=n_fft, hop=hop, win=win,
-                             n_mels=n_mels, fmin=fmin, fmax=fmax, floor=floor)
+        self.settings = dict(
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            hop=hop,
+            win=win,
+            n_mels=n_mels,
+            fmin=fmin,
+            fmax=fmax,
+            floor=floor,
+        )
         self.scale_to_unit = scale_to_unit
 
     def call(self, waveform):
@@ -245,7 +276,7 @@ def istft(spectrum, length, n_fft=N_FFT, hop=HOP, win=WIN):
         envelope = _overlap_add(squares, hop)[0]
     # zero only at the padded first sample, which is cut off below
     y = y / tf.where(envelope > 1e-10, envelope, tf.ones_like(envelope))
-    y = y[:, win // 2:win // 2 + length]
+    y = y[:, win // 2 : win // 2 + length]
     return tf.pad(y, [[0, 0], [0, length - tf.shape(y)[1]]])  # librosa's fix_length
 
 
@@ -255,13 +286,23 @@ def _check_length(length, frames, hop):
             raise ValueError("length is needed when the number of frames is not static")
         return hop * (frames - 1)  # librosa's default
     if frames is not None and frame_count(length, hop) != frames:
-        raise ValueError(f"length {length} gives {frame_count(length, hop)} frames, the magnitude "
-                         f"has {frames}")
+        raise ValueError(
+            f"length {length} gives {frame_count(length, hop)} frames, the magnitude has {frames}"
+        )
     return length
 
 
-def griffin_lim(magnitude, n_iter=32, n_fft=N_FFT, hop=HOP, win=WIN, length=None, momentum=0.99,
-                seed=0, phase_gradient=True):
+def griffin_lim(
+    magnitude,
+    n_iter=32,
+    n_fft=N_FFT,
+    hop=HOP,
+    win=WIN,
+    length=None,
+    momentum=0.99,
+    seed=0,
+    phase_gradient=True,
+):
     """Fast Griffin-Lim: (B, frames, n_fft//2 + 1) linear STFT magnitude -> (B, length) waveform.
 
     Each iteration projects S * phase onto consistent spectrograms (istft, then stft) and keeps
@@ -299,16 +340,20 @@ def griffin_lim(magnitude, n_iter=32, n_fft=N_FFT, hop=HOP, win=WIN, length=None
         norm = _abs(a, _PHASE_EPS)
         return i + 1, a / tf.complex(norm, tf.zeros_like(norm)), rebuilt
 
-    _, phase, _ = tf.while_loop(lambda i, *_: i < n_iter, body,
-                                (tf.constant(0), phase, tf.zeros_like(spec)),
-                                maximum_iterations=n_iter)
+    _, phase, _ = tf.while_loop(
+        lambda i, *_: i < n_iter,
+        body,
+        (tf.constant(0), phase, tf.zeros_like(spec)),
+        maximum_iterations=n_iter,
+    )
     if not phase_gradient:
         phase = tf.stop_gradient(phase)
     return istft(spec * phase, length, n_fft, hop, win)
 
 
-def mel_to_magnitude(mel, from_log=False, sample_rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS,
-                     fmin=FMIN, fmax=FMAX):
+def mel_to_magnitude(
+    mel, from_log=False, sample_rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX
+):
     """(B, n_mels, frames) mel (or log-mel with from_log=True) -> (B, frames, n_fft//2 + 1) linear
     magnitude, max(mel @ pinv(filterbank), 0).
 
@@ -330,9 +375,22 @@ def mel_to_magnitude(mel, from_log=False, sample_rate=SAMPLE_RATE, n_fft=N_FFT, 
     return tf.nn.relu(magnitude)
 
 
-def mel_griffin_lim(log_mel_values, n_iter=32, length=None, scaled_to_unit=False, momentum=0.99,
-                    seed=0, phase_gradient=True, sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop=HOP,
-                    win=WIN, n_mels=N_MELS, fmin=FMIN, fmax=FMAX):
+def mel_griffin_lim(
+    log_mel_values,
+    n_iter=32,
+    length=None,
+    scaled_to_unit=False,
+    momentum=0.99,
+    seed=0,
+    phase_gradient=True,
+    sample_rate=SAMPLE_RATE,
+    n_fft=N_FFT,
+    hop=HOP,
+    win=WIN,
+    n_mels=N_MELS,
+    fmin=FMIN,
+    fmax=FMAX,
+):
     """(B, n_mels, frames) or (B, n_mels, frames, 1) log-mel (or its [0, 1] scaling) -> (B, length)
     waveform: exp, pseudo-inverse filterbank, Griffin-Lim."""
     x = tf.convert_to_tensor(log_mel_values, tf.float32)
@@ -351,14 +409,39 @@ class MelGriffinLim(keras.layers.Layer):
     scaled_to_unit=True takes a generator's sigmoid output ([0, 1], see :func:`to_unit`); length
     (None: hop * (frames - 1)) may be cropped further by the next layer."""
 
-    def __init__(self, n_iter=32, length=None, scaled_to_unit=False, momentum=0.99, seed=0,
-                 phase_gradient=True, sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop=HOP, win=WIN,
-                 n_mels=N_MELS, fmin=FMIN, fmax=FMAX, **kwargs):
+    def __init__(
+        self,
+        n_iter=32,
+        length=None,
+        scaled_to_unit=False,
+        momentum=0.99,
+        seed=0,
+        phase_gradient=True,
+        sample_rate=SAMPLE_RATE,
+        n_fft=N_FFT,
+        hop=HOP,
+        win=WIN,
+        n_mels=N_MELS,
+        fmin=FMIN,
+        fmax=FMAX,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.settings = dict(n_iter=n_iter, length=length, scaled_to_unit=scaled_to_unit,
-                             momentum=momentum, seed=seed, phase_gradient=phase_gradient,
-                             sample_rate=sample_rate, n_fft=n_fft, hop=hop, win=win, n_mels=n_mels,
-                             fmin=fmin, fmax=fmax)
+        self.settings = dict(
+            n_iter=n_iter,
+            length=length,
+            scaled_to_unit=scaled_to_unit,
+            momentum=momentum,
+            seed=seed,
+            phase_gradient=phase_gradient,
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            hop=hop,
+            win=win,
+            n_mels=n_mels,
+            fmin=fmin,
+            fmax=fmax,
+        )
 
     def call(self, log_mel_values):
         return mel_griffin_lim(log_mel_values, **self.settings)

@@ -22,6 +22,7 @@ Faithfulness: the model's probability for the target class on the clip, on the s
 by Griffin-Lim; "resynth" is the unmasked log-mel through the same vocoder, the baseline for what
 vocoding alone costs. A faithful map keeps the prediction on "keep" and loses it on "remove".
 """
+
 import dataclasses
 import functools
 import math
@@ -30,26 +31,30 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfam.audio import mel
 from tfam.attribution import find_frontend
+from tfam.audio import mel
 from tfam.surgery import output_activation
 
-RAW_SAMPLE_RATE = 22050  # seed 000's raw-waveform emotion classifier: the one tfam model on bare samples
+RAW_SAMPLE_RATE = (
+    22050  # seed 000's raw-waveform emotion classifier: the one tfam model on bare samples
+)
 GRIFFIN_LIM_ITERATIONS = 32
 
 
 # ----------------------------------------------------------------------------- how a model hears
 
+
 @dataclasses.dataclass(frozen=True)
 class Hearing:
     """How a tfam model hears a clip: its rate and length, what it computes from the waveform, and
     the coordinates of the grid its attribution maps lie on."""
-    kind: str              # "spectrogram" (seed 002), "log_mel" or "waveform"
+
+    kind: str  # "spectrogram" (seed 002), "log_mel" or "waveform"
     sample_rate: int
-    samples: int           # the clip length the model hears
-    frontend: str | None   # the front-end layer inside the model, if the model takes the waveform
-    settings: dict         # the spectrogram's or log-mel's settings (empty for "waveform")
-    times: np.ndarray      # (T,) seconds of the grid's time axis
+    samples: int  # the clip length the model hears
+    frontend: str | None  # the front-end layer inside the model, if the model takes the waveform
+    settings: dict  # the spectrogram's or log-mel's settings (empty for "waveform")
+    times: np.ndarray  # (T,) seconds of the grid's time axis
     freqs: np.ndarray | None  # (F,) Hz of the grid's frequency axis (None for "waveform")
 
     @property
@@ -63,6 +68,7 @@ class Hearing:
             return x
         if self.kind == "spectrogram":
             from tfam.audio.spectrogram import seed_spectrogram
+
             return seed_spectrogram(x, **self.settings)
         return mel.LogMel(**self.settings, scale_to_unit=True)(x)
 
@@ -78,8 +84,15 @@ def mel_settings(sample_rate):
     quarter window (Griffin-Lim needs 75 % overlap to find a consistent phase), 80 bands up to
     8 kHz (64 at 8 kHz and below, where narrower bands would fall between FFT bins)."""
     n_fft = 2 ** math.ceil(math.log2(0.032 * sample_rate))
-    return dict(sample_rate=int(sample_rate), n_fft=n_fft, hop=n_fft // 4, win=n_fft,
-                n_mels=64 if sample_rate <= 8000 else 80, fmin=0.0, fmax=min(sample_rate / 2, 8000.0))
+    return dict(
+        sample_rate=int(sample_rate),
+        n_fft=n_fft,
+        hop=n_fft // 4,
+        win=n_fft,
+        n_mels=64 if sample_rate <= 8000 else 80,
+        fmin=0.0,
+        fmax=min(sample_rate / 2, 8000.0),
+    )
 
 
 def _seed_grid(settings, sample_rate):
@@ -116,39 +129,72 @@ def hearing(model, sample_rate=None):
     from tfam.audio import spectrogram
 
     if len(model.inputs) != 1:
-        raise ValueError(f"the model takes {len(model.inputs)} inputs; tfam explains models with one")
+        raise ValueError(
+            f"the model takes {len(model.inputs)} inputs; tfam explains models with one"
+        )
     shape = tuple(model.inputs[0].shape[1:])
     layer = find_frontend(model)
     if layer is not None or len(shape) == 1:
         if len(shape) != 1 or shape[0] is None:
-            raise ValueError(f"the model takes input of shape {shape}; tfam needs a fixed-length "
-                             "waveform (batch, samples)")
+            raise ValueError(
+                f"the model takes input of shape {shape}; tfam needs a fixed-length "
+                "waveform (batch, samples)"
+            )
         samples = shape[0]
     if isinstance(layer, spectrogram.SeedSpectrogram):
         rate = spectrogram.SAMPLE_RATE  # seed 002's spectrogram is of 8 kHz audio
         settings = _layer_settings(layer, SEED_KEYS)
-        return Hearing("spectrogram", rate, samples, layer.name, settings, *_seed_grid(settings, rate))
+        return Hearing(
+            "spectrogram", rate, samples, layer.name, settings, *_seed_grid(settings, rate)
+        )
     if isinstance(layer, mel.LogMel):
         settings = _layer_settings(layer, MEL_KEYS)
-        return Hearing("log_mel", settings["sample_rate"], samples, layer.name, settings,
-                       *mel_grid(settings, samples))
+        return Hearing(
+            "log_mel",
+            settings["sample_rate"],
+            samples,
+            layer.name,
+            settings,
+            *mel_grid(settings, samples),
+        )
     if shape == spectrogram.SHAPE:
         rate = spectrogram.SAMPLE_RATE
-        settings = dict(zip(SEED_KEYS, (spectrogram.START, spectrogram.STOP, spectrogram.NFFT,
-                                        spectrogram.HOP, spectrogram.FRAME_STRIDE, spectrogram.FLOOR)))
-        return Hearing("spectrogram", rate, spectrogram.SAMPLES, None, settings, *_seed_grid(settings, rate))
+        settings = dict(
+            zip(
+                SEED_KEYS,
+                (
+                    spectrogram.START,
+                    spectrogram.STOP,
+                    spectrogram.NFFT,
+                    spectrogram.HOP,
+                    spectrogram.FRAME_STRIDE,
+                    spectrogram.FLOOR,
+                ),
+            )
+        )
+        return Hearing(
+            "spectrogram", rate, spectrogram.SAMPLES, None, settings, *_seed_grid(settings, rate)
+        )
     if len(shape) == 3 and shape[0] == mel.N_MELS and shape[1] is not None and shape[2] == 1:
-        settings = dict(zip(MEL_KEYS, (mel.SAMPLE_RATE, mel.N_FFT, mel.HOP, mel.WIN, mel.N_MELS,
-                                       mel.FMIN, mel.FMAX)))
+        settings = dict(
+            zip(
+                MEL_KEYS,
+                (mel.SAMPLE_RATE, mel.N_FFT, mel.HOP, mel.WIN, mel.N_MELS, mel.FMIN, mel.FMAX),
+            )
+        )
         samples = (shape[1] - 1) * mel.HOP  # centred frames: exactly shape[1] of them
-        return Hearing("log_mel", mel.SAMPLE_RATE, samples, None, settings, *mel_grid(settings, samples))
+        return Hearing(
+            "log_mel", mel.SAMPLE_RATE, samples, None, settings, *mel_grid(settings, samples)
+        )
     if len(shape) == 1:
         rate = sample_rate or RAW_SAMPLE_RATE
         return Hearing("waveform", rate, samples, None, {}, np.arange(samples) / rate, None)
-    raise ValueError(f"tfam cannot tell how a model with input {shape} hears audio: it knows "
-                     "waveform inputs (with or without tfam's SeedSpectrogram/LogMel front end), "
-                     f"seed 002's {spectrogram.SHAPE} spectrogram and seed 000's "
-                     f"({mel.N_MELS}, frames, 1) log-mel")
+    raise ValueError(
+        f"tfam cannot tell how a model with input {shape} hears audio: it knows "
+        "waveform inputs (with or without tfam's SeedSpectrogram/LogMel front end), "
+        f"seed 002's {spectrogram.SHAPE} spectrogram and seed 000's "
+        f"({mel.N_MELS}, frames, 1) log-mel"
+    )
 
 
 def fit_clip(waveform, samples):
@@ -160,10 +206,13 @@ def fit_clip(waveform, samples):
         return x, None
     if n > samples:
         start = (n - samples) // 2
-        return x[start:start + samples], (f"the clip has {n} samples; the model hears {samples}: "
-                                          f"using samples {start}..{start + samples}")
-    return np.pad(x, (0, samples - n)), (f"the clip has {n} samples; the model hears {samples}: "
-                                         "zero-padded at the end")
+        return x[start : start + samples], (
+            f"the clip has {n} samples; the model hears {samples}: "
+            f"using samples {start}..{start + samples}"
+        )
+    return np.pad(x, (0, samples - n)), (
+        f"the clip has {n} samples; the model hears {samples}: zero-padded at the end"
+    )
 
 
 def probabilities(model, hear, waveforms, batch_size=64):
@@ -171,12 +220,13 @@ def probabilities(model, hear, waveforms, batch_size=64):
     squash = output_activation(model)
     parts = []
     for i in range(0, len(waveforms), batch_size):
-        out = model(hear.model_input(waveforms[i:i + batch_size]), training=False)
+        out = model(hear.model_input(waveforms[i : i + batch_size]), training=False)
         parts.append((out if squash == "softmax" else tf.nn.softmax(out)).numpy())
     return np.concatenate(parts)
 
 
 # ----------------------------------------------------------------------------- maps onto the log-mel
+
 
 def salient_mask(maps, threshold="mean"):
     """The mask that keeps the salient part: thresholded (seed 003: at the row's mean, or at a
@@ -192,7 +242,9 @@ def salient_mask(maps, threshold="mean"):
     else:
         level = float(threshold)
         if not 0.0 <= level <= 1.0:
-            raise ValueError(f"a threshold must be 'mean', 'none' or a number in [0, 1], got {threshold}")
+            raise ValueError(
+                f"a threshold must be 'mean', 'none' or a number in [0, 1], got {threshold}"
+            )
     return (maps >= level).astype(np.float32)
 
 
@@ -206,11 +258,14 @@ def resample_axis(values, axis, source, target):
     half = (source[-1] - source[0]) / max(len(source) - 1, 1) / 2
     inside = (target >= source[0] - half) & (target <= source[-1] + half)
     step = (target[-1] - target[0]) / max(len(target) - 1, 1)
-    edges = np.concatenate([[target[0] - step / 2], (target[1:] + target[:-1]) / 2, [target[-1] + step / 2]])
+    edges = np.concatenate(
+        [[target[0] - step / 2], (target[1:] + target[:-1]) / 2, [target[-1] + step / 2]]
+    )
     cuts = np.searchsorted(source, edges)
     counts = np.diff(cuts)
-    sums = np.diff(np.concatenate([np.zeros((len(flat), 1)), np.cumsum(flat, axis=1)], axis=1)[:, cuts],
-                   axis=1)
+    sums = np.diff(
+        np.concatenate([np.zeros((len(flat), 1)), np.cumsum(flat, axis=1)], axis=1)[:, cuts], axis=1
+    )
     interp = np.stack([np.interp(target, source, row) for row in flat])
     out = np.where(counts >= 2, sums / np.maximum(counts, 1), interp) * inside
     out = out.reshape(values.shape[:-1] + (len(target),))
@@ -226,7 +281,11 @@ def map_to_mel(maps, hear, settings=None):
     if hear.freqs is None:  # a map over time only: the same for every band
         over_time = resample_axis(maps, 1, hear.times, times)
         return np.repeat(over_time[:, None, :], len(freqs), axis=1)
-    if hear.kind == "log_mel" and maps.shape[1:] == (len(freqs), len(times)) and settings == hear.settings:
+    if (
+        hear.kind == "log_mel"
+        and maps.shape[1:] == (len(freqs), len(times))
+        and settings == hear.settings
+    ):
         return maps  # already on this grid
     return resample_axis(resample_axis(maps, 1, hear.freqs, freqs), 2, hear.times, times)
 
@@ -244,11 +303,15 @@ def mask_log_mel(log_mel_values, mask, floor=mel.LOG_FLOOR):
 
 # ----------------------------------------------------------------------------- back to audio
 
+
 @functools.lru_cache(maxsize=16)
 def _griffin_lim_function(settings, samples, n_iter):
     # compiled once per setting: run eagerly, the loop's ops cost 7x more (36 clips at 8 kHz)
-    return tf.function(lambda x: mel.mel_griffin_lim(x, n_iter=n_iter, length=samples,
-                                                     phase_gradient=False, **dict(settings)))
+    return tf.function(
+        lambda x: mel.mel_griffin_lim(
+            x, n_iter=n_iter, length=samples, phase_gradient=False, **dict(settings)
+        )
+    )
 
 
 def griffin_lim(log_mel_values, settings, samples, n_iter=GRIFFIN_LIM_ITERATIONS):
@@ -261,11 +324,12 @@ def log_mel_error(waveforms, target, settings, floor=mel.LOG_FLOOR):
     """(B,) RMS difference between the log-mel of the waveforms and ``target`` (both floored)."""
     low = math.log(floor)
     diff = np.maximum(log_mel(waveforms, settings), low) - np.maximum(target, low)
-    return np.sqrt(np.mean(diff ** 2, axis=(1, 2)))
+    return np.sqrt(np.mean(diff**2, axis=(1, 2)))
 
 
-def optimize_waveform(target, settings, samples, start=None, steps=500, learning_rate=0.005, seed=0,
-                      verbose=0):
+def optimize_waveform(
+    target, settings, samples, start=None, steps=500, learning_rate=0.005, seed=0, verbose=0
+):
     """(B, samples) waveforms whose log-mel matches ``target`` (B, n_mels, frames), optimized by
     tfam's engine: the "model" is the log-mel front end, the objective minus the mean squared
     log-mel difference per row, the parameters the samples (in [-1, 1]). ``start``: (B, samples),
@@ -281,7 +345,9 @@ def optimize_waveform(target, settings, samples, start=None, steps=500, learning
     target = np.asarray(target, np.float32)
     rows = len(target)
     wave = keras.Input((samples,), name="waveform")
-    model = keras.Model(wave, mel.LogMel(**settings, name="log_mel")(wave), name="log_mel_of_waveform")
+    model = keras.Model(
+        wave, mel.LogMel(**settings, name="log_mel")(wave), name="log_mel_of_waveform"
+    )
     goal = tf.constant(np.maximum(target, math.log(mel.LOG_FLOOR)))
 
     def match(acts):
@@ -292,29 +358,42 @@ def optimize_waveform(target, settings, samples, start=None, steps=500, learning
         start = 0.01 * np.random.default_rng(seed).standard_normal((rows, samples))
     param = param_lib.direct((-1.0, 1.0), start=np.asarray(start, np.float32))
     optimizer = optimizers.adam(optimizers.exponential_decay(learning_rate, 0.03 ** (1.0 / steps)))
-    result = dream(model, objective, param=param, optimizer=optimizer, steps=steps, seed=seed,
-                   verbose=verbose)
+    result = dream(
+        model, objective, param=param, optimizer=optimizer, steps=steps, seed=seed, verbose=verbose
+    )
     return result.best_x, result
 
 
 # ----------------------------------------------------------------------------- the whole step
 
+
 @dataclasses.dataclass
 class Salient:
-    mask: np.ndarray            # (B, n_mels, frames) the (thresholded) map on the log-mel
-    log_mel: np.ndarray         # (B, n_mels, frames) of the clips
-    keep_log_mel: np.ndarray    # masked by the map
+    mask: np.ndarray  # (B, n_mels, frames) the (thresholded) map on the log-mel
+    log_mel: np.ndarray  # (B, n_mels, frames) of the clips
+    keep_log_mel: np.ndarray  # masked by the map
     remove_log_mel: np.ndarray  # masked by 1 - map
-    keep_audio: np.ndarray      # (B, samples) Griffin-Lim of keep_log_mel
-    remove_audio: np.ndarray    # Griffin-Lim of remove_log_mel
+    keep_audio: np.ndarray  # (B, samples) Griffin-Lim of keep_log_mel
+    remove_audio: np.ndarray  # Griffin-Lim of remove_log_mel
     optimized_audio: np.ndarray | None  # the engine's waveform for keep_log_mel (None if not asked)
-    optimized_error: dict | None        # RMS log-mel error of the optimized waveform: start, final
-    probabilities: dict         # "original", "resynth", "keep", "remove": (B,) target probability
-    settings: dict              # the log-mel's settings
+    optimized_error: dict | None  # RMS log-mel error of the optimized waveform: start, final
+    probabilities: dict  # "original", "resynth", "keep", "remove": (B,) target probability
+    settings: dict  # the log-mel's settings
 
 
-def salient_audio(model, hear, clips, maps, targets, threshold="mean", optimize=True, steps=500,
-                  n_iter=GRIFFIN_LIM_ITERATIONS, seed=0, verbose=0):
+def salient_audio(
+    model,
+    hear,
+    clips,
+    maps,
+    targets,
+    threshold="mean",
+    optimize=True,
+    steps=500,
+    n_iter=GRIFFIN_LIM_ITERATIONS,
+    seed=0,
+    verbose=0,
+):
     """Mask the clips' log-mel with the maps, vocode keep and remove, and score them (see the module
     docstring). ``clips``: (B, hear.samples); ``maps``: (B, *grid) from tfam.attribution."""
     clips = np.asarray(clips, np.float32)
@@ -333,17 +412,44 @@ def salient_audio(model, hear, clips, maps, targets, threshold="mean", optimize=
     optimized, error = None, None
     if optimize:
         start = 0.01 * np.random.default_rng(seed).standard_normal(clips.shape)
-        optimized, _ = optimize_waveform(keep, settings, hear.samples, start=start, steps=steps,
-                                         seed=seed, verbose=verbose)
-        error = {"start": log_mel_error(start, keep, settings),
-                 "final": log_mel_error(optimized, keep, settings),
-                 "griffin_lim": log_mel_error(keep_audio, keep, settings)}
+        optimized, _ = optimize_waveform(
+            keep, settings, hear.samples, start=start, steps=steps, seed=seed, verbose=verbose
+        )
+        error = {
+            "start": log_mel_error(start, keep, settings),
+            "final": log_mel_error(optimized, keep, settings),
+            "griffin_lim": log_mel_error(keep_audio, keep, settings),
+        }
         scores["optimized"] = probabilities(model, hear, optimized)[rows, targets]
-    return Salient(mask=mask, log_mel=values, keep_log_mel=keep, remove_log_mel=remove,
-                   keep_audio=keep_audio, remove_audio=remove_audio, optimized_audio=optimized,
-                   optimized_error=error, probabilities=scores, settings=settings)
+    return Salient(
+        mask=mask,
+        log_mel=values,
+        keep_log_mel=keep,
+        remove_log_mel=remove,
+        keep_audio=keep_audio,
+        remove_audio=remove_audio,
+        optimized_audio=optimized,
+        optimized_error=error,
+        probabilities=scores,
+        settings=settings,
+    )
 
 
-__all__ = ["Hearing", "hearing", "mel_settings", "mel_grid", "fit_clip", "probabilities", "salient_mask",
-           "resample_axis", "map_to_mel", "log_mel", "mask_log_mel", "griffin_lim", "log_mel_error",
-           "optimize_waveform", "Salient", "salient_audio"]
+__all__ = [
+    "Hearing",
+    "hearing",
+    "mel_settings",
+    "mel_grid",
+    "fit_clip",
+    "probabilities",
+    "salient_mask",
+    "resample_axis",
+    "map_to_mel",
+    "log_mel",
+    "mask_log_mel",
+    "griffin_lim",
+    "log_mel_error",
+    "optimize_waveform",
+    "Salient",
+    "salient_audio",
+]

@@ -10,6 +10,7 @@ noise and the model no longer hears them: p(dog_bark) fell from 1.0 to 0.05 at 1
 variation (no sample-to-sample fizz), a penalty on energy above a cutoff (the band that makes the
 model fire, not hiss above it), and a loudness bound (RMS cap) projected after every update.
 """
+
 import dataclasses
 
 import numpy as np
@@ -17,8 +18,17 @@ import numpy as np
 from tfam import objectives, params, regularizers, transforms
 from tfam.engine import dream
 
-def audio_recipe(sample_rate, learning_rate=0.01, max_shift_seconds=0.16, tv=0.05, max_rms=0.1,
-                 high_band_weight=1.0, cutoff_hz=None, gain_db=0.0):
+
+def audio_recipe(
+    sample_rate,
+    learning_rate=0.01,
+    max_shift_seconds=0.16,
+    tv=0.05,
+    max_rms=0.1,
+    high_band_weight=1.0,
+    cutoff_hz=None,
+    gain_db=0.0,
+):
     """Keyword arguments for tfam.dream that keep a dreamed waveform listenable.
 
     ``cutoff_hz`` None: 7/8 of the Nyquist frequency. ``gain_db`` > 0 adds a random gain of up to
@@ -30,16 +40,32 @@ def audio_recipe(sample_rate, learning_rate=0.01, max_shift_seconds=0.16, tv=0.0
         (shift > 0, "t", lambda: transforms.time_shift(shift)),
         (gain_db > 0, "t", lambda: transforms.gain(-gain_db, gain_db)),
         (tv > 0, "r", lambda: regularizers.total_variation(tv)),
-        (high_band_weight > 0, "r", lambda: regularizers.high_band(high_band_weight, cutoff_hz, sample_rate)),
+        (
+            high_band_weight > 0,
+            "r",
+            lambda: regularizers.high_band(high_band_weight, cutoff_hz, sample_rate),
+        ),
         (max_rms > 0, "r", lambda: regularizers.loudness_bound(max_rms)),
     ]
-    return dict(param=params.direct((-1.0, 1.0)), learning_rate=learning_rate,
-                transforms=[make() for on, kind, make in chosen if on and kind == "t"],
-                regularizers=[make() for on, kind, make in chosen if on and kind == "r"])
+    return dict(
+        param=params.direct((-1.0, 1.0)),
+        learning_rate=learning_rate,
+        transforms=[make() for on, kind, make in chosen if on and kind == "t"],
+        regularizers=[make() for on, kind, make in chosen if on and kind == "r"],
+    )
 
 
-def dream_sounds(model, classes, sample_rate=8000, steps=300, seed=0, verbose=0, callbacks=(),
-                 restarts=2, **recipe):
+def dream_sounds(
+    model,
+    classes,
+    sample_rate=8000,
+    steps=300,
+    seed=0,
+    verbose=0,
+    callbacks=(),
+    restarts=2,
+    **recipe,
+):
     """One dreamed waveform per class (indices; '1+7'-style sums as tuples), batched in one run.
     Returns tfam's Result: ``.x`` (classes, samples), ``.target_probability``, ``.history``.
 
@@ -50,9 +76,16 @@ def dream_sounds(model, classes, sample_rate=8000, steps=300, seed=0, verbose=0,
     classes = list(classes)
     if restarts < 1:
         raise ValueError(f"restarts must be at least 1, got {restarts}")
-    result = dream(model, objectives.class_logit(classes * restarts), steps=steps, seed=seed,
-                   verbose=verbose, callbacks=callbacks, spatial_rank=1,
-                   **audio_recipe(sample_rate, **recipe))
+    result = dream(
+        model,
+        objectives.class_logit(classes * restarts),
+        steps=steps,
+        seed=seed,
+        verbose=verbose,
+        callbacks=callbacks,
+        spatial_rank=1,
+        **audio_recipe(sample_rate, **recipe),
+    )
     if restarts == 1:
         return result
     n = len(classes)
@@ -60,7 +93,15 @@ def dream_sounds(model, classes, sample_rate=8000, steps=300, seed=0, verbose=0,
     rows = np.arange(n) + n * np.argmax(np.reshape(score, (restarts, n)), axis=0)
     pick = lambda a: None if a is None else a[rows]  # noqa: E731
     return dataclasses.replace(
-        result, x=result.x[rows], best_x=result.best_x[rows], best_value=result.best_value[rows],
-        history=result.history[:, rows], params=result.params[rows], start_x=pick(result.start_x),
+        result,
+        x=result.x[rows],
+        best_x=result.best_x[rows],
+        best_value=result.best_value[rows],
+        history=result.history[:, rows],
+        params=result.params[rows],
+        start_x=pick(result.start_x),
         probabilities=pick(result.probabilities),
-        class_targets=None if result.class_targets is None else tuple(result.class_targets[r] for r in rows))
+        class_targets=None
+        if result.class_targets is None
+        else tuple(result.class_targets[r] for r in rows),
+    )

@@ -11,6 +11,7 @@
 The same function makes the inputs of the spectrogram front end (train.py computes it in tf.data),
 so both front ends see identical numbers.
 """
+
 import keras
 import tensorflow as tf
 
@@ -26,14 +27,28 @@ SHAPE = (BINS, FRAMES, 1)  # (129, 13, 1)
 
 def power_spectrogram(waveform, nfft=NFFT, hop=HOP):
     """(B, samples) -> (B, frequency bins, frames) power, periodic Hann window, no padding."""
-    stft = tf.signal.stft(waveform, frame_length=nfft, frame_step=hop, fft_length=nfft,
-                          window_fn=tf.signal.hann_window, pad_end=False)
+    stft = tf.signal.stft(
+        waveform,
+        frame_length=nfft,
+        frame_step=hop,
+        fft_length=nfft,
+        window_fn=tf.signal.hann_window,
+        pad_end=False,
+    )
     power = tf.math.real(stft) ** 2 + tf.math.imag(stft) ** 2
     return tf.transpose(power, [0, 2, 1])
 
 
-def seed_spectrogram(waveform, start=START, stop=STOP, nfft=NFFT, hop=HOP, frame_stride=FRAME_STRIDE,
-                     floor=FLOOR, epsilon=1e-6):
+def seed_spectrogram(
+    waveform,
+    start=START,
+    stop=STOP,
+    nfft=NFFT,
+    hop=HOP,
+    frame_stride=FRAME_STRIDE,
+    floor=FLOOR,
+    epsilon=1e-6,
+):
     """(B, samples) or (B, samples, 1) float waveform -> (B, 129, 13, 1) normalized spectrogram."""
     waveform = tf.convert_to_tensor(waveform, tf.float32)
     if waveform.shape.rank == 3:
@@ -51,13 +66,24 @@ def seed_spectrogram(waveform, start=START, stop=STOP, nfft=NFFT, hop=HOP, frame
 class SeedSpectrogram(keras.layers.Layer):
     """Keras layer computing :func:`seed_spectrogram`; its settings are saved with the model."""
 
-    is_frontend = True  # attribution splits a waveform model here (and needs no import of this module)
+    is_frontend = (
+        True  # attribution splits a waveform model here (and needs no import of this module)
+    )
 
-    def __init__(self, start=START, stop=STOP, nfft=NFFT, hop=HOP, frame_stride=FRAME_STRIDE,
-                 floor=FLOOR, **kwargs):
+    def __init__(
+        self,
+        start=START,
+        stop=STOP,
+        nfft=NFFT,
+        hop=HOP,
+        frame_stride=FRAME_STRIDE,
+        floor=FLOOR,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.settings = dict(start=start, stop=stop, nfft=nfft, hop=hop, frame_stride=frame_stride,
-                             floor=floor)
+        self.settings = dict(
+            start=start, stop=stop, nfft=nfft, hop=hop, frame_stride=frame_stride, floor=floor
+        )
 
     def call(self, waveform):
         return seed_spectrogram(waveform, **self.settings)

@@ -6,6 +6,7 @@ the spectrogram front ends that need gradients live in Keras layers, not here.
     x, rate = read_wav("dog.wav")            # float32 in [-1, 1], (samples,) or (samples, channels)
     x = load_audio("dog.wav", 8000)          # mono, resampled to 8 kHz
 """
+
 import logging
 import math
 import os
@@ -18,7 +19,7 @@ from tfam.outputs import atomic_write
 
 # Scale of each stored integer type: full scale maps to [-1, 1). 24-bit PCM arrives left-justified
 # in int32 (scipy shifts it up), so it shares int32's scale.
-_INT_SCALE = {np.dtype(np.int16): 2.0 ** 15, np.dtype(np.int32): 2.0 ** 31, np.dtype(np.int64): 2.0 ** 63}
+_INT_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype(np.int64): 2.0**63}
 SAMPLE_FORMATS = ("uint8", "int16", "int24", "int32", "float32")
 
 
@@ -60,11 +61,15 @@ def read_wav_raw(path):
         offset, declared = chunk
         available = os.path.getsize(path) - offset
         if declared != 0xFFFFFFFF and available < declared:  # 0xFFFFFFFF: size unknown (streamed)
-            raise ValueError(f"{path} is truncated: its data chunk declares {declared} bytes but "
-                             f"the file holds {available}")
+            raise ValueError(
+                f"{path} is truncated: its data chunk declares {declared} bytes but "
+                f"the file holds {available}"
+            )
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unknown chunks and odd headers are common and harmless
+            warnings.simplefilter(
+                "ignore"
+            )  # unknown chunks and odd headers are common and harmless
             rate, data = wavfile.read(path)
         data = np.asarray(data)  # scipy may hand back a memmap
     except OSError as error:
@@ -105,8 +110,9 @@ def read_wav(path, non_finite="refuse"):
     if bad.any():
         frames = bad.reshape(len(x), -1).any(axis=1)
         first, count = int(np.argmax(frames)), int(frames.sum())
-        where = (f"{count} NaN or infinite sample(s), the first at sample {first} "
-                 f"({first / rate:.3f} s)")
+        where = (
+            f"{count} NaN or infinite sample(s), the first at sample {first} ({first / rate:.3f} s)"
+        )
         if non_finite == "refuse":
             raise ValueError(f"{path} holds {where}; --zero-non-finite replaces them by silence")
         logging.getLogger("tfam").warning("tfam: %s holds %s: replaced by silence", path, where)
@@ -146,13 +152,23 @@ def load_audio(path, rate, mono=True, non_finite="refuse"):
 
 def _int24_bytes(x, rate):
     """A complete 24-bit PCM WAV file: scipy writes 8/16/32-bit and float but not 24-bit."""
-    pcm = np.round(np.clip(x, -1.0, 1.0) * 2.0 ** 23).clip(-(2 ** 23), 2 ** 23 - 1).astype("<i4")
+    pcm = np.round(np.clip(x, -1.0, 1.0) * 2.0**23).clip(-(2**23), 2**23 - 1).astype("<i4")
     channels = 1 if pcm.ndim == 1 else pcm.shape[1]
     raw = pcm.reshape(-1, 1).view(np.uint8)[:, :3].tobytes()  # low three bytes, little-endian
     fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * 3 * channels, 3 * channels, 24)
     pad = b"\0" if len(raw) % 2 else b""
-    return (b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(raw) + len(pad)) + b"WAVE"
-            + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(raw)) + raw + pad)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(raw) + len(pad))
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(raw))
+        + raw
+        + pad
+    )
 
 
 def write_pcm(path, waveform, rate, sample_format="int16"):
@@ -165,15 +181,18 @@ def write_pcm(path, waveform, rate, sample_format="int16"):
     clipped = int(np.count_nonzero(np.abs(x) > 1.0))
     if clipped:
         logging.getLogger("tfam").warning(
-            "tfam: %s: %d sample(s) outside [-1, 1] (peak %.3g) clipped to full scale", path, clipped,
-            np.abs(x).max())
+            "tfam: %s: %d sample(s) outside [-1, 1] (peak %.3g) clipped to full scale",
+            path,
+            clipped,
+            np.abs(x).max(),
+        )
         x = np.clip(x, -1.0, 1.0)
     if sample_format == "uint8":
         data = np.clip(np.round(x * 128.0 + 128.0), 0, 255).astype(np.uint8)
     elif sample_format == "int16":
-        data = np.clip(np.round(x * 2.0 ** 15), -(2 ** 15), 2 ** 15 - 1).astype(np.int16)
+        data = np.clip(np.round(x * 2.0**15), -(2**15), 2**15 - 1).astype(np.int16)
     elif sample_format == "int32":
-        data = np.clip(np.round(x * 2.0 ** 31), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
+        data = np.clip(np.round(x * 2.0**31), -(2**31), 2**31 - 1).astype(np.int32)
     elif sample_format == "float32":
         data = x.astype(np.float32)
     elif sample_format == "int24":
@@ -181,7 +200,9 @@ def write_pcm(path, waveform, rate, sample_format="int16"):
             f.write(_int24_bytes(x, int(rate)))
         return
     else:
-        raise ValueError(f"unknown sample format {sample_format!r}; use one of {', '.join(SAMPLE_FORMATS)}")
+        raise ValueError(
+            f"unknown sample format {sample_format!r}; use one of {', '.join(SAMPLE_FORMATS)}"
+        )
     with atomic_write(path) as f:
         wavfile.write(f, int(rate), data)
 

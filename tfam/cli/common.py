@@ -4,6 +4,7 @@ imported quietly, both flag spellings, the common output and audio-input options
 User errors (missing files, unknown classes or layers, bad shapes, NaN) end in one line on stderr
 and exit status 2, never a traceback.
 """
+
 import argparse
 import contextlib
 import os
@@ -75,12 +76,14 @@ def _import_tensorflow(cpu_devices):
     with _quiet_stderr():
         import tensorflow as tf
         from absl import logging
+
         tf.get_logger().setLevel("WARNING")
         logging.set_verbosity(logging.WARNING)  # not the checkpoint saver's INFO lines
         if cpu_devices > 1:
             cpu = tf.config.list_physical_devices("CPU")[0]
             tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+                cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices
+            )
         tf.config.list_logical_devices()  # device start-up (and its CUDA probing) happens here
 
 
@@ -133,7 +136,9 @@ def one_line(error):
         return type(error).__name__
     if lines[0].startswith("in user code"):
         return lines[-1]
-    if hasattr(error, "op") and hasattr(error, "message"):  # a TensorFlow OpError: drop the node names
+    if hasattr(error, "op") and hasattr(
+        error, "message"
+    ):  # a TensorFlow OpError: drop the node names
         message = re.sub(r"\{\{[^}]*\}\}", "", error.message).split(" [Op:")[0].strip()
         return f"{message.splitlines()[0]} ({type(error).__name__})" if message else lines[0]
     return lines[0]
@@ -141,13 +146,21 @@ def one_line(error):
 
 def add_output_arguments(group, default_out, tensorboard=True):
     """--out, --tensorboard, --quiet and --unsafe-load, the same for every tfam command."""
-    group.add_argument("--out", default=default_out, help=f"output directory (default {default_out})")
+    group.add_argument(
+        "--out", default=default_out, help=f"output directory (default {default_out})"
+    )
     if tensorboard:
-        group.add_argument("--tensorboard", default=None,
-                           help="TensorBoard log directory (default OUT/tensorboard; 'none' to skip)")
+        group.add_argument(
+            "--tensorboard",
+            default=None,
+            help="TensorBoard log directory (default OUT/tensorboard; 'none' to skip)",
+        )
     group.add_argument("--quiet", action="store_true", help="no progress output")
-    group.add_argument("--unsafe-load", action="store_true",
-                       help="load models with Keras safe_mode off (lets the file run code: trusted files only)")
+    group.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="load models with Keras safe_mode off (lets the file run code: trusted files only)",
+    )
 
 
 class TfamParser:
@@ -169,9 +182,12 @@ class ArgumentParser(TfamParser, argparse.ArgumentParser):
 
 def add_audio_input_arguments(group):
     """Options for reading a user's WAV, the same for every tfam command that reads one."""
-    group.add_argument("--zero-non-finite", action="store_true",
-                       help="replace NaN or infinite samples of a float WAV by silence (with a note) "
-                            "instead of refusing the file")
+    group.add_argument(
+        "--zero-non-finite",
+        action="store_true",
+        help="replace NaN or infinite samples of a float WAV by silence (with a note) "
+        "instead of refusing the file",
+    )
 
 
 def non_finite_policy(args):

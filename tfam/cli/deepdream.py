@@ -8,6 +8,7 @@ to the model's input length when that is fixed; a 2-D model takes a PNG or JPEG 
 [0, 1] and resized to the model's input size when that is fixed. The dream is ``tfam.deepdream``:
 gradient ascent on the sum of the layers' mean squared activations, octave by octave.
 """
+
 import dataclasses
 import os
 import time
@@ -28,41 +29,71 @@ LISTED_LAYERS = 8  # how many layer names an unknown-layer error shows
 def add_parser(commands):
     """Add the ``deepdream`` subcommand to the subparsers object of ``tfam.cli.main.build_parser``."""
     p = commands.add_parser(
-        "deepdream", help="deep dream: amplify what a layer hears or sees in a real input",
+        "deepdream",
+        help="deep dream: amplify what a layer hears or sees in a real input",
         description="Amplify what the given layers respond to in a WAV file (1-D models) or a PNG/JPEG "
-                    "image (2-D models); writes dream.wav or dream.png and summary.json.")
+        "image (2-D models); writes dream.wav or dream.png and summary.json.",
+    )
     p.add_argument("model", help=".keras / .h5 file or SavedModel directory")
     p.add_argument("input", help="WAV file (1-D waveform models) or PNG/JPEG image (2-D models)")
     target = p.add_argument_group("target")
-    target.add_argument("--layer", action="append", required=True,
-                        help="layer whose mean squared activation to raise; repeat the flag or give "
-                             "comma-separated names for several (their sum)")
-    target.add_argument("--layer-weight", action="append", default=None,
-                        help="weight of each --layer, in the same order (repeat or comma-separate; "
-                             "default 1 each)")
+    target.add_argument(
+        "--layer",
+        action="append",
+        required=True,
+        help="layer whose mean squared activation to raise; repeat the flag or give "
+        "comma-separated names for several (their sum)",
+    )
+    target.add_argument(
+        "--layer-weight",
+        action="append",
+        default=None,
+        help="weight of each --layer, in the same order (repeat or comma-separate; default 1 each)",
+    )
     opts = p.add_argument_group("dream")
     opts.add_argument("--steps", type=int, default=50, help="steps per octave (default 50)")
-    opts.add_argument("--step-size", type=float, default=0.01,
-                      help="step on the std-normalized gradient (default 0.01)")
-    opts.add_argument("--octaves", type=int, default=3,
-                      help="number of scales, the smallest first, ending at the input's size (default 3)")
+    opts.add_argument(
+        "--step-size",
+        type=float,
+        default=0.01,
+        help="step on the std-normalized gradient (default 0.01)",
+    )
+    opts.add_argument(
+        "--octaves",
+        type=int,
+        default=3,
+        help="number of scales, the smallest first, ending at the input's size (default 3)",
+    )
     opts.add_argument("--octave-scale", type=float, default=1.3, help="size ratio between octaves")
-    opts.add_argument("--tile-size", default=None,
-                      help="cut the input into tiles of this many samples (or 'H,W' pixels) for the "
-                           "model; default: the model's fixed input size, or the whole input")
+    opts.add_argument(
+        "--tile-size",
+        default=None,
+        help="cut the input into tiles of this many samples (or 'H,W' pixels) for the "
+        "model; default: the model's fixed input size, or the whole input",
+    )
     opts.add_argument("--seed", type=int, default=0, help="seed of the random rolls")
-    opts.add_argument("--spatial-rank", type=int, choices=[1, 2], default=None,
-                      help="1 for audio, 2 for images, when the model's input shape does not tell")
+    opts.add_argument(
+        "--spatial-rank",
+        type=int,
+        choices=[1, 2],
+        default=None,
+        help="1 for audio, 2 for images, when the model's input shape does not tell",
+    )
     out = p.add_argument_group("input and output")
-    out.add_argument("--sample-rate", type=int, default=8000,
-                     help="the model's sample rate for 1-D models (default 8000): the WAV is resampled "
-                          "to it and the dream written at it")
+    out.add_argument(
+        "--sample-rate",
+        type=int,
+        default=8000,
+        help="the model's sample rate for 1-D models (default 8000): the WAV is resampled "
+        "to it and the dream written at it",
+    )
     add_audio_input_arguments(out)
     add_output_arguments(out, "runs/deepdream", tensorboard=False)
     return p
 
 
 # ----------------------------------------------------------------------------- arguments
+
 
 def _split(values):
     """['a,b', 'c'] -> ['a', 'b', 'c']."""
@@ -82,8 +113,10 @@ def parse_layers(layer_args, weight_args):
     except ValueError:
         raise ValueError(f"--layer-weight must be numbers, got '{','.join(tokens)}'") from None
     if len(weights) != len(names):
-        raise ValueError(f"{len(weights)} --layer-weight value(s) for {len(names)} layer(s): give one "
-                         "weight per layer")
+        raise ValueError(
+            f"{len(weights)} --layer-weight value(s) for {len(names)} layer(s): give one "
+            "weight per layer"
+        )
     if not all(np.isfinite(weights)):
         raise ValueError(f"--layer-weight must be finite, got '{','.join(tokens)}'")
     return names, weights
@@ -99,7 +132,9 @@ def parse_tile_size(spec, spatial_rank):
     if len(sizes) == 1:
         sizes = sizes * spatial_rank
     if len(sizes) != spatial_rank or min(sizes) < 1:
-        raise ValueError(f"--tile-size must be one positive integer or {spatial_rank} of them, got '{spec}'")
+        raise ValueError(
+            f"--tile-size must be one positive integer or {spatial_rank} of them, got '{spec}'"
+        )
     return tuple(sizes)
 
 
@@ -115,9 +150,12 @@ def build_objective(model, names, weights):
     known = [layer.name for layer in model.layers]
     for name in names:
         if name not in known:
-            listed = [layer.name for layer in model.layers
-                      if type(layer).__name__ != "InputLayer"] or known
-            shown = ", ".join(listed[:LISTED_LAYERS]) + (", ..." if len(listed) > LISTED_LAYERS else "")
+            listed = [
+                layer.name for layer in model.layers if type(layer).__name__ != "InputLayer"
+            ] or known
+            shown = ", ".join(listed[:LISTED_LAYERS]) + (
+                ", ..." if len(listed) > LISTED_LAYERS else ""
+            )
             raise ValueError(f"unknown layer '{name}'; the model's layers include: {shown}")
     total = None
     for name, weight in zip(names, weights):
@@ -127,6 +165,7 @@ def build_objective(model, names, weights):
 
 
 # ----------------------------------------------------------------------------- inputs
+
 
 def input_kind(path):
     """'audio' or 'image' from the file's first bytes (else its suffix); OSError when missing."""
@@ -162,9 +201,13 @@ def fit_length(x, length):
     if length is None or n == length:
         return x, None
     if n > length:
-        return x[:length], f"the input has {n} samples; the model takes {length}: using the first {length}"
+        return x[
+            :length
+        ], f"the input has {n} samples; the model takes {length}: using the first {length}"
     pad = [(0, length - n)] + [(0, 0)] * (x.ndim - 1)
-    return np.pad(x, pad), f"the input has {n} samples; the model takes {length}: zero-padded to {length}"
+    return np.pad(
+        x, pad
+    ), f"the input has {n} samples; the model takes {length}: zero-padded to {length}"
 
 
 def load_waveform(path, sample_rate, model_shape, layout, non_finite="refuse"):
@@ -190,13 +233,16 @@ def read_image(path):
     try:
         image = np.asarray(matplotlib.image.imread(path))
     except Exception as error:  # PIL and matplotlib raise many kinds
-        raise ValueError(f"{path} is not a readable image ({str(error).strip() or type(error).__name__})"
-                         ) from None
+        raise ValueError(
+            f"{path} is not a readable image ({str(error).strip() or type(error).__name__})"
+        ) from None
     if image.dtype.kind in "ui":
         image = image.astype(np.float32) / float(np.iinfo(image.dtype).max)
     image = np.asarray(image, np.float32)
     if image.ndim not in (2, 3) or image.size == 0:
-        raise ValueError(f"{path} is not an image of shape (H, W) or (H, W, channels): {image.shape}")
+        raise ValueError(
+            f"{path} is not an image of shape (H, W) or (H, W, channels): {image.shape}"
+        )
     return check_finite(image, path)
 
 
@@ -217,12 +263,16 @@ def load_image(path, model_shape, layout):
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=-1)
     else:
-        raise ValueError(f"the model takes images with {channels} channels; tfam deepdream reads "
-                         "grayscale or RGB images")
+        raise ValueError(
+            f"the model takes images with {channels} channels; tfam deepdream reads "
+            "grayscale or RGB images"
+        )
     size = tuple(model_shape[:2])
     if all(s is not None for s in size) and image.shape[:2] != size:
-        notes.append(f"the image is {image.shape[0]}x{image.shape[1]}; the model takes "
-                     f"{size[0]}x{size[1]}: resized")
+        notes.append(
+            f"the image is {image.shape[0]}x{image.shape[1]}; the model takes "
+            f"{size[0]}x{size[1]}: resized"
+        )
         image = resize(image, size).numpy()
     if layout.channel_axis is None:
         image = image[..., 0]
@@ -230,6 +280,7 @@ def load_image(path, model_shape, layout):
 
 
 # ----------------------------------------------------------------------------- the command
+
 
 def _spectrogram_writer():
     try:
@@ -256,9 +307,10 @@ def check_options(args):
 @dataclasses.dataclass
 class Job:
     """A deep dream to run: the model, what to raise, the input fitted to the model."""
+
     model: object
     objective: object
-    kind: str            # "audio" or "image"
+    kind: str  # "audio" or "image"
     layout: object
     x: np.ndarray
     notes: list
@@ -281,21 +333,32 @@ def load(args, names, weights):
     if kind != wanted:
         given = "a WAV file" if kind == "audio" else "an image"
         need = "a WAV file" if wanted == "audio" else "a PNG or JPEG image"
-        raise ValueError(f"{args.input} is {given} but the model takes "
-                         f"{'1-D audio' if wanted == 'audio' else '2-D'} input of shape "
-                         f"{('batch',) + model_shape}: give {need}")
+        raise ValueError(
+            f"{args.input} is {given} but the model takes "
+            f"{'1-D audio' if wanted == 'audio' else '2-D'} input of shape "
+            f"{('batch',) + model_shape}: give {need}"
+        )
     objective = build_objective(model, names, weights)
     tile_size = parse_tile_size(args.tile_size, layout.spatial_rank)
     model_spatial = [input_shape[a] for a in layout.spatial_axes]
     if tile_size is None and all(m is not None for m in model_spatial):
         tile_size = tuple(model_spatial)  # the octaves' other sizes go through the model in tiles
     if kind == "audio":
-        x, notes = load_waveform(args.input, args.sample_rate, model_shape, layout,
-                                 non_finite_policy(args))
+        x, notes = load_waveform(
+            args.input, args.sample_rate, model_shape, layout, non_finite_policy(args)
+        )
     else:
         x, notes = load_image(args.input, model_shape, layout)
-    return Job(model, objective, kind, layout, x, notes,
-               AUDIO_RANGE if kind == "audio" else IMAGE_RANGE, tile_size)
+    return Job(
+        model,
+        objective,
+        kind,
+        layout,
+        x,
+        notes,
+        AUDIO_RANGE if kind == "audio" else IMAGE_RANGE,
+        tile_size,
+    )
 
 
 def compute(args, job):
@@ -304,25 +367,42 @@ def compute(args, job):
 
     octaves = octave_exponents(args.octaves)
     if not args.quiet:
-        size = "x".join(str(n) for n in job.x.shape[:job.layout.spatial_rank])
+        size = "x".join(str(n) for n in job.x.shape[: job.layout.spatial_rank])
         tiles = f" in tiles of {'x'.join(map(str, job.tile_size))}" if job.tile_size else ""
-        print(f"dreaming {job.objective.name}: {len(octaves)} octave(s) of {args.steps} steps on "
-              f"{size} {'samples' if job.kind == 'audio' else 'pixels'}{tiles}", flush=True)
+        print(
+            f"dreaming {job.objective.name}: {len(octaves)} octave(s) of {args.steps} steps on "
+            f"{size} {'samples' if job.kind == 'audio' else 'pixels'}{tiles}",
+            flush=True,
+        )
 
     # The objective per tile, a few tiles per call: a long clip in one call would hold all its
     # activations at once and could not be interrupted.
     def score(x):
-        return tiled_objective(job.model, job.objective, x, job.tile_size, spatial_rank=args.spatial_rank)
+        return tiled_objective(
+            job.model, job.objective, x, job.tile_size, spatial_rank=args.spatial_rank
+        )
 
     before, started = score(job.x), time.perf_counter()
-    dream = deepdream(job.model, job.objective, job.x, steps=args.steps, step_size=args.step_size,
-                      octaves=octaves, octave_scale=args.octave_scale, tile_size=job.tile_size,
-                      value_range=job.value_range, spatial_rank=args.spatial_rank, seed=args.seed,
-                      verbose=not args.quiet)
+    dream = deepdream(
+        job.model,
+        job.objective,
+        job.x,
+        steps=args.steps,
+        step_size=args.step_size,
+        octaves=octaves,
+        octave_scale=args.octave_scale,
+        tile_size=job.tile_size,
+        value_range=job.value_range,
+        spatial_rank=args.spatial_rank,
+        seed=args.seed,
+        verbose=not args.quiet,
+    )
     seconds = time.perf_counter() - started
     if not np.all(np.isfinite(dream)):
-        raise FloatingPointError("the dream became NaN or infinite: the model produced non-finite "
-                                 "gradients; lower --step-size")
+        raise FloatingPointError(
+            "the dream became NaN or infinite: the model produced non-finite "
+            "gradients; lower --step-size"
+        )
     return dream, before, score(dream), seconds
 
 
@@ -336,21 +416,35 @@ def write(args, names, weights, job, dream, before, after, seconds):
         write_spectrogram = _spectrogram_writer()
         if write_spectrogram is not None:
             for stem, wave, value in (("input", job.x, before), ("dream", dream, after)):
-                write_spectrogram(os.path.join(args.out, stem + ".png"), wave, args.sample_rate,
-                                  title=f"{stem}: {name} = {value:.4g}")
+                write_spectrogram(
+                    os.path.join(args.out, stem + ".png"),
+                    wave,
+                    args.sample_rate,
+                    title=f"{stem}: {name} = {value:.4g}",
+                )
                 files.append(stem + ".png")
     else:
         for stem, image in (("input", job.x), ("dream", dream)):
             outputs.write_png(os.path.join(args.out, stem + ".png"), image, job.value_range)
             files.append(stem + ".png")
-    summary = {"model": os.path.abspath(args.model), "input": os.path.abspath(args.input),
-               "layers": [{"name": n, "weight": w} for n, w in zip(names, weights)],
-               "objective": name, "steps": args.steps, "step_size": args.step_size,
-               "octaves": list(octave_exponents(args.octaves)), "octave_scale": args.octave_scale,
-               "tile_size": None if job.tile_size is None else list(job.tile_size), "seed": args.seed,
-               "shape": list(job.x.shape), "seconds": round(seconds, 3),
-               "objective_before": before, "objective_after": after, "notes": job.notes,
-               "files": files + ["summary.json"]}
+    summary = {
+        "model": os.path.abspath(args.model),
+        "input": os.path.abspath(args.input),
+        "layers": [{"name": n, "weight": w} for n, w in zip(names, weights)],
+        "objective": name,
+        "steps": args.steps,
+        "step_size": args.step_size,
+        "octaves": list(octave_exponents(args.octaves)),
+        "octave_scale": args.octave_scale,
+        "tile_size": None if job.tile_size is None else list(job.tile_size),
+        "seed": args.seed,
+        "shape": list(job.x.shape),
+        "seconds": round(seconds, 3),
+        "objective_before": before,
+        "objective_after": after,
+        "notes": job.notes,
+        "files": files + ["summary.json"],
+    }
     if job.kind == "audio":
         summary["sample_rate"] = args.sample_rate
     outputs.write_json(os.path.join(args.out, "summary.json"), summary)
@@ -367,8 +461,10 @@ def run(args):
         print(f"note: {note}")
     dream, before, after, seconds = compute(args, job)
     summary = write(args, names, weights, job, dream, before, after, seconds)
-    print(f"{job.objective.name}: {before:.5g} -> {after:.5g}; wrote "
-          f"{', '.join(summary['files'][:-1])} and summary.json to {args.out}")
+    print(
+        f"{job.objective.name}: {before:.5g} -> {after:.5g}; wrote "
+        f"{', '.join(summary['files'][:-1])} and summary.json to {args.out}"
+    )
     return summary
 
 

@@ -1,7 +1,7 @@
 """``tfam dream``: activation maximization of a saved Keras model from the command line."""
+
 import dataclasses
 import os
-
 
 from tfam import audio, objectives, outputs
 from tfam import params as param_lib
@@ -44,7 +44,9 @@ def parse_classes(spec, n_classes, labels):
     if spec.strip() == "all":
         rows = [(i,) for i in range(n_classes)]
     else:
-        rows = [tuple(index(t) for t in part.split("+")) for part in spec.split(",") if part.strip()]
+        rows = [
+            tuple(index(t) for t in part.split("+")) for part in spec.split(",") if part.strip()
+        ]
     if not rows:
         raise ValueError("no class given")
     return rows, ["+".join(names[i] for i in row) for row in rows]
@@ -72,8 +74,11 @@ def build_objective(args, model):
     if args.channel is not None and args.neuron is not None:
         raise ValueError("give either --channel or --neuron, not both")
     if args.channel is not None:
-        units = (list(range(_layer_width(model, args.layer))) if args.channel.strip() == "all"
-                 else parse_ints(args.channel, "--channel"))
+        units = (
+            list(range(_layer_width(model, args.layer)))
+            if args.channel.strip() == "all"
+            else parse_ints(args.channel, "--channel")
+        )
         return objectives.channel(args.layer, units), [f"{args.layer} channel {u}" for u in units]
     if args.neuron is not None:
         units = parse_ints(args.neuron, "--neuron")
@@ -108,15 +113,23 @@ def _file_stem(i, name):
 def default_sample_rate(model):
     """8000 for models with seed 002's spectrogram layer (tfam's UrbanSound models), else 16000."""
     from tfam.audio.spectrogram import SAMPLE_RATE, SeedSpectrogram
-    return SAMPLE_RATE if any(isinstance(layer, SeedSpectrogram) for layer in model.layers) else 16000
+
+    return (
+        SAMPLE_RATE if any(isinstance(layer, SeedSpectrogram) for layer in model.layers) else 16000
+    )
 
 
 def _check_options(args):
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
-    for flag, value in (("--tv", args.tv), ("--l1", args.l1), ("--jitter", args.jitter),
-                        ("--max-shift", args.max_shift), ("--max-rms", args.max_rms),
-                        ("--high-band-weight", args.high_band_weight)):
+    for flag, value in (
+        ("--tv", args.tv),
+        ("--l1", args.l1),
+        ("--jitter", args.jitter),
+        ("--max-shift", args.max_shift),
+        ("--max-rms", args.max_rms),
+        ("--high-band-weight", args.high_band_weight),
+    ):
         if value is not None and value < 0:
             raise ValueError(f"{flag} must be 0 (off) or positive, got {value}")
     if args.batch is not None and args.batch < 1:
@@ -134,25 +147,37 @@ def _or(value, default):
 def image_recipe(args, value_range):
     """tfam.dream keyword arguments for 2-D inputs: jitter, total variation, L1."""
     tv, l1, jitter = _or(args.tv, 0.1), _or(args.l1, 0.1), _or(args.jitter, 2)
-    param = (param_lib.fourier(value_range) if args.param == "fourier" else param_lib.direct(value_range))
-    return dict(param=param, learning_rate=_or(args.learning_rate, 0.05),
-                transforms=[tr.jitter(jitter)] if jitter > 0 else [],
-                regularizers=[r for w, r in ((tv, reg.total_variation(tv)), (l1, reg.lp_norm(l1, p=1)))
-                              if w > 0])
+    param = (
+        param_lib.fourier(value_range) if args.param == "fourier" else param_lib.direct(value_range)
+    )
+    return dict(
+        param=param,
+        learning_rate=_or(args.learning_rate, 0.05),
+        transforms=[tr.jitter(jitter)] if jitter > 0 else [],
+        regularizers=[
+            r for w, r in ((tv, reg.total_variation(tv)), (l1, reg.lp_norm(l1, p=1))) if w > 0
+        ],
+    )
 
 
 def sound_recipe(args, value_range, sample_rate):
     """tfam.dream keyword arguments for waveforms: tfam.audio.sound_dreams' recipe (+ L1 if asked)."""
     from tfam.audio.sound_dreams import audio_recipe
 
-    recipe = audio_recipe(sample_rate, learning_rate=_or(args.learning_rate, 0.01),
-                          max_shift_seconds=args.max_shift, tv=_or(args.tv, 0.05),
-                          max_rms=args.max_rms, high_band_weight=args.high_band_weight,
-                          cutoff_hz=args.cutoff_hz)
+    recipe = audio_recipe(
+        sample_rate,
+        learning_rate=_or(args.learning_rate, 0.01),
+        max_shift_seconds=args.max_shift,
+        tv=_or(args.tv, 0.05),
+        max_rms=args.max_rms,
+        high_band_weight=args.high_band_weight,
+        cutoff_hz=args.cutoff_hz,
+    )
     if args.param == "fourier":
         if args.max_rms > 0:
-            raise ValueError("--max-rms needs the direct parameterization; give --max-rms 0 with "
-                             "--param fourier")
+            raise ValueError(
+                "--max-rms needs the direct parameterization; give --max-rms 0 with --param fourier"
+            )
         recipe["param"] = param_lib.fourier(value_range)
     else:
         recipe["param"] = param_lib.direct(value_range)
@@ -166,16 +191,17 @@ def sound_recipe(args, value_range, sample_rate):
 @dataclasses.dataclass
 class Plan:
     """What ``tfam dream`` will do, decided from the arguments and the model before any step."""
+
     model: object
     objective: object
-    names: list          # one per row
+    names: list  # one per row
     batch: int
     sound: bool
     value_range: tuple
     sample_rate: int | None
-    recipe: dict         # tfam.dream keyword arguments
+    recipe: dict  # tfam.dream keyword arguments
     steps: int
-    tensorboard: str     # 'none' for no events
+    tensorboard: str  # 'none' for no events
 
 
 def load(args):
@@ -199,21 +225,44 @@ def plan(args, model):
     if objective.rows is None and batch > 1:
         names = [f"{names[0]} #{i}" for i in range(batch)]
     sample_rate = (args.sample_rate or default_sample_rate(model)) if sound else None
-    recipe = sound_recipe(args, value_range, sample_rate) if sound else image_recipe(args, value_range)
-    return Plan(model, objective, names, batch, sound, value_range, sample_rate, recipe,
-                steps=args.steps or (300 if sound else 200),
-                tensorboard=args.tensorboard or os.path.join(args.out, "tensorboard"))
+    recipe = (
+        sound_recipe(args, value_range, sample_rate) if sound else image_recipe(args, value_range)
+    )
+    return Plan(
+        model,
+        objective,
+        names,
+        batch,
+        sound,
+        value_range,
+        sample_rate,
+        recipe,
+        steps=args.steps or (300 if sound else 200),
+        tensorboard=args.tensorboard or os.path.join(args.out, "tensorboard"),
+    )
 
 
 def compute(args, p):
     """The dreams (a tfam Result), with TensorBoard events as they come."""
     from tfam.report import summaries
 
-    log = (summaries.DreamLog(p.tensorboard, p.names, p.sample_rate, p.value_range)
-           if p.tensorboard != "none" else None)
-    result = dream(p.model, p.objective, steps=p.steps, batch_size=p.batch, seed=args.seed,
-                   verbose=0 if args.quiet else 1, spatial_rank=args.spatial_rank,
-                   callbacks=[log] if log else [], max_batch=args.max_batch, **p.recipe)
+    log = (
+        summaries.DreamLog(p.tensorboard, p.names, p.sample_rate, p.value_range)
+        if p.tensorboard != "none"
+        else None
+    )
+    result = dream(
+        p.model,
+        p.objective,
+        steps=p.steps,
+        batch_size=p.batch,
+        seed=args.seed,
+        verbose=0 if args.quiet else 1,
+        spatial_rank=args.spatial_rank,
+        callbacks=[log] if log else [],
+        max_batch=args.max_batch,
+        **p.recipe,
+    )
     if log:
         log.write_history(result)
     return result
@@ -232,7 +281,9 @@ def _write_row(out, i, name, p, result):
         path = os.path.join(out, stem + ".png")
         outputs.write_png(path, result.x[i], p.value_range)
         row["file"] = os.path.basename(path)
-    row.update(best_objective=float(result.best_value[i]), final_objective=float(result.history[-1, i]))
+    row.update(
+        best_objective=float(result.best_value[i]), final_objective=float(result.history[-1, i])
+    )
     if result.target_probability is not None:
         row["probability"] = float(result.target_probability[i])
     return row
@@ -242,11 +293,18 @@ def write(args, p, result):
     """WAV + spectrogram PNG per row (sounds) or PNG per row and a grid (images), summary.json."""
     rows = [_write_row(args.out, i, name, p, result) for i, name in enumerate(p.names)]
     if not p.sound and len(rows) > 1:
-        titles = [f"{r['target']}" + (f"\np={r['probability']:.2f}" if "probability" in r else "")
-                  for r in rows]
+        titles = [
+            f"{r['target']}" + (f"\np={r['probability']:.2f}" if "probability" in r else "")
+            for r in rows
+        ]
         outputs.write_grid(os.path.join(args.out, "grid.png"), result.x, titles, p.value_range)
-    summary = {"model": os.path.abspath(args.model), "objective": p.objective.name, "steps": p.steps,
-               "seconds": round(result.seconds, 3), "rows": rows}
+    summary = {
+        "model": os.path.abspath(args.model),
+        "objective": p.objective.name,
+        "steps": p.steps,
+        "seconds": round(result.seconds, 3),
+        "rows": rows,
+    }
     if p.sound:
         summary["sample_rate"] = p.sample_rate
     if p.tensorboard != "none":
@@ -260,8 +318,14 @@ def run(args):
     model = load(args)
     p = plan(args, model)
     summary = write(args, p, compute(args, p))
-    print(f"wrote {len(summary['rows'])} dream(s) and summary.json to {args.out}"
-          + (f"; TensorBoard: tensorboard --logdir {p.tensorboard}" if p.tensorboard != "none" else ""))
+    print(
+        f"wrote {len(summary['rows'])} dream(s) and summary.json to {args.out}"
+        + (
+            f"; TensorBoard: tensorboard --logdir {p.tensorboard}"
+            if p.tensorboard != "none"
+            else ""
+        )
+    )
     return summary
 
 

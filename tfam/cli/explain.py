@@ -13,6 +13,7 @@ The WAV is read at any rate and channel count: other rates are resampled to the 
 (band-limited, tfam.audio) and stereo is mixed down to mono, each with a note; a clip longer than
 the model hears is centre-cropped, a shorter one zero-padded at the end, also with a note.
 """
+
 import dataclasses
 import os
 
@@ -27,33 +28,64 @@ BACKENDS = ("auto", "tf-keras-vis", "tfam")
 def add_parser(commands):
     """Add the ``explain`` subcommand to the subparsers object of ``tfam.cli.main.build_parser``."""
     p = commands.add_parser(
-        "explain", help="attribution map of an audio model for a clip, and its salient audio",
+        "explain",
+        help="attribution map of an audio model for a clip, and its salient audio",
         description="Compute a saliency, Grad-CAM, Grad-CAM++ or Score-CAM map of a model for a WAV "
-                    "file, mask the clip's log-mel with it, turn the salient part back into sound "
-                    "(Griffin-Lim and waveform optimization) and report the model's probability for "
-                    "the target on the clip, on the salient part and on the rest.")
+        "file, mask the clip's log-mel with it, turn the salient part back into sound "
+        "(Griffin-Lim and waveform optimization) and report the model's probability for "
+        "the target on the clip, on the salient part and on the rest.",
+    )
     p.add_argument("model", help=".keras / .h5 file or SavedModel directory")
-    p.add_argument("input", help="WAV file (any rate: resampled to the model's; stereo: mixed to mono)")
-    p.add_argument("--method", choices=METHODS, default="gradcam",
-                   help="attribution method (default gradcam)")
-    p.add_argument("--class", dest="target", default=None,
-                   help="class index or name to explain (default: the class the model predicts)")
-    p.add_argument("--labels", help="class names, one per line (default: MODEL.labels.txt beside the "
-                                    "model, if present)")
-    p.add_argument("--layer", default=None,
-                   help="CAM layer; comma-separated for several streams (default: the last "
-                        "convolution of every stream)")
-    p.add_argument("--threshold", default="mean",
-                   help="'mean' (seed 003: keep the cells at or above the map's mean), 'none' (the map "
-                        "itself as a soft mask) or a number in [0, 1] (default mean)")
-    p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="who computes the map: tf-keras-vis where it can, else tfam (default auto)")
-    p.add_argument("--smooth-samples", type=int, default=0, help="saliency: SmoothGrad copies (0: off)")
-    p.add_argument("--batch-size", type=int, default=32, help="Score-CAM: masked inputs per forward pass")
-    p.add_argument("--sample-rate", type=int, default=None,
-                   help="the rate of a model on bare samples (default 22050, seed 000's raw "
-                        "classifier); models with a spectrogram front end or input know their own")
-    p.add_argument("--steps", type=int, default=500, help="steps of the waveform optimization (default 500)")
+    p.add_argument(
+        "input", help="WAV file (any rate: resampled to the model's; stereo: mixed to mono)"
+    )
+    p.add_argument(
+        "--method", choices=METHODS, default="gradcam", help="attribution method (default gradcam)"
+    )
+    p.add_argument(
+        "--class",
+        dest="target",
+        default=None,
+        help="class index or name to explain (default: the class the model predicts)",
+    )
+    p.add_argument(
+        "--labels",
+        help="class names, one per line (default: MODEL.labels.txt beside the model, if present)",
+    )
+    p.add_argument(
+        "--layer",
+        default=None,
+        help="CAM layer; comma-separated for several streams (default: the last "
+        "convolution of every stream)",
+    )
+    p.add_argument(
+        "--threshold",
+        default="mean",
+        help="'mean' (seed 003: keep the cells at or above the map's mean), 'none' (the map "
+        "itself as a soft mask) or a number in [0, 1] (default mean)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="who computes the map: tf-keras-vis where it can, else tfam (default auto)",
+    )
+    p.add_argument(
+        "--smooth-samples", type=int, default=0, help="saliency: SmoothGrad copies (0: off)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=32, help="Score-CAM: masked inputs per forward pass"
+    )
+    p.add_argument(
+        "--sample-rate",
+        type=int,
+        default=None,
+        help="the rate of a model on bare samples (default 22050, seed 000's raw "
+        "classifier); models with a spectrogram front end or input know their own",
+    )
+    p.add_argument(
+        "--steps", type=int, default=500, help="steps of the waveform optimization (default 500)"
+    )
     p.add_argument("--griffin-lim-iterations", type=int, default=32, help="default 32")
     p.add_argument("--seed", type=int, default=0)
     add_audio_input_arguments(p)
@@ -62,6 +94,7 @@ def add_parser(commands):
 
 
 # ----------------------------------------------------------------------------- arguments
+
 
 def parse_threshold(spec):
     """'mean' | 'none' | a number in [0, 1]."""
@@ -78,9 +111,12 @@ def parse_threshold(spec):
 
 
 def check_options(args):
-    for flag, value, least in (("--steps", args.steps, 1), ("--griffin-lim-iterations",
-                               args.griffin_lim_iterations, 1), ("--batch-size", args.batch_size, 1),
-                               ("--smooth-samples", args.smooth_samples, 0)):
+    for flag, value, least in (
+        ("--steps", args.steps, 1),
+        ("--griffin-lim-iterations", args.griffin_lim_iterations, 1),
+        ("--batch-size", args.batch_size, 1),
+        ("--smooth-samples", args.smooth_samples, 0),
+    ):
         if value < least:
             raise ValueError(f"{flag} must be at least {least}, got {value}")
     if args.sample_rate is not None and args.sample_rate < 1:
@@ -134,6 +170,7 @@ def read_clip(path, hear, non_finite="refuse"):
 
 # ----------------------------------------------------------------------------- the command
 
+
 def _layers(spec):
     if spec is None:
         return None
@@ -163,13 +200,14 @@ def write_tensorboard(logdir, figures, clips, sample_rate, scores):
 @dataclasses.dataclass
 class Explanation:
     """What ``tfam explain`` computed for one clip."""
-    clip: object        # the clip as the model hears it
-    notes: list         # how it was fitted to the model
-    names: list         # class names
+
+    clip: object  # the clip as the model hears it
+    notes: list  # how it was fitted to the model
+    names: list  # class names
     target: int
     attribution: object  # tfam.attribution's result
-    salient: object      # salient_audio's result
-    p_all: object        # the model's probabilities for the clip
+    salient: object  # salient_audio's result
+    p_all: object  # the model's probabilities for the clip
 
 
 def load(args):
@@ -179,9 +217,15 @@ def load(args):
 
     model = load_model(args.model, safe_mode=not args.unsafe_load)
     hear = sa.hearing(model, args.sample_rate)
-    if args.sample_rate is not None and hear.kind != "waveform" and args.sample_rate != hear.sample_rate:
-        raise ValueError(f"the model hears {hear.sample_rate} Hz (its front end fixes the rate); "
-                         f"--sample-rate {args.sample_rate} does not apply")
+    if (
+        args.sample_rate is not None
+        and hear.kind != "waveform"
+        and args.sample_rate != hear.sample_rate
+    ):
+        raise ValueError(
+            f"the model hears {hear.sample_rate} Hz (its front end fixes the rate); "
+            f"--sample-rate {args.sample_rate} does not apply"
+        )
     return model, hear
 
 
@@ -189,22 +233,45 @@ def compute(args, model, hear, threshold):
     """The attribution map of the clip and the salient audio it selects."""
     import numpy as np
 
-    from tfam.audio import salient as sa
     from tfam.attribution import attribute
+    from tfam.audio import salient as sa
 
     clip, notes = read_clip(args.input, hear, non_finite_policy(args))
     for note in notes:
         print(f"note: {note}")
     names = class_names(args, model.outputs[0].shape[-1])
-    att = attribute(model, np.asarray(hear.model_input(clip[None])), args.method,
-                    target=parse_target(args.target, names), layers=_layers(args.layer),
-                    backend=args.backend, batch_size=args.batch_size,
-                    smooth_samples=args.smooth_samples, seed=args.seed)
-    salient = sa.salient_audio(model, hear, clip[None], att.maps, att.targets, threshold=threshold,
-                               steps=args.steps, n_iter=args.griffin_lim_iterations, seed=args.seed,
-                               verbose=0 if args.quiet else 1)
-    return Explanation(clip, notes, names, int(att.targets[0]), att, salient,
-                       sa.probabilities(model, hear, clip[None])[0])
+    att = attribute(
+        model,
+        np.asarray(hear.model_input(clip[None])),
+        args.method,
+        target=parse_target(args.target, names),
+        layers=_layers(args.layer),
+        backend=args.backend,
+        batch_size=args.batch_size,
+        smooth_samples=args.smooth_samples,
+        seed=args.seed,
+    )
+    salient = sa.salient_audio(
+        model,
+        hear,
+        clip[None],
+        att.maps,
+        att.targets,
+        threshold=threshold,
+        steps=args.steps,
+        n_iter=args.griffin_lim_iterations,
+        seed=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+    return Explanation(
+        clip,
+        notes,
+        names,
+        int(att.targets[0]),
+        att,
+        salient,
+        sa.probabilities(model, hear, clip[None])[0],
+    )
 
 
 def write(args, hear, e, threshold):
@@ -215,18 +282,33 @@ def write(args, hear, e, threshold):
     att, result, name = e.attribution, e.salient, e.names[e.target]
     title = f"{args.method} for '{name}' ({os.path.basename(args.input)})"
     figures = {
-        "map": map_figure(att.features[0], att.maps[0], hear.times, hear.freqs, hear.freq_scale,
-                          title=title, sample_rate=hear.sample_rate),
-        "masked": masked_figure(result.log_mel[0], result.keep_log_mel[0], result.remove_log_mel[0],
-                                *sa.mel_grid(result.settings, hear.samples),
-                                title=f"salient part of '{name}' (threshold {threshold})"),
+        "map": map_figure(
+            att.features[0],
+            att.maps[0],
+            hear.times,
+            hear.freqs,
+            hear.freq_scale,
+            title=title,
+            sample_rate=hear.sample_rate,
+        ),
+        "masked": masked_figure(
+            result.log_mel[0],
+            result.keep_log_mel[0],
+            result.remove_log_mel[0],
+            *sa.mel_grid(result.settings, hear.samples),
+            title=f"salient part of '{name}' (threshold {threshold})",
+        ),
     }
     files = []
     for key, fig in figures.items():
         write_png(os.path.join(args.out, f"{key}.png"), fig)
         files.append(f"{key}.png")
-    clips = {"input": e.clip, "salient_griffin_lim": result.keep_audio[0],
-             "salient_optimized": result.optimized_audio[0], "removed_griffin_lim": result.remove_audio[0]}
+    clips = {
+        "input": e.clip,
+        "salient_griffin_lim": result.keep_audio[0],
+        "salient_optimized": result.optimized_audio[0],
+        "removed_griffin_lim": result.remove_audio[0],
+    }
     for key, wave in clips.items():
         audio.write_wav(os.path.join(args.out, f"{key}.wav"), wave, hear.sample_rate)
         files.append(f"{key}.wav")
@@ -236,16 +318,26 @@ def write(args, hear, e, threshold):
         write_tensorboard(tensorboard, figures, clips, hear.sample_rate, scores)
     predicted = int(e.p_all.argmax())
     summary = {
-        "model": os.path.abspath(args.model), "input": os.path.abspath(args.input),
-        "method": args.method, "backend": att.backend, "layers": list(att.layers),
-        "frontend": att.frontend, "target": {"index": e.target, "name": name},
+        "model": os.path.abspath(args.model),
+        "input": os.path.abspath(args.input),
+        "method": args.method,
+        "backend": att.backend,
+        "layers": list(att.layers),
+        "frontend": att.frontend,
+        "target": {"index": e.target, "name": name},
         "predicted": {"index": predicted, "name": e.names[predicted]},
-        "probabilities": scores, "keep_minus_remove": scores["keep"] - scores["remove"],
-        "threshold": threshold, "sample_rate": hear.sample_rate, "samples": hear.samples,
+        "probabilities": scores,
+        "keep_minus_remove": scores["keep"] - scores["remove"],
+        "threshold": threshold,
+        "sample_rate": hear.sample_rate,
+        "samples": hear.samples,
         "log_mel": result.settings,
-        "optimization": {"steps": args.steps,
-                         "log_mel_rms_error": {k: float(v[0]) for k, v in result.optimized_error.items()}},
-        "griffin_lim_iterations": args.griffin_lim_iterations, "notes": e.notes,
+        "optimization": {
+            "steps": args.steps,
+            "log_mel_rms_error": {k: float(v[0]) for k, v in result.optimized_error.items()},
+        },
+        "griffin_lim_iterations": args.griffin_lim_iterations,
+        "notes": e.notes,
         "tensorboard": None if tensorboard == "none" else tensorboard,
         "files": files + ["summary.json"],
     }
@@ -260,11 +352,13 @@ def run(args):
     model, hear = load(args)
     summary = write(args, hear, compute(args, model, hear, threshold), threshold)
     scores, error = summary["probabilities"], summary["optimization"]["log_mel_rms_error"]
-    print(f"{args.method} ({summary['backend']}) for '{summary['target']['name']}': p = "
-          f"{scores['original']:.3f} on the clip, {scores['keep']:.3f} on the salient part, "
-          f"{scores['remove']:.3f} without it (Griffin-Lim of the whole clip: {scores['resynth']:.3f}); "
-          f"optimized waveform: log-mel RMS error {error['start']:.2f} -> {error['final']:.2f} "
-          f"(Griffin-Lim {error['griffin_lim']:.2f}), p = {scores['optimized']:.3f}")
+    print(
+        f"{args.method} ({summary['backend']}) for '{summary['target']['name']}': p = "
+        f"{scores['original']:.3f} on the clip, {scores['keep']:.3f} on the salient part, "
+        f"{scores['remove']:.3f} without it (Griffin-Lim of the whole clip: {scores['resynth']:.3f}); "
+        f"optimized waveform: log-mel RMS error {error['start']:.2f} -> {error['final']:.2f} "
+        f"(Griffin-Lim {error['griffin_lim']:.2f}), p = {scores['optimized']:.3f}"
+    )
     print(f"wrote {', '.join(summary['files'][:-1])} and summary.json to {args.out}")
     return summary
 

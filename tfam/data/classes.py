@@ -1,5 +1,6 @@
 """The check every dataset passes before it is packed or trained on: a classifier needs at least
 two classes, and training needs clips of every class in every split that holds clips."""
+
 import logging
 
 import numpy as np
@@ -14,14 +15,19 @@ def check_classes(labels_per_split, class_names, where, every_class=True):
     warning."""
     if len(class_names) < 2:
         found = ", ".join(map(str, class_names)) or "none"
-        raise ValueError(f"{where} has {len(class_names)} class(es) ({found}); a classifier needs "
-                         "at least two")
-    counts = {split: np.bincount(np.asarray(labels, np.int64).reshape(-1), minlength=len(class_names))
-              for split, labels in labels_per_split.items()}
+        raise ValueError(
+            f"{where} has {len(class_names)} class(es) ({found}); a classifier needs at least two"
+        )
+    counts = {
+        split: np.bincount(np.asarray(labels, np.int64).reshape(-1), minlength=len(class_names))
+        for split, labels in labels_per_split.items()
+    }
     present = [name for k, name in enumerate(class_names) if any(c[k] for c in counts.values())]
     if len(present) < 2:
-        raise ValueError(f"{where} holds clips of {len(present)} class(es) "
-                         f"({', '.join(present) or 'none'}); a classifier needs at least two")
+        raise ValueError(
+            f"{where} holds clips of {len(present)} class(es) "
+            f"({', '.join(present) or 'none'}); a classifier needs at least two"
+        )
     for split, count in counts.items():
         if count.sum() == 0 and split != "train":
             continue

@@ -3,6 +3,7 @@
 The stand-in is scikit-learn's bundled 8x8 digits (1,797 images, shipped inside the package, so it
 needs no network), enlarged to 20x20 and centred in 28x28 like MNIST's digits.
 """
+
 import os
 
 import numpy as np
@@ -34,7 +35,8 @@ def load_mnist(path=DEFAULT_MNIST):
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"MNIST not found at {path}: put the Keras-format mnist.npz there (keys x_train, y_train, "
-            "x_test, y_test) or pass its path; without it tfam uses the embedded digits")
+            "x_test, y_test) or pass its path; without it tfam uses the embedded digits"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
@@ -46,5 +48,8 @@ def load_mnist(path=DEFAULT_MNIST):
     for name, x in (("x_train", x_train), ("x_test", x_test)):
         if x.ndim != 3 or x.shape[1:] != (28, 28):
             raise ValueError(f"{path}: {name} has shape {x.shape}, expected (N, 28, 28)")
-    scale = lambda x: (x.astype(np.float32) / 255.0)[..., None]
+
+    def scale(x):
+        return (x.astype(np.float32) / 255.0)[..., None]
+
     return (scale(x_train), y_train.astype(np.int64)), (scale(x_test), y_test.astype(np.int64))

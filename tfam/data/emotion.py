@@ -19,6 +19,7 @@ sorted by name, the first 160 train, the next 20 validate, the rest test (``tess
 
 numpy/scipy only (no TensorFlow, no librosa), so that the data tools start fast.
 """
+
 import collections
 import dataclasses
 import itertools
@@ -42,17 +43,36 @@ SILENT_PEAK = 1e-4  # a clip whose peak stays below this (-80 dBFS, ~3 LSB of 16
 TESS_SPEAKERS = ("OAF", "YAF")
 # TESS file-name emotion (lower case, as written in the names seen in the wild) -> the canonical
 # TESS name. Real files use "ps" for pleasant surprise; the longer forms are accepted too.
-TESS_EMOTIONS = {"angry": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy",
-                 "neutral": "neutral", "ps": "ps", "sad": "sad", "pleasant_surprise": "ps",
-                 "pleasant_surprised": "ps", "fearful": "fear"}
+TESS_EMOTIONS = {
+    "angry": "angry",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "happy",
+    "neutral": "neutral",
+    "ps": "ps",
+    "sad": "sad",
+    "pleasant_surprise": "ps",
+    "pleasant_surprised": "ps",
+    "fearful": "fear",
+}
 TESS_TO_CLASS = {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry"}
 # The real TESS folders, spelling and case included.
-TESS_FOLDERS = {("OAF", "angry"): "OAF_angry", ("OAF", "disgust"): "OAF_disgust", ("OAF", "fear"): "OAF_Fear",
-                ("OAF", "happy"): "OAF_happy", ("OAF", "neutral"): "OAF_neutral",
-                ("OAF", "ps"): "OAF_Pleasant_surprise", ("OAF", "sad"): "OAF_Sad",
-                ("YAF", "angry"): "YAF_angry", ("YAF", "disgust"): "YAF_disgust", ("YAF", "fear"): "YAF_fear",
-                ("YAF", "happy"): "YAF_happy", ("YAF", "neutral"): "YAF_neutral",
-                ("YAF", "ps"): "YAF_pleasant_surprised", ("YAF", "sad"): "YAF_sad"}
+TESS_FOLDERS = {
+    ("OAF", "angry"): "OAF_angry",
+    ("OAF", "disgust"): "OAF_disgust",
+    ("OAF", "fear"): "OAF_Fear",
+    ("OAF", "happy"): "OAF_happy",
+    ("OAF", "neutral"): "OAF_neutral",
+    ("OAF", "ps"): "OAF_Pleasant_surprise",
+    ("OAF", "sad"): "OAF_Sad",
+    ("YAF", "angry"): "YAF_angry",
+    ("YAF", "disgust"): "YAF_disgust",
+    ("YAF", "fear"): "YAF_fear",
+    ("YAF", "happy"): "YAF_happy",
+    ("YAF", "neutral"): "YAF_neutral",
+    ("YAF", "ps"): "YAF_pleasant_surprised",
+    ("YAF", "sad"): "YAF_sad",
+}
 # The 200 words of TESS (the NU-6 list), each spoken as "Say the word ___".
 TESS_WORDS = """back bar base bath bean beg bite boat bone book bought burn cab calm came cause chain chair
 chalk chat check cheek chief choice cool dab date dead death deep dime dip ditch dodge dog doll door fail fall
@@ -65,30 +85,57 @@ sheep shirt should shout size soap soup sour south sub such sure take talk tape 
 thumb time tip tire ton tool tough turn vine voice void vote wag walk wash week wheat when which whip white wife
 wire witch yearn yes young youth""".split()
 
-RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
-                    "06": "fearful", "07": "disgust", "08": "surprised"}
-RAVDESS_TO_CLASS = {"neutral": "neutral", "calm": "neutral", "happy": "happy", "sad": "sad", "angry": "angry"}
+RAVDESS_EMOTIONS = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+    "08": "surprised",
+}
+RAVDESS_TO_CLASS = {
+    "neutral": "neutral",
+    "calm": "neutral",
+    "happy": "happy",
+    "sad": "sad",
+    "angry": "angry",
+}
 # modality, vocal channel, emotion, intensity, statement, repetition, actor: allowed codes
-_RAVDESS_CODES = (("modality", ("01", "02", "03")), ("vocal channel", ("01", "02")),
-                  ("emotion", tuple(RAVDESS_EMOTIONS)), ("intensity", ("01", "02")),
-                  ("statement", ("01", "02")), ("repetition", ("01", "02")),
-                  ("actor", tuple(f"{a:02d}" for a in range(1, 25))))
+_RAVDESS_CODES = (
+    ("modality", ("01", "02", "03")),
+    ("vocal channel", ("01", "02")),
+    ("emotion", tuple(RAVDESS_EMOTIONS)),
+    ("intensity", ("01", "02")),
+    ("statement", ("01", "02")),
+    ("repetition", ("01", "02")),
+    ("actor", tuple(f"{a:02d}" for a in range(1, 25))),
+)
 _RAVDESS_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
-DEFAULT_TESS_SPLIT = (160, 20)  # per (speaker, emotion): first 160 train, next 20 validate, rest test
+DEFAULT_TESS_SPLIT = (
+    160,
+    20,
+)  # per (speaker, emotion): first 160 train, next 20 validate, rest test
 DEFAULT_RAVDESS_SPLIT = {"train": tuple(range(1, 21)), "validate": (21, 22), "test": (23, 24)}
 
-BUILD_HINT = ("build it with: python3 datatools/prepare_emotion.py OUT.npz --tess TESS_DIR --ravdess "
-              "RAVDESS_DIR (no download? python3 datatools/synth_emotion.py ROOT makes a synthetic "
-              "stand-in in ROOT/TESS and ROOT/RAVDESS)")
-DOWNLOAD_HINT = ("download TESS (https://tspace.library.utoronto.ca/handle/1807/24487) and/or RAVDESS "
-                 "speech (https://zenodo.org/record/1188976, Audio_Speech_Actors_01-24.zip) and unpack "
-                 "them there, or make a synthetic stand-in with python3 datatools/synth_emotion.py ROOT")
+BUILD_HINT = (
+    "build it with: python3 datatools/prepare_emotion.py OUT.npz --tess TESS_DIR --ravdess "
+    "RAVDESS_DIR (no download? python3 datatools/synth_emotion.py ROOT makes a synthetic "
+    "stand-in in ROOT/TESS and ROOT/RAVDESS)"
+)
+DOWNLOAD_HINT = (
+    "download TESS (https://tspace.library.utoronto.ca/handle/1807/24487) and/or RAVDESS "
+    "speech (https://zenodo.org/record/1188976, Audio_Speech_Actors_01-24.zip) and unpack "
+    "them there, or make a synthetic stand-in with python3 datatools/synth_emotion.py ROOT"
+)
 
 
 # ---------------------------------------------------------------------------------------------
 # File names
 # ---------------------------------------------------------------------------------------------
+
 
 class ClipName(typing.NamedTuple):
     dataset: str  # "TESS" or "RAVDESS"
@@ -115,8 +162,10 @@ def parse_tess_name(path):
     stem = _stem(path)
     parts = stem.split("_")
     if len(parts) < 3 or not all(parts) or not parts[0].isalpha():
-        raise ValueError(f"malformed TESS file name {path}: expected SPEAKER_WORD_EMOTION.wav "
-                         "like OAF_back_angry.wav")
+        raise ValueError(
+            f"malformed TESS file name {path}: expected SPEAKER_WORD_EMOTION.wav "
+            "like OAF_back_angry.wav"
+        )
     lower = stem.lower()
     emotion = None
     for token in sorted(TESS_EMOTIONS, key=len, reverse=True):  # "pleasant_surprise" before "ps"
@@ -124,8 +173,10 @@ def parse_tess_name(path):
             emotion = TESS_EMOTIONS[token]
             break
     if emotion is None:
-        raise ValueError(f"unknown TESS emotion '{parts[-1]}' in {path}; expected one of "
-                         f"{', '.join(sorted(set(TESS_EMOTIONS.values())))}")
+        raise ValueError(
+            f"unknown TESS emotion '{parts[-1]}' in {path}; expected one of "
+            f"{', '.join(sorted(set(TESS_EMOTIONS.values())))}"
+        )
     return ClipName("TESS", parts[0].upper(), emotion, TESS_TO_CLASS.get(emotion))
 
 
@@ -138,8 +189,10 @@ def parse_ravdess_name(path):
     stem = _stem(path)
     match = _RAVDESS_NAME.match(stem)
     if not match:
-        raise ValueError(f"malformed RAVDESS file name {path}: expected MM-VV-EE-II-SS-RR-AA.wav "
-                         "(seven two-digit codes) like 03-01-05-01-02-01-01.wav")
+        raise ValueError(
+            f"malformed RAVDESS file name {path}: expected MM-VV-EE-II-SS-RR-AA.wav "
+            "(seven two-digit codes) like 03-01-05-01-02-01-01.wav"
+        )
     codes = match.groups()
     for (field, allowed), code in zip(_RAVDESS_CODES, codes):
         if code not in allowed:
@@ -151,18 +204,26 @@ def parse_ravdess_name(path):
         emotion = f"video:{emotion}"
     elif channel == "02":
         emotion = f"song:{emotion}"
-    return ClipName("RAVDESS", f"Actor_{actor}", emotion, RAVDESS_TO_CLASS.get(emotion) if usable else None,
-                    int(actor))
+    return ClipName(
+        "RAVDESS",
+        f"Actor_{actor}",
+        emotion,
+        RAVDESS_TO_CLASS.get(emotion) if usable else None,
+        int(actor),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Splits
 # ---------------------------------------------------------------------------------------------
 
+
 def _check_tess_split(tess_split):
     counts = tuple(int(n) for n in tess_split)
     if len(counts) != 2:
-        raise ValueError(f"tess_split must be two counts (train, validate), got {tuple(tess_split)}")
+        raise ValueError(
+            f"tess_split must be two counts (train, validate), got {tuple(tess_split)}"
+        )
     train, validate = counts
     if train < 0 or validate < 0:
         raise ValueError(f"tess_split counts must be >= 0, got {tuple(tess_split)}")
@@ -193,19 +254,24 @@ def _actor_owner(ravdess_split):
     for split, actors in ravdess_split.items():
         for actor in actors:
             if int(actor) in owner:
-                raise ValueError(f"actor {actor} is in both {owner[int(actor)]} and {split}: splits must be disjoint")
+                raise ValueError(
+                    f"actor {actor} is in both {owner[int(actor)]} and {split}: splits must be disjoint"
+                )
             owner[int(actor)] = split
     return owner
 
 
 def ravdess_split_of(actor, ravdess_split=None):
     """The split of a RAVDESS actor (1-20 train, 21-22 validate, 23-24 test), or None."""
-    return _actor_owner(DEFAULT_RAVDESS_SPLIT if ravdess_split is None else ravdess_split).get(int(actor))
+    return _actor_owner(DEFAULT_RAVDESS_SPLIT if ravdess_split is None else ravdess_split).get(
+        int(actor)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Preprocessing
 # ---------------------------------------------------------------------------------------------
+
 
 def frame_rms(x, frame_length=FRAME_LENGTH, hop_length=HOP_LENGTH):
     """RMS of each frame as librosa.feature.rms(center=True, pad_mode="constant") computes it:
@@ -215,7 +281,7 @@ def frame_rms(x, frame_length=FRAME_LENGTH, hop_length=HOP_LENGTH):
     pad = frame_length // 2
     y = np.pad(x, (pad, pad))
     frames = np.lib.stride_tricks.sliding_window_view(y, frame_length)[::hop_length]
-    return np.sqrt(np.mean(frames ** 2, axis=-1))
+    return np.sqrt(np.mean(frames**2, axis=-1))
 
 
 def trim_silence(x, top_db=TOP_DB, frame_length=FRAME_LENGTH, hop_length=HOP_LENGTH):
@@ -225,7 +291,7 @@ def trim_silence(x, top_db=TOP_DB, frame_length=FRAME_LENGTH, hop_length=HOP_LEN
     (frame * hop_length) to the last one's end ((frame + 1) * hop_length, at most len(x))."""
     x = np.asarray(x)
     rms = frame_rms(x, frame_length, hop_length)
-    power = np.maximum(rms ** 2, 1e-10)
+    power = np.maximum(rms**2, 1e-10)
     db = 10 * np.log10(power) - 10 * np.log10(max(1e-10, float(np.max(rms)) ** 2))
     loud = np.flatnonzero(db > -top_db)
     if loud.size == 0:
@@ -241,7 +307,7 @@ def fit_length(x, samples=SAMPLES):
     n = len(x)
     if n >= samples:
         start = (n - samples) // 2
-        return x[start:start + samples]
+        return x[start : start + samples]
     left = (samples - n) // 2
     return np.pad(x, (left, samples - n - left))
 
@@ -250,13 +316,17 @@ def _preprocess(waveform, rate, samples=SAMPLES, sample_rate=SAMPLE_RATE, top_db
     """(clip, trimmed length in samples) -- see preprocess."""
     x = audio.to_mono(waveform)
     if x.ndim != 1:
-        raise ValueError(f"expected audio of shape (samples,) or (samples, channels), got {np.shape(waveform)}")
+        raise ValueError(
+            f"expected audio of shape (samples,) or (samples, channels), got {np.shape(waveform)}"
+        )
     if not np.all(np.isfinite(x)):
         raise ValueError("clip holds NaN or infinite samples")
     x = audio.resample(x, rate, sample_rate)
     if len(x) < FRAME_LENGTH:
-        raise ValueError(f"clip shorter than a frame: {len(x)} samples at {sample_rate} Hz "
-                         f"(at least {FRAME_LENGTH} needed)")
+        raise ValueError(
+            f"clip shorter than a frame: {len(x)} samples at {sample_rate} Hz "
+            f"(at least {FRAME_LENGTH} needed)"
+        )
     if float(np.max(np.abs(x))) < SILENT_PEAK:
         raise ValueError(f"clip is silent (peak below {SILENT_PEAK:g})")
     x, _ = trim_silence(x, top_db)
@@ -292,9 +362,15 @@ def load_clip(path, samples=SAMPLES, sample_rate=SAMPLE_RATE, top_db=TOP_DB):
 # ---------------------------------------------------------------------------------------------
 
 # Formants (Hz) of a few vowels for an adult male voice (Peterson & Barney); speakers scale them.
-_VOWELS = {"a": (730, 1090, 2440, 3400), "i": (270, 2290, 3010, 3700), "u": (300, 870, 2240, 3300),
-           "e": (530, 1840, 2480, 3500), "o": (570, 840, 2410, 3300), "ae": (660, 1720, 2410, 3400),
-           "er": (490, 1350, 1690, 3300)}
+_VOWELS = {
+    "a": (730, 1090, 2440, 3400),
+    "i": (270, 2290, 3010, 3700),
+    "u": (300, 870, 2240, 3300),
+    "e": (530, 1840, 2480, 3500),
+    "o": (570, 840, 2410, 3300),
+    "ae": (660, 1720, 2410, 3400),
+    "er": (490, 1350, 1690, 3300),
+}
 _BANDWIDTHS = (70, 100, 140, 180)
 
 
@@ -328,7 +404,10 @@ _RAVDESS_RATES = ([48000, 24000, 16000], [0.2, 0.4, 0.4])  # the real RAVDESS is
 _FORMATS = (["int16", "int24", "float32"], [0.8, 0.1, 0.1])  # the real sets are 16-bit
 _TESS_SPEAKER_VOICE = {"OAF": (175.0, 1.12), "YAF": (215.0, 1.20)}  # base pitch, formant scale
 # "Kids are talking by the door", "Dogs are sitting by the door": vowels of the syllables
-_STATEMENT_VOWELS = {"01": ["i", "a", "o", "i", "a", "e", "o"], "02": ["o", "a", "i", "i", "a", "e", "o"]}
+_STATEMENT_VOWELS = {
+    "01": ["i", "a", "o", "i", "a", "e", "o"],
+    "02": ["o", "a", "i", "i", "a", "e", "o"],
+}
 
 
 def _contour(kind, u, t_syllable, swing, rng):
@@ -347,7 +426,7 @@ def _contour(kind, u, t_syllable, swing, rng):
     elif kind == "fallrise":
         c = 1 + swing * ((2 * u - 1) ** 2 - 0.5)
     elif kind == "rising":
-        c = 1 + swing * (u ** 2 - 0.2)
+        c = 1 + swing * (u**2 - 0.2)
     else:
         raise ValueError(f"unknown contour {kind!r}")
     return np.maximum(c, 0.3)
@@ -358,8 +437,11 @@ def _glottal(cycles, closing):
     closing ``closing``), differentiated (lip radiation)."""
     phase = cycles % 1.0
     opening = 0.4
-    flow = np.where(phase < opening, 0.5 * (1 - np.cos(np.pi * phase / opening)),
-                    np.where(phase < opening + closing, np.cos(0.5 * np.pi * (phase - opening) / closing), 0.0))
+    flow = np.where(
+        phase < opening,
+        0.5 * (1 - np.cos(np.pi * phase / opening)),
+        np.where(phase < opening + closing, np.cos(0.5 * np.pi * (phase - opening) / closing), 0.0),
+    )
     return np.diff(flow, prepend=0.0)
 
 
@@ -383,8 +465,9 @@ def _raised_ramp(m, rate, attack, release):
     return np.sin(0.5 * np.pi * up) ** 2 * np.sin(0.5 * np.pi * down) ** 2
 
 
-def synthesize_utterance(emotion, rate, vowels, seed, base_pitch=180.0, formant_scale=1.1,
-                         intensity=1.0, max_seconds=3.5):
+def synthesize_utterance(
+    emotion, rate, vowels, seed, base_pitch=180.0, formant_scale=1.1, intensity=1.0, max_seconds=3.5
+):
     """One voice-like utterance (float64, peak < 0.98, loudness by emotion) with silence at both
     edges: a Rosenberg pulse train following a pitch contour, through four formant resonators, one
     vowel per syllable (``vowels``), short noise bursts (consonants) between syllables.
@@ -414,8 +497,12 @@ def synthesize_utterance(emotion, rate, vowels, seed, base_pitch=180.0, formant_
     t = np.arange(n_voiced) / rate
     starts = np.concatenate([[0.0], np.cumsum(lengths + gaps)[:-1]])
     index = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(vowels) - 1)
-    f0 = (base_pitch * style.pitch * rng.uniform(0.95, 1.05)
-          * _contour(style.contour, t / max(voiced, 1e-9), t - starts[index], swing, rng))
+    f0 = (
+        base_pitch
+        * style.pitch
+        * rng.uniform(0.95, 1.05)
+        * _contour(style.contour, t / max(voiced, 1e-9), t - starts[index], swing, rng)
+    )
     # Jitter and shimmer: a random factor held for each glottal cycle.
     cycles = np.cumsum(f0) / rate
     held = rng.standard_normal(int(cycles[-1]) + 2)
@@ -434,11 +521,18 @@ def synthesize_utterance(emotion, rate, vowels, seed, base_pitch=180.0, formant_
         voice[seg] += _formants(excitation * env, rate, formants)
         if i < len(vowels) - 1 and gaps[i] > 0.02:  # a consonant: a short burst of hiss
             b = a + m
-            burst = noise[b:b + int(0.025 * rate)]
+            burst = noise[b : b + int(0.025 * rate)]
             burst = _formants(burst, rate, (rng.uniform(2500, 5000),), (1500,)) * 0.15
-            voice[b:b + len(burst)] += burst * _raised_ramp(len(burst), rate, 0.005, 0.01)
-    voice *= style.loud * (1 + 0.3 * (k - 1)) * rng.uniform(0.85, 1.0) / (np.sqrt(np.mean(voice ** 2)) + 1e-12)
-    voice *= min(1.0, 0.98 / (np.max(np.abs(voice)) + 1e-12))  # loud voices are limited, not clipped
+            voice[b : b + len(burst)] += burst * _raised_ramp(len(burst), rate, 0.005, 0.01)
+    voice *= (
+        style.loud
+        * (1 + 0.3 * (k - 1))
+        * rng.uniform(0.85, 1.0)
+        / (np.sqrt(np.mean(voice**2)) + 1e-12)
+    )
+    voice *= min(
+        1.0, 0.98 / (np.max(np.abs(voice)) + 1e-12)
+    )  # loud voices are limited, not clipped
     tail = max(tail, 1.01 - voiced - lead)  # files of at least 1 s
     x = np.concatenate([np.zeros(int(lead * rate)), voice, np.zeros(int(tail * rate))])
     return x + 10 ** (-70 / 20) * rng.standard_normal(len(x))  # a room noise floor, -70 dBFS
@@ -449,8 +543,13 @@ def _write(path, x, rng, rate):
     audio.write_pcm(path, np.clip(x, -1, 1), rate, fmt)
 
 
-def synthesize_tess(root, words_per_emotion=10, seed=0, emotions=("angry", "disgust", "fear", "happy",
-                                                                  "neutral", "ps", "sad"), progress=None):
+def synthesize_tess(
+    root,
+    words_per_emotion=10,
+    seed=0,
+    emotions=("angry", "disgust", "fear", "happy", "neutral", "ps", "sad"),
+    progress=None,
+):
     """Write a synthetic TESS under ``root`` in the real layout; returns the relative file paths.
 
     Both speakers (OAF, YAF) say "Say the word ___" for the first ``words_per_emotion`` of the
@@ -459,7 +558,9 @@ def synthesize_tess(root, words_per_emotion=10, seed=0, emotions=("angry", "disg
     real set, some 22050 and 16000 Hz. Deterministic for a given seed. ``progress(done, total)``
     is called after each file."""
     if not 1 <= words_per_emotion <= len(TESS_WORDS):
-        raise ValueError(f"words_per_emotion must be within 1..{len(TESS_WORDS)}, got {words_per_emotion}")
+        raise ValueError(
+            f"words_per_emotion must be within 1..{len(TESS_WORDS)}, got {words_per_emotion}"
+        )
     unknown = [e for e in emotions if e not in TESS_EMOTIONS.values()]
     if unknown:
         raise ValueError(f"unknown TESS emotion(s) {', '.join(unknown)}")
@@ -474,8 +575,9 @@ def synthesize_tess(root, words_per_emotion=10, seed=0, emotions=("angry", "disg
                 # "say" "the" "word" then the target word, whose vowel depends on the word
                 vowels = ["e", "er", "er", vowel_names[sum(map(ord, word)) % len(vowel_names)]]
                 rate = int(rng.choice(_TESS_RATES[0], p=_TESS_RATES[1]))
-                x = synthesize_utterance(emotion, rate, vowels, [seed, 2, s, e, w], pitch, scale,
-                                         max_seconds=2.6)
+                x = synthesize_utterance(
+                    emotion, rate, vowels, [seed, 2, s, e, w], pitch, scale, max_seconds=2.6
+                )
                 rel = os.path.join(folder, f"{speaker}_{word}_{emotion}.wav")
                 _write(os.path.join(root, rel), x, rng, rate)
                 written.append(rel)
@@ -491,8 +593,14 @@ def _ravdess_takes(emotion_code, clips):
     return takes[:clips]
 
 
-def synthesize_ravdess(root, actors=range(1, 25), clips_per_emotion=1, seed=0,
-                       emotion_codes=tuple(RAVDESS_EMOTIONS), progress=None):
+def synthesize_ravdess(
+    root,
+    actors=range(1, 25),
+    clips_per_emotion=1,
+    seed=0,
+    emotion_codes=tuple(RAVDESS_EMOTIONS),
+    progress=None,
+):
     """Write a synthetic RAVDESS (audio-only speech) under ``root`` in the real layout
     (Actor_XX/03-01-EE-II-SS-RR-XX.wav); returns the relative file paths.
 
@@ -521,10 +629,25 @@ def synthesize_ravdess(root, actors=range(1, 25), clips_per_emotion=1, seed=0,
         for code in emotion_codes:
             for intensity, statement, repetition in _ravdess_takes(code, clips_per_emotion):
                 name = f"03-01-{code}-{intensity}-{statement}-{repetition}-{actor:02d}.wav"
-                take_seed = [seed, 4, actor, int(code), int(intensity), int(statement), int(repetition)]
-                x = synthesize_utterance(RAVDESS_EMOTIONS[code], rate, _STATEMENT_VOWELS[statement], take_seed,
-                                         pitch, scale, intensity=1.3 if intensity == "02" else 1.0,
-                                         max_seconds=3.5)
+                take_seed = [
+                    seed,
+                    4,
+                    actor,
+                    int(code),
+                    int(intensity),
+                    int(statement),
+                    int(repetition),
+                ]
+                x = synthesize_utterance(
+                    RAVDESS_EMOTIONS[code],
+                    rate,
+                    _STATEMENT_VOWELS[statement],
+                    take_seed,
+                    pitch,
+                    scale,
+                    intensity=1.3 if intensity == "02" else 1.0,
+                    max_seconds=3.5,
+                )
                 rel = os.path.join(f"Actor_{actor:02d}", name)
                 _write(os.path.join(root, rel), x, np.random.default_rng(take_seed), rate)
                 written.append(rel)
@@ -537,11 +660,14 @@ def synthesize_ravdess(root, actors=range(1, 25), clips_per_emotion=1, seed=0,
 # prepare: the downloads -> one packed .npz
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class PrepareSummary:
     counts: dict  # split -> class -> clips packed
     by_dataset: dict = dataclasses.field(default_factory=dict)  # dataset -> clips packed
-    skipped: dict = dataclasses.field(default_factory=dict)  # "TESS ps", "RAVDESS fearful", ... -> count
+    skipped: dict = dataclasses.field(
+        default_factory=dict
+    )  # "TESS ps", "RAVDESS fearful", ... -> count
     unassigned: int = 0  # RAVDESS clips of actors in no split
     duplicates: int = 0  # files whose name was already seen under the same root (copies)
     cropped: int = 0  # clips longer than 3 s after trimming, centre-cropped
@@ -562,8 +688,11 @@ def _wav_files(root, dataset):
     found = []
     for directory, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [os.path.join(directory, f) for f in files
-                  if f.lower().endswith(".wav") and not f.startswith(".")]
+        found += [
+            os.path.join(directory, f)
+            for f in files
+            if f.lower().endswith(".wav") and not f.startswith(".")
+        ]
     seen, paths = set(), []
     for path in sorted(found):
         base = os.path.basename(path)
@@ -571,7 +700,9 @@ def _wav_files(root, dataset):
             seen.add(base)
             paths.append(path)
     if not paths:
-        raise FileNotFoundError(f"no .wav files under {root}: is this a {dataset} download? {DOWNLOAD_HINT}")
+        raise FileNotFoundError(
+            f"no .wav files under {root}: is this a {dataset} download? {DOWNLOAD_HINT}"
+        )
     return paths, len(found) - len(paths)
 
 
@@ -601,8 +732,16 @@ def _collect(root, dataset, summary, skip_bad, assign):
     return usable
 
 
-def prepare(tess_root=None, ravdess_root=None, out_path=None, tess_split=DEFAULT_TESS_SPLIT,
-            ravdess_split=None, long_clips="crop", skip_bad=False, progress=None):
+def prepare(
+    tess_root=None,
+    ravdess_root=None,
+    out_path=None,
+    tess_split=DEFAULT_TESS_SPLIT,
+    ravdess_split=None,
+    long_clips="crop",
+    skip_bad=False,
+    progress=None,
+):
     """Pack TESS and/or RAVDESS into one .npz at ``out_path`` as seed 000 prepared them; returns a
     PrepareSummary.
 
@@ -623,14 +762,27 @@ def prepare(tess_root=None, ravdess_root=None, out_path=None, tess_split=DEFAULT
     summary = PrepareSummary(counts={s: {c: 0 for c in CLASS_NAMES} for s in SPLITS})
     clips = []
     if tess_root is not None:
-        clips += [(p, s, n, "TESS/" + r) for p, s, n, r in _collect(
-            tess_root, "TESS", summary, skip_bad, lambda paths: split_tess(paths, tess_split))]
+        clips += [
+            (p, s, n, "TESS/" + r)
+            for p, s, n, r in _collect(
+                tess_root, "TESS", summary, skip_bad, lambda paths: split_tess(paths, tess_split)
+            )
+        ]
     if ravdess_root is not None:
-        clips += [(p, s, n, "RAVDESS/" + r) for p, s, n, r in _collect(
-            ravdess_root, "RAVDESS", summary, skip_bad,
-            lambda paths: {p: actor_owner.get(parse_ravdess_name(p).actor) for p in paths})]
+        clips += [
+            (p, s, n, "RAVDESS/" + r)
+            for p, s, n, r in _collect(
+                ravdess_root,
+                "RAVDESS",
+                summary,
+                skip_bad,
+                lambda paths: {p: actor_owner.get(parse_ravdess_name(p).actor) for p in paths},
+            )
+        ]
     per_split = {s: [c for c in clips if c[1] == s] for s in SPLITS}
-    arrays = {s: np.zeros((len(per_split[s]), SAMPLES), np.int16) for s in SPLITS}  # filled in place
+    arrays = {
+        s: np.zeros((len(per_split[s]), SAMPLES), np.int16) for s in SPLITS
+    }  # filled in place
     meta = {s: ([], [], []) for s in SPLITS}  # labels, files, speakers
     done = 0
     for split in SPLITS:
@@ -641,7 +793,9 @@ def prepare(tess_root=None, ravdess_root=None, out_path=None, tess_split=DEFAULT
                 x, trimmed = _preprocess(x, rate)
             except (ValueError, FileNotFoundError) as error:
                 if not skip_bad:
-                    raise type(error)(str(error) if str(path) in str(error) else f"{path}: {error}") from None
+                    raise type(error)(
+                        str(error) if str(path) in str(error) else f"{path}: {error}"
+                    ) from None
                 summary.bad.append((path, str(error)))
                 x = None
             if x is not None and trimmed > SAMPLES:
@@ -665,18 +819,27 @@ def prepare(tess_root=None, ravdess_root=None, out_path=None, tess_split=DEFAULT
         arrays[split] = arrays[split][:kept]
     if summary.total == 0:
         skipped = sum(summary.skipped.values())
-        raise ValueError(f"no usable clip in {' and '.join(str(r) for r in (tess_root, ravdess_root) if r)}: "
-                         f"{skipped} of other emotions, {summary.unassigned} of actors in no split, "
-                         f"{len(summary.bad)} bad, {summary.dropped_long} longer than 3 s dropped")
+        raise ValueError(
+            f"no usable clip in {' and '.join(str(r) for r in (tess_root, ravdess_root) if r)}: "
+            f"{skipped} of other emotions, {summary.unassigned} of actors in no split, "
+            f"{len(summary.bad)} bad, {summary.dropped_long} longer than 3 s dropped"
+        )
     _save_npz(out_path, {s: (arrays[s], *meta[s]) for s in SPLITS})
     return summary
 
 
 def _save_npz(out_path, splits, class_names=CLASS_NAMES):
     """splits: split -> (int16 audio (N, SAMPLES), labels, files, speakers)."""
-    check_classes({s: splits[s][1] for s in SPLITS}, list(class_names), f"the dataset for {out_path}",
-                  every_class=False)
-    arrays = {"class_names": np.array(class_names, dtype=str), "sample_rate": np.array(SAMPLE_RATE, np.int64)}
+    check_classes(
+        {s: splits[s][1] for s in SPLITS},
+        list(class_names),
+        f"the dataset for {out_path}",
+        every_class=False,
+    )
+    arrays = {
+        "class_names": np.array(class_names, dtype=str),
+        "sample_rate": np.array(SAMPLE_RATE, np.int64),
+    }
     for split in SPLITS:
         x, labels, files, speakers = splits[split]
         arrays[f"{split}_audio"] = np.asarray(x, np.int16).reshape(-1, SAMPLES)
@@ -694,8 +857,9 @@ def load_packed(path, with_metadata=False):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no packed speech emotion set at {path}: {BUILD_HINT}")
-    keys = ["class_names", "sample_rate"] + [f"{s}_{k}" for s in SPLITS
-                                             for k in ("audio", "labels", "files", "speakers")]
+    keys = ["class_names", "sample_rate"] + [
+        f"{s}_{k}" for s in SPLITS for k in ("audio", "labels", "files", "speakers")
+    ]
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in keys if k not in data.files]
@@ -703,20 +867,31 @@ def load_packed(path, with_metadata=False):
                 raise KeyError(", ".join(missing))
             arrays = {k: data[k] for k in keys}
     except KeyError as error:
-        raise ValueError(f"{path} is not a packed speech emotion set: missing {error.args[0]}") from None
+        raise ValueError(
+            f"{path} is not a packed speech emotion set: missing {error.args[0]}"
+        ) from None
     except (OSError, ValueError) as error:
         raise ValueError(f"{path} is not a readable .npz file: {error}") from None
     if int(arrays["sample_rate"]) != SAMPLE_RATE:
-        raise ValueError(f"{path} holds {int(arrays['sample_rate'])} Hz audio; expected {SAMPLE_RATE} Hz")
+        raise ValueError(
+            f"{path} holds {int(arrays['sample_rate'])} Hz audio; expected {SAMPLE_RATE} Hz"
+        )
     class_names = [str(c) for c in arrays["class_names"]]
     splits, metadata = {}, {}
     for split in SPLITS:
         x, y = arrays[f"{split}_audio"], arrays[f"{split}_labels"]
         files, speakers = arrays[f"{split}_files"], arrays[f"{split}_speakers"]
         labels_ok = len(y) == len(x) and (len(y) == 0 or 0 <= y.min() <= y.max() < len(class_names))
-        if x.ndim != 2 or x.shape[1] != SAMPLES or not labels_ok or not len(files) == len(speakers) == len(x):
-            raise ValueError(f"{path}: {split} audio {x.shape} / labels {y.shape} / files {files.shape} "
-                             "are inconsistent")
+        if (
+            x.ndim != 2
+            or x.shape[1] != SAMPLES
+            or not labels_ok
+            or not len(files) == len(speakers) == len(x)
+        ):
+            raise ValueError(
+                f"{path}: {split} audio {x.shape} / labels {y.shape} / files {files.shape} "
+                "are inconsistent"
+            )
         splits[split] = (x.astype(np.float32) / 32768.0, y.astype(np.int64))
         metadata[split] = ([str(f) for f in files], [str(s) for s in speakers])
     if with_metadata:
@@ -735,8 +910,15 @@ def synthesize_packed(out_path, clips_per_class=(8, 2, 2), seed=0):
         for label, name in enumerate(CLASS_NAMES):
             for i in range(n):
                 pitch, scale = (120.0, 1.0) if i % 2 else (200.0, 1.15)
-                clip = synthesize_utterance(name, SAMPLE_RATE, _STATEMENT_VOWELS["01"], [seed, 5, s, label, i],
-                                            pitch, scale, max_seconds=3.0)
+                clip = synthesize_utterance(
+                    name,
+                    SAMPLE_RATE,
+                    _STATEMENT_VOWELS["01"],
+                    [seed, 5, s, label, i],
+                    pitch,
+                    scale,
+                    max_seconds=3.0,
+                )
                 x[len(labels)] = np.round(preprocess(clip, SAMPLE_RATE) * 32767).astype(np.int16)
                 labels.append(label)
                 files.append(f"synthetic/{split}/{name}_{i}.wav")

@@ -10,6 +10,7 @@
 
 numpy/scipy only (no TensorFlow), so that the data tools start fast.
 """
+
 import collections
 import csv
 import dataclasses
@@ -24,8 +25,18 @@ from tfam import audio
 from tfam.data.classes import check_classes
 from tfam.outputs import atomic_write
 
-CLASSES_10 = ["air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",
-              "engine_idling", "gun_shot", "jackhammer", "siren", "street_music"]  # classID order
+CLASSES_10 = [
+    "air_conditioner",
+    "car_horn",
+    "children_playing",
+    "dog_bark",
+    "drilling",
+    "engine_idling",
+    "gun_shot",
+    "jackhammer",
+    "siren",
+    "street_music",
+]  # classID order
 CLASSES = [c for c in CLASSES_10 if c != "gun_shot"]  # seed 002: too few 4 s gun shots
 SPLITS = ("train", "validate", "test")
 PREFIXES = {"train": "TRAIN", "validate": "VALIDATE", "test": "TEST"}
@@ -34,12 +45,16 @@ CSV_COLUMNS = ["slice_file_name", "fsID", "start", "end", "salience", "fold", "c
 SAMPLE_RATE, SECONDS = 8000, 4.0
 SAMPLES = 32000
 
-BUILD_HINT = ("build it with: python3 datatools/prepare_urbansound.py DOWNLOAD_ROOT OUT_ROOT && "
-              "python3 datatools/pack_urbansound.py OUT_ROOT (no download? "
-              "python3 datatools/synth_urbansound.py DOWNLOAD_ROOT makes a synthetic stand-in)")
-DOWNLOAD_HINT = ("download UrbanSound8K (https://urbansounddataset.weebly.com/urbansound8k.html) and "
-                 "unpack it there, or make a synthetic stand-in with "
-                 "python3 datatools/synth_urbansound.py DOWNLOAD_ROOT")
+BUILD_HINT = (
+    "build it with: python3 datatools/prepare_urbansound.py DOWNLOAD_ROOT OUT_ROOT && "
+    "python3 datatools/pack_urbansound.py OUT_ROOT (no download? "
+    "python3 datatools/synth_urbansound.py DOWNLOAD_ROOT makes a synthetic stand-in)"
+)
+DOWNLOAD_HINT = (
+    "download UrbanSound8K (https://urbansounddataset.weebly.com/urbansound8k.html) and "
+    "unpack it there, or make a synthetic stand-in with "
+    "python3 datatools/synth_urbansound.py DOWNLOAD_ROOT"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -56,7 +71,9 @@ _P_SHORT = collections.defaultdict(lambda: 0.15, gun_shot=0.75)  # most real gun
 def _period(amps):
     """One period (4096 points) of a sum of harmonics with amplitudes ``amps``."""
     theta = np.arange(4096) / 4096
-    return sum((a * np.sin(2 * np.pi * k * theta) for k, a in enumerate(amps, start=1)), np.zeros(4096))
+    return sum(
+        (a * np.sin(2 * np.pi * k * theta) for k, a in enumerate(amps, start=1)), np.zeros(4096)
+    )
 
 
 def _tone(freq, rate, amps):
@@ -73,8 +90,8 @@ def _place(x, rate, start, segment):
     """Add ``segment`` into ``x`` from ``start`` seconds on (clipped at the end)."""
     i = int(start * rate)
     if 0 <= i < len(x):
-        seg = segment[:len(x) - i]
-        x[i:i + len(seg)] += seg
+        seg = segment[: len(x) - i]
+        x[i : i + len(seg)] += seg
 
 
 def _env(m, rate, attack, decay=None):
@@ -100,7 +117,9 @@ def _band_noise(rng, n, rate, lo, hi, tilt=0.0):
 
 def _air_conditioner(rng, n, rate, t):
     hum = _tone(np.full(n, rng.uniform(50, 120)), rate, [1.0, 0.5, 0.3])
-    noise = _band_noise(rng, n, rate, rng.uniform(60, 200), rng.uniform(1500, 4000), tilt=-rng.uniform(2, 5))
+    noise = _band_noise(
+        rng, n, rate, rng.uniform(60, 200), rng.uniform(1500, 4000), tilt=-rng.uniform(2, 5)
+    )
     return noise + rng.uniform(0.3, 1.0) * hum
 
 
@@ -123,20 +142,32 @@ def _children_playing(rng, n, rate, t):
         m = int(rng.uniform(0.2, 0.8) * rate)
         f_start = rng.uniform(250, 450) * (2.0 if rng.random() < 0.2 else 1.0)  # some shrieks
         glide = f_start * np.exp(np.linspace(0, np.log(rng.uniform(0.7, 1.5)), m))
-        _place(x, rate, rng.uniform(0, 3.8), _tone(glide, rate, [1.0, 0.7, 0.5, 0.3, 0.2]) * _env(m, rate, 0.03))
+        _place(
+            x,
+            rate,
+            rng.uniform(0, 3.8),
+            _tone(glide, rate, [1.0, 0.7, 0.5, 0.3, 0.2]) * _env(m, rate, 0.03),
+        )
     return x
 
 
 def _dog_bark(rng, n, rate, t):
     x = np.zeros(n)
-    times = np.concatenate([rng.uniform(1.0, 2.7, rng.integers(2, 4)), rng.uniform(0, 3.6, rng.integers(1, 4))])
+    times = np.concatenate(
+        [rng.uniform(1.0, 2.7, rng.integers(2, 4)), rng.uniform(0, 3.6, rng.integers(1, 4))]
+    )
     for start in times:  # a few barks, at least two within seconds 1-3
         length, f0 = rng.uniform(0.15, 0.35), rng.uniform(450, 900)
         m = int(length * rate)
         fall = f0 * np.exp(np.linspace(0, -0.3, m))  # pitch falls within each bark
         voiced = _tone(fall, rate, [1.0, 0.8, 0.6, 0.4, 0.3, 0.2])
         formant = _band_noise(rng, m, rate, rng.uniform(500, 900), rng.uniform(1800, 2800))
-        _place(x, rate, start, (voiced + rng.uniform(0.4, 1.0) * formant) * _env(m, rate, 0.01, length / 2))
+        _place(
+            x,
+            rate,
+            start,
+            (voiced + rng.uniform(0.4, 1.0) * formant) * _env(m, rate, 0.01, length / 2),
+        )
     return x
 
 
@@ -152,7 +183,7 @@ def _drilling(rng, n, rate, t):
 
 def _engine_idling(rng, n, rate, t):
     f0 = rng.uniform(20, 45)  # firing rate
-    amps = [1.0 / k ** 0.7 for k in range(1, int(1000 / f0))]
+    amps = [1.0 / k**0.7 for k in range(1, int(1000 / f0))]
     wobble = 1.0 + 0.02 * np.sin(2 * np.pi * rng.uniform(0.2, 1) * t)
     am = 1.0 + rng.uniform(0.1, 0.2) * np.sin(2 * np.pi * rng.uniform(1, 4) * t)  # slight AM
     return _tone(f0 * wobble, rate, amps) * am + 0.3 * _band_noise(rng, n, rate, 20, 600, tilt=-4)
@@ -197,12 +228,22 @@ def _street_music(rng, n, rate, t):
     m = int(step * rate)
     for start in np.arange(0, n / rate, step):  # melody, one note a step
         f = root * 2 ** (scale[rng.integers(len(scale))] / 12) * 2
-        _place(x, rate, start, _env(m, rate, 0.01, step / 2) * _tone(np.full(m, f), rate, [1.0, 0.5, 0.33, 0.25]))
+        _place(
+            x,
+            rate,
+            start,
+            _env(m, rate, 0.01, step / 2) * _tone(np.full(m, f), rate, [1.0, 0.5, 0.33, 0.25]),
+        )
     m = int(4 * beat * rate)
     for bar in np.arange(0, n / rate, 4 * beat):  # a chord each bar
         chord = root * 2 ** (np.array([0, scale[2], 7]) / 12) * 2 ** (rng.integers(0, 2) * 5 / 12)
         for f in chord:
-            _place(x, rate, bar, 0.4 * _env(m, rate, 0.03, 2 * beat) * _tone(np.full(m, f), rate, [1.0, 0.5, 0.25]))
+            _place(
+                x,
+                rate,
+                bar,
+                0.4 * _env(m, rate, 0.03, 2 * beat) * _tone(np.full(m, f), rate, [1.0, 0.5, 0.25]),
+            )
     m = int(beat * rate)
     kick = 0.8 * _env(m, rate, 0.002, 0.05) * _tone(np.full(m, 60.0), rate, [1.0])
     for start in np.arange(0, n / rate, beat):  # a kick drum on every beat
@@ -211,9 +252,16 @@ def _street_music(rng, n, rate, t):
 
 
 _GENERATORS = {
-    "air_conditioner": _air_conditioner, "car_horn": _car_horn, "children_playing": _children_playing,
-    "dog_bark": _dog_bark, "drilling": _drilling, "engine_idling": _engine_idling,
-    "gun_shot": _gun_shot, "jackhammer": _jackhammer, "siren": _siren, "street_music": _street_music,
+    "air_conditioner": _air_conditioner,
+    "car_horn": _car_horn,
+    "children_playing": _children_playing,
+    "dog_bark": _dog_bark,
+    "drilling": _drilling,
+    "engine_idling": _engine_idling,
+    "gun_shot": _gun_shot,
+    "jackhammer": _jackhammer,
+    "siren": _siren,
+    "street_music": _street_music,
 }
 
 
@@ -250,7 +298,10 @@ def synthesize_download(root, clips_per_class=40, seed=0, folds=tuple(range(1, 1
     fs_rng = np.random.default_rng(seed)
     used_ids, rows = set(), []
     for class_id, name in enumerate(CLASSES_10):
-        per_fold = [clips_per_class // len(folds) + (i < clips_per_class % len(folds)) for i in range(len(folds))]
+        per_fold = [
+            clips_per_class // len(folds) + (i < clips_per_class % len(folds))
+            for i in range(len(folds))
+        ]
         for fold, count in zip(folds, per_fold):
             rng = np.random.default_rng([seed, class_id, fold])
             made = 0
@@ -270,11 +321,22 @@ def synthesize_download(root, clips_per_class=40, seed=0, folds=tuple(range(1, 1
                     samples = int(rng.uniform(0.3, 3.8) * rate) if short else int(SECONDS * rate)
                     file_name = f"{fs_id}-{class_id}-{occurrence}-{s}.wav"
                     x = synthesize_clip(name, rate, samples, [seed, class_id, fold, made], channels)
-                    audio.write_pcm(os.path.join(root, "audio", f"fold{fold}", file_name), x, rate, fmt)
+                    audio.write_pcm(
+                        os.path.join(root, "audio", f"fold{fold}", file_name), x, rate, fmt
+                    )
                     start = round(offset + s * SECONDS, 6)
-                    rows.append({"slice_file_name": file_name, "fsID": fs_id, "start": start,
-                                 "end": round(start + samples / rate, 6), "salience": int(rng.integers(1, 3)),
-                                 "fold": fold, "classID": class_id, "class": name})
+                    rows.append(
+                        {
+                            "slice_file_name": file_name,
+                            "fsID": fs_id,
+                            "start": start,
+                            "end": round(start + samples / rate, 6),
+                            "salience": int(rng.integers(1, 3)),
+                            "fold": fold,
+                            "classID": class_id,
+                            "class": name,
+                        }
+                    )
                     made += 1
     for fold in range(1, 11):  # the real download has all ten fold folders
         os.makedirs(os.path.join(root, "audio", f"fold{fold}"), exist_ok=True)
@@ -289,20 +351,25 @@ def synthesize_download(root, clips_per_class=40, seed=0, folds=tuple(range(1, 1
 # prepare: the download -> UrbanSound8K_modified
 # ---------------------------------------------------------------------------------------------
 
+
 def read_metadata(download_root):
     """The rows of metadata/UrbanSound8K.csv, checked: dicts with fold and classID as int."""
     if not os.path.isdir(download_root):
         raise FileNotFoundError(f"no UrbanSound8K download at {download_root}: {DOWNLOAD_HINT}")
     path = os.path.join(download_root, "metadata", "UrbanSound8K.csv")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no metadata/UrbanSound8K.csv in {download_root}: is this an "
-                                f"UrbanSound8K download? {DOWNLOAD_HINT}")
+        raise FileNotFoundError(
+            f"no metadata/UrbanSound8K.csv in {download_root}: is this an "
+            f"UrbanSound8K download? {DOWNLOAD_HINT}"
+        )
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{path} lacks the column(s) {', '.join(missing)} "
-                             f"(expected {','.join(CSV_COLUMNS)})")
+            raise ValueError(
+                f"{path} lacks the column(s) {', '.join(missing)} "
+                f"(expected {','.join(CSV_COLUMNS)})"
+            )
         rows = []
         for line, row in enumerate(reader, start=2):
             try:
@@ -313,9 +380,16 @@ def read_metadata(download_root):
             if name not in CLASSES_10:
                 raise ValueError(f"{path} line {line}: unknown class {name!r}")
             if row["classID"] != CLASSES_10.index(name):
-                raise ValueError(f"{path} line {line}: classID {row['classID']} does not match class {name!r}")
-            if not row["slice_file_name"] or os.path.basename(row["slice_file_name"]) != row["slice_file_name"]:
-                raise ValueError(f"{path} line {line}: bad slice_file_name {row['slice_file_name']!r}")
+                raise ValueError(
+                    f"{path} line {line}: classID {row['classID']} does not match class {name!r}"
+                )
+            if (
+                not row["slice_file_name"]
+                or os.path.basename(row["slice_file_name"]) != row["slice_file_name"]
+            ):
+                raise ValueError(
+                    f"{path} line {line}: bad slice_file_name {row['slice_file_name']!r}"
+                )
             rows.append(row)
     return rows
 
@@ -328,7 +402,9 @@ def _fold_to_split(split_folds):
     for split, folds in split_folds.items():
         for fold in folds:
             if fold in owner:
-                raise ValueError(f"fold {fold} is in both {owner[fold]} and {split}: splits must be disjoint")
+                raise ValueError(
+                    f"fold {fold} is in both {owner[fold]} and {split}: splits must be disjoint"
+                )
             owner[int(fold)] = split
     return owner
 
@@ -367,8 +443,16 @@ def _remove_stale(audio_root, written):
     return removed
 
 
-def prepare(download_root, out_root, sample_rate=SAMPLE_RATE, seconds=SECONDS, drop=("gun_shot",),
-            split_folds=None, skip_bad=False, progress=None):
+def prepare(
+    download_root,
+    out_root,
+    sample_rate=SAMPLE_RATE,
+    seconds=SECONDS,
+    drop=("gun_shot",),
+    split_folds=None,
+    skip_bad=False,
+    progress=None,
+):
     """Make seed 002's UrbanSound8K_modified from a download; returns a PrepareSummary.
 
     Every clip of exactly ``seconds`` (its file length within one sample of it) is mixed to mono,
@@ -397,7 +481,9 @@ def prepare(download_root, out_root, sample_rate=SAMPLE_RATE, seconds=SECONDS, d
         elif split is None:
             summary.unassigned += 1
         else:
-            path = os.path.join(download_root, "audio", f"fold{row['fold']}", row["slice_file_name"])
+            path = os.path.join(
+                download_root, "audio", f"fold{row['fold']}", row["slice_file_name"]
+            )
             try:
                 x, rate = audio.read_wav(path)
             except (ValueError, FileNotFoundError) as error:
@@ -419,9 +505,11 @@ def prepare(download_root, out_root, sample_rate=SAMPLE_RATE, seconds=SECONDS, d
             progress(i + 1, len(rows))
     summary.removed = _remove_stale(audio_root, written)
     if summary.total == 0:
-        raise ValueError(f"no clip was kept from {download_root}: of {len(rows)} listed, "
-                         f"{summary.wrong_length} were not {seconds:g} s long, {sum(summary.dropped.values())} "
-                         f"dropped, {summary.unassigned} in no split, {len(summary.bad)} unreadable")
+        raise ValueError(
+            f"no clip was kept from {download_root}: of {len(rows)} listed, "
+            f"{summary.wrong_length} were not {seconds:g} s long, {sum(summary.dropped.values())} "
+            f"dropped, {summary.unassigned} in no split, {len(summary.bad)} unreadable"
+        )
     summary.counts = {s: dict(summary.counts[s]) for s in summary.counts}
     _write_readme(out_root, download_root, summary, sample_rate, seconds, drop, split_folds)
     return summary
@@ -431,16 +519,23 @@ def _write_readme(out_root, download_root, summary, sample_rate, seconds, drop, 
     classes = [c for c in CLASSES_10 if any(c in summary.counts[s] for s in summary.counts)]
     table = [f"  {'class':<18}" + "".join(f"{s:>10}" for s in summary.counts)]
     for c in classes:
-        table.append(f"  {c:<18}" + "".join(f"{summary.counts[s].get(c, 0):>10}" for s in summary.counts))
-    table.append(f"  {'total':<18}" + "".join(f"{sum(summary.counts[s].values()):>10}" for s in summary.counts))
-    folds = "; ".join(f"{PREFIXES[s]}- = fold(s) {', '.join(map(str, f))}" for s, f in split_folds.items())
+        table.append(
+            f"  {c:<18}" + "".join(f"{summary.counts[s].get(c, 0):>10}" for s in summary.counts)
+        )
+    table.append(
+        f"  {'total':<18}"
+        + "".join(f"{sum(summary.counts[s].values()):>10}" for s in summary.counts)
+    )
+    folds = "; ".join(
+        f"{PREFIXES[s]}- = fold(s) {', '.join(map(str, f))}" for s, f in split_folds.items()
+    )
     text = f"""UrbanSound8K_modified (seed 002 layout), made by tfam.data.urbansound.prepare
 from {os.path.abspath(download_root)}
 
 Every clip is mono 16-bit PCM at {sample_rate} Hz, {int(round(seconds * sample_rate))} samples
 ({seconds:g} s). Only clips of exactly {seconds:g} s were kept (file length within one sample);
 stereo was mixed to mono and rates converted with a band-limited polyphase resampler.
-Dropped classes: {', '.join(drop) or 'none'}.
+Dropped classes: {", ".join(drop) or "none"}.
 
 Layout: audio/<class>/<PREFIX>-<original file name>.wav. The prefix is the split, chosen by the
 clip's fold in the original set, so no recording is in two splits: {folds}.
@@ -461,19 +556,26 @@ Pack it for training with: python3 datatools/pack_urbansound.py {os.path.abspath
 # pack / load
 # ---------------------------------------------------------------------------------------------
 
+
 def _class_order(names, where):
     """Known class names in classID order; anything else is an error."""
     unknown = sorted(set(names) - set(CLASSES_10))
     if unknown:
-        raise ValueError(f"unknown class {unknown[0]!r} in {where}; UrbanSound8K classes are "
-                         f"{', '.join(CLASSES_10)}")
+        raise ValueError(
+            f"unknown class {unknown[0]!r} in {where}; UrbanSound8K classes are "
+            f"{', '.join(CLASSES_10)}"
+        )
     return [c for c in CLASSES_10 if c in set(names)]
 
 
 def _save_npz(out_path, splits, class_names):
     """splits: split -> (int16 audio (N, SAMPLES), int64 labels, file names)."""
-    check_classes({s: splits[s][1] for s in SPLITS}, class_names, f"the dataset for {out_path}",
-                  every_class=False)
+    check_classes(
+        {s: splits[s][1] for s in SPLITS},
+        class_names,
+        f"the dataset for {out_path}",
+        every_class=False,
+    )
     arrays = {"class_names": np.array(class_names, dtype=str)}
     for split in SPLITS:
         x, y, files = splits[split]
@@ -490,9 +592,13 @@ def pack(modified_root, out_path=None):
     Returns split -> class -> clip count. Every WAV must be mono 16-bit 8000 Hz with 32000 samples."""
     audio_root = os.path.join(modified_root, "audio")
     if not os.path.isdir(audio_root):
-        raise FileNotFoundError(f"no prepared UrbanSound8K at {modified_root} (no audio/ folder): {BUILD_HINT}")
+        raise FileNotFoundError(
+            f"no prepared UrbanSound8K at {modified_root} (no audio/ folder): {BUILD_HINT}"
+        )
     out_path = out_path or os.path.join(modified_root, "urbansound.npz")
-    class_dirs = sorted(e.name for e in os.scandir(audio_root) if e.is_dir() and not e.name.startswith("."))
+    class_dirs = sorted(
+        e.name for e in os.scandir(audio_root) if e.is_dir() and not e.name.startswith(".")
+    )
     if not class_dirs:
         raise ValueError(f"{audio_root} has no class folders: {BUILD_HINT}")
     class_names = _class_order(class_dirs, audio_root)
@@ -515,9 +621,11 @@ def pack(modified_root, out_path=None):
             rate, data = audio.read_wav_raw(path)
             if rate != SAMPLE_RATE or data.dtype != np.int16 or data.shape != (SAMPLES,):
                 channels = 1 if data.ndim == 1 else data.shape[1]
-                raise ValueError(f"{path} is {rate} Hz, {data.dtype}, {channels} channel(s), "
-                                 f"{data.shape[0]} samples; expected mono int16 {SAMPLE_RATE} Hz "
-                                 f"{SAMPLES} samples")
+                raise ValueError(
+                    f"{path} is {rate} Hz, {data.dtype}, {channels} channel(s), "
+                    f"{data.shape[0]} samples; expected mono int16 {SAMPLE_RATE} Hz "
+                    f"{SAMPLES} samples"
+                )
             x[i] = data
         labels = [label for _, label in files[split]]
         names = [os.path.relpath(p, audio_root).replace(os.sep, "/") for p, _ in files[split]]
@@ -553,21 +661,33 @@ def load_packed(path):
 def _read_seed_pickle(path, allow_pickle):
     """The seed's [TRAIN, VAL, TEST] lists of [class_name, int16 array], checked."""
     if not allow_pickle:
-        raise ValueError(f"refusing to load {path}: pickle files can run code; pass --allow_pickle "
-                         "if you trust it")
+        raise ValueError(
+            f"refusing to load {path}: pickle files can run code; pass --allow_pickle "
+            "if you trust it"
+        )
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such pickle file: {path}")
     try:
         with open(path, "rb") as f:
             data = pickle.load(f, encoding="latin1")  # latin1: numpy arrays pickled by Python 2
     except Exception as error:  # a broken pickle raises almost anything
-        raise ValueError(f"{path} is not a readable pickle ({type(error).__name__}: {error})") from None
+        raise ValueError(
+            f"{path} is not a readable pickle ({type(error).__name__}: {error})"
+        ) from None
     if not isinstance(data, (list, tuple)) or len(data) != 3:
-        raise ValueError(f"{path} is not the seed's urbansound.pkl: expected a list [TRAIN, VAL, TEST]")
+        raise ValueError(
+            f"{path} is not the seed's urbansound.pkl: expected a list [TRAIN, VAL, TEST]"
+        )
     for split, items in zip(SPLITS, data):
         for i, item in enumerate(items):
-            if len(item) != 2 or not isinstance(item[0], str) or np.asarray(item[1]).shape != (SAMPLES,):
-                raise ValueError(f"{path}: {split} item {i} is not [class_name, array of {SAMPLES} samples]")
+            if (
+                len(item) != 2
+                or not isinstance(item[0], str)
+                or np.asarray(item[1]).shape != (SAMPLES,)
+            ):
+                raise ValueError(
+                    f"{path}: {split} item {i} is not [class_name, array of {SAMPLES} samples]"
+                )
     names = {item[0] for items in data for item in items}
     return data, _class_order(names, path)
 
@@ -596,10 +716,15 @@ def pack_seed_pickle(path, out_path, allow_pickle=False):
     """Convert the seed's urbansound.pkl into pack()'s .npz; returns split -> class -> count."""
     splits, class_names = _seed_pickle_arrays(path, allow_pickle)
     _save_npz(out_path, splits, class_names)
-    return {s: {c: int(np.sum(y == k)) for k, c in enumerate(class_names)} for s, (_, y, _) in splits.items()}
+    return {
+        s: {c: int(np.sum(y == k)) for k, c in enumerate(class_names)}
+        for s, (_, y, _) in splits.items()
+    }
 
 
-DEFAULT_PATH = "./UrbanSound8K_modified/urbansound.pkl"  # seed 002's default; the .npz beside it is preferred
+DEFAULT_PATH = (
+    "./UrbanSound8K_modified/urbansound.pkl"  # seed 002's default; the .npz beside it is preferred
+)
 
 
 def load_dataset(path=DEFAULT_PATH, allow_pickle=False):
@@ -614,9 +739,11 @@ def load_dataset(path=DEFAULT_PATH, allow_pickle=False):
         if not os.path.exists(path):
             raise FileNotFoundError(f"no dataset at {path} (nor {stem}.npz): {BUILD_HINT}")
         if not allow_pickle:
-            raise ValueError(f"refusing to load {path}: pickle files can run code; convert it with "
-                             f"python3 datatools/pack_urbansound.py --from_pickle {path} --allow_pickle, "
-                             "or pass --allow_pickle if you trust it")
+            raise ValueError(
+                f"refusing to load {path}: pickle files can run code; convert it with "
+                f"python3 datatools/pack_urbansound.py --from_pickle {path} --allow_pickle, "
+                "or pass --allow_pickle if you trust it"
+            )
         return load_seed_pickle(path, allow_pickle=True)
     if os.path.isdir(path):
         packed = os.path.join(path, "urbansound.npz")

@@ -4,6 +4,7 @@ Uses a local Keras-format mnist.npz when given (--mnist), else the embedded digi
 Writes under --out: mnist_cnn.keras (+ .labels.txt), dreams.png (a labelled grid), one PNG per
 class, and summary.json with each class's target probability.
 """
+
 import os
 import sys
 import time
@@ -41,20 +42,38 @@ def run(args):
         f.write("\n".join(CLASS_NAMES) + "\n")
 
     print("dreaming all ten classes in one batched run")
-    result = dream(model, objectives.class_logit(list(range(10))), transforms=[tr.jitter(2)],
-                   regularizers=[reg.total_variation(0.1), reg.lp_norm(0.1, p=1)],
-                   steps=args.steps, seed=args.seed)
+    result = dream(
+        model,
+        objectives.class_logit(list(range(10))),
+        transforms=[tr.jitter(2)],
+        regularizers=[reg.total_variation(0.1), reg.lp_norm(0.1, p=1)],
+        steps=args.steps,
+        seed=args.seed,
+    )
     probability = result.target_probability
     titles = [f"{name}\np={p:.2f}" for name, p in zip(CLASS_NAMES, probability)]
-    outputs.write_grid(os.path.join(args.out, "dreams.png"), result.x, titles,
-                       title="MNIST CNN: each class dreamed (p = the model's probability)")
+    outputs.write_grid(
+        os.path.join(args.out, "dreams.png"),
+        result.x,
+        titles,
+        title="MNIST CNN: each class dreamed (p = the model's probability)",
+    )
     for i, name in enumerate(CLASS_NAMES):
         outputs.write_png(os.path.join(args.out, f"dream_{i}_{name}.png"), result.x[i])
-    outputs.write_json(os.path.join(args.out, "summary.json"), {
-        "data": data, "epochs": args.epochs, "test_accuracy": accuracy,
-        "dream_steps": args.steps, "dream_seconds": round(result.seconds, 3),
-        "classes": [{"class": i, "name": name, "probability": float(p)}
-                    for i, (name, p) in enumerate(zip(CLASS_NAMES, probability))]})
+    outputs.write_json(
+        os.path.join(args.out, "summary.json"),
+        {
+            "data": data,
+            "epochs": args.epochs,
+            "test_accuracy": accuracy,
+            "dream_steps": args.steps,
+            "dream_seconds": round(result.seconds, 3),
+            "classes": [
+                {"class": i, "name": name, "probability": float(p)}
+                for i, (name, p) in enumerate(zip(CLASS_NAMES, probability))
+            ],
+        },
+    )
     print("target probability per class: " + " ".join(f"{p:.2f}" for p in probability))
     print(f"results in {args.out}/: dreams.png (grid), dream_*.png, summary.json, mnist_cnn.keras")
 

@@ -21,26 +21,27 @@ prior weight 100) on purpose: with those, on GANs trained for minutes on a CPU, 
 the class and p(target) moved by less than 0.05 in 150 steps (some classes fell); rate 0.05 and
 weight 1 raised every class (for example 0.01 -> 1.00 and 0.18 -> 1.00 on the test's models).
 """
+
 import dataclasses
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfam.audio import mel
 from tfam import objectives, optimizers, params, regularizers, transforms
+from tfam.audio import mel
+from tfam.audio.sound_dreams import audio_recipe
 from tfam.engine import dream
 from tfam.train.frechet import feature_extractor, frechet_distance
-from tfam.audio.sound_dreams import audio_recipe
 
 
 @dataclasses.dataclass(frozen=True)
 class Pair:
     name: str
-    generator: keras.Model        # z (and a class index when conditional) -> the classifier's input
-    classifier: keras.Model       # its input -> class logits
+    generator: keras.Model  # z (and a class index when conditional) -> the classifier's input
+    classifier: keras.Model  # its input -> class logits
     distribution: str = "normal"  # of z: "normal" (seed 000's mel GAN) or "uniform" (WaveGAN)
-    conditional: bool = False     # feed the target class to the generator's class input
+    conditional: bool = False  # feed the target class to the generator's class input
 
 
 def vocoded(mel_generator, length, n_iter=16, sample_rate=mel.SAMPLE_RATE):
@@ -51,16 +52,25 @@ def vocoded(mel_generator, length, n_iter=16, sample_rate=mel.SAMPLE_RATE):
     frames = mel_generator.outputs[0].shape[2]
     full = mel.HOP * (frames - 1)
     if length > full:
-        raise ValueError(f"the mel generator makes {frames} frames ({full} samples); the classifier "
-                         f"takes {length}")
+        raise ValueError(
+            f"the mel generator makes {frames} frames ({full} samples); the classifier "
+            f"takes {length}"
+        )
     inputs = list(mel_generator.inputs)
-    x = mel.MelGriffinLim(n_iter=n_iter, scaled_to_unit=True, phase_gradient=False,
-                          sample_rate=sample_rate, name="griffin_lim")(mel_generator.outputs[0])
+    x = mel.MelGriffinLim(
+        n_iter=n_iter,
+        scaled_to_unit=True,
+        phase_gradient=False,
+        sample_rate=sample_rate,
+        name="griffin_lim",
+    )(mel_generator.outputs[0])
     x = keras.layers.Reshape((full, 1), name="griffin_lim_channels")(x)
     left = (full - length) // 2
     x = keras.layers.Cropping1D((left, full - length - left), name="centre_crop")(x)
     x = keras.layers.Reshape((length,), name="vocoded_waveform")(x)
-    return keras.Model(inputs if len(inputs) > 1 else inputs[0], x, name=f"{mel_generator.name}_vocoded")
+    return keras.Model(
+        inputs if len(inputs) > 1 else inputs[0], x, name=f"{mel_generator.name}_vocoded"
+    )
 
 
 def _softmax(logits):
@@ -72,25 +82,45 @@ def _rows(n_classes, per_class):
     return [c for c in range(n_classes) for _ in range(per_class)]
 
 
-def latent_dreams(pair, n_classes, per_class=8, steps=300, learning_rate=0.05, decay=0.99,
-                  prior_weight=1.0, seed=0, verbose=0):
+def latent_dreams(
+    pair,
+    n_classes,
+    per_class=8,
+    steps=300,
+    learning_rate=0.05,
+    decay=0.99,
+    prior_weight=1.0,
+    seed=0,
+    verbose=0,
+):
     """AM in ``pair``'s latent space; returns (start inputs, dreams, p(target) at start, at end),
     rows class-major."""
     targets = _rows(n_classes, per_class)
-    param = params.latent(pair.generator, distribution=pair.distribution,
-                          condition=targets if pair.conditional else None)
+    param = params.latent(
+        pair.generator,
+        distribution=pair.distribution,
+        condition=targets if pair.conditional else None,
+    )
     regs = [regularizers.latent_l2(prior_weight)] if prior_weight > 0 else []
-    result = dream(pair.classifier, objectives.class_margin(targets), param=param, regularizers=regs,
-                   optimizer=optimizers.adam(optimizers.exponential_decay(learning_rate, decay)),
-                   steps=steps, seed=seed, verbose=verbose)
+    result = dream(
+        pair.classifier,
+        objectives.class_margin(targets),
+        param=param,
+        regularizers=regs,
+        optimizer=optimizers.adam(optimizers.exponential_decay(learning_rate, decay)),
+        steps=steps,
+        seed=seed,
+        verbose=verbose,
+    )
     rows = np.arange(len(targets))
     before = _softmax(pair.classifier(result.start_x, training=False))[rows, targets]
     after = result.probabilities[rows, targets]
     return result.start_x, result.x, before, after
 
 
-def direct_dreams(classifier, n_classes, per_class=8, steps=300, sample_rate=mel.SAMPLE_RATE, seed=0,
-                  verbose=0):
+def direct_dreams(
+    classifier, n_classes, per_class=8, steps=300, sample_rate=mel.SAMPLE_RATE, seed=0, verbose=0
+):
     """AM on the input itself with tfam's usual recipe: for waveforms the sound recipe
     (tfam.audio.sound_dreams), for mels and images the image defaults of ``tfam dream`` (range 0..1,
     jitter 2, total variation 0.1, L1 0.1, Adam 0.05). Returns (dreams, p(target)), class-major."""
@@ -99,15 +129,36 @@ def direct_dreams(classifier, n_classes, per_class=8, steps=300, sample_rate=mel
     if waveform:
         recipe = audio_recipe(sample_rate)
     else:
-        recipe = dict(param=params.direct((0.0, 1.0)), transforms=[transforms.jitter(2)], learning_rate=0.05,
-                      regularizers=[regularizers.total_variation(0.1), regularizers.lp_norm(0.1, p=1)])
-    result = dream(classifier, objectives.class_margin(targets), steps=steps, seed=seed, verbose=verbose,
-                   spatial_rank=1 if waveform else None, **recipe)
+        recipe = dict(
+            param=params.direct((0.0, 1.0)),
+            transforms=[transforms.jitter(2)],
+            learning_rate=0.05,
+            regularizers=[regularizers.total_variation(0.1), regularizers.lp_norm(0.1, p=1)],
+        )
+    result = dream(
+        classifier,
+        objectives.class_margin(targets),
+        steps=steps,
+        seed=seed,
+        verbose=verbose,
+        spatial_rank=1 if waveform else None,
+        **recipe,
+    )
     return result.x, result.probabilities[np.arange(len(targets)), targets]
 
 
-def run_study(pairs, real, n_classes, per_class=8, steps=300, prior_weight=1.0, learning_rate=0.05,
-              sample_rate=mel.SAMPLE_RATE, seed=0, verbose=0):
+def run_study(
+    pairs,
+    real,
+    n_classes,
+    per_class=8,
+    steps=300,
+    prior_weight=1.0,
+    learning_rate=0.05,
+    sample_rate=mel.SAMPLE_RATE,
+    seed=0,
+    verbose=0,
+):
     """Dreams and scores for every pair and every classifier of the pairs (``verbose``: a line and a
     progress bar per run).
 
@@ -124,7 +175,7 @@ def run_study(pairs, real, n_classes, per_class=8, steps=300, prior_weight=1.0, 
 
     def fd(clf, dreams, c):
         x, y = real[clf]
-        mine = features[clf](dreams[c * per_class:(c + 1) * per_class])
+        mine = features[clf](dreams[c * per_class : (c + 1) * per_class])
         theirs = features[clf](x[y == c])
         return frechet_distance(mine, theirs)
 
@@ -134,33 +185,67 @@ def run_study(pairs, real, n_classes, per_class=8, steps=300, prior_weight=1.0, 
         if verbose:
             print(f"[study] direct dreams on {clf.name}'s input", flush=True)
         dreams, p = direct_dreams(clf, n_classes, per_class, steps, sample_rate, seed, verbose)
-        direct[clf] = {"name": clf.name, "classifier": clf.name, "dreams": dreams, "classes": [
-            {"p_after": float(np.mean(p[c * per_class:(c + 1) * per_class])), "fd": fd(clf, dreams, c)}
-            for c in range(n_classes)]}
+        direct[clf] = {
+            "name": clf.name,
+            "classifier": clf.name,
+            "dreams": dreams,
+            "classes": [
+                {
+                    "p_after": float(np.mean(p[c * per_class : (c + 1) * per_class])),
+                    "fd": fd(clf, dreams, c),
+                }
+                for c in range(n_classes)
+            ],
+        }
         report["direct"].append(direct[clf])
     for pair in pairs:
         if verbose:
             print(f"[study] latent dreams: {pair.name}", flush=True)
-        start, dreams, before, after = latent_dreams(pair, n_classes, per_class, steps, learning_rate,
-                                                     prior_weight=prior_weight, seed=seed, verbose=verbose)
+        start, dreams, before, after = latent_dreams(
+            pair,
+            n_classes,
+            per_class,
+            steps,
+            learning_rate,
+            prior_weight=prior_weight,
+            seed=seed,
+            verbose=verbose,
+        )
         classes = []
         for c in range(n_classes):
             rows = slice(c * per_class, (c + 1) * per_class)
-            classes.append({"p_before": float(np.mean(before[rows])), "p_after": float(np.mean(after[rows])),
-                            "fd": fd(pair.classifier, dreams, c), "fd_start": fd(pair.classifier, start, c),
-                            "fd_direct": direct[pair.classifier]["classes"][c]["fd"]})
-        report["pairs"].append({"name": pair.name, "classifier": pair.classifier.name, "dreams": dreams,
-                                "classes": classes})
+            classes.append(
+                {
+                    "p_before": float(np.mean(before[rows])),
+                    "p_after": float(np.mean(after[rows])),
+                    "fd": fd(pair.classifier, dreams, c),
+                    "fd_start": fd(pair.classifier, start, c),
+                    "fd_direct": direct[pair.classifier]["classes"][c]["fd"],
+                }
+            )
+        report["pairs"].append(
+            {
+                "name": pair.name,
+                "classifier": pair.classifier.name,
+                "dreams": dreams,
+                "classes": classes,
+            }
+        )
     return report
 
 
 def markdown_table(report, class_names):
     """The study as a Markdown table: per pair and class, p(target) before -> after AM and the
     Fréchet distance of latent dreams against direct dreams of the same classifier."""
-    lines = ["| generator -> classifier | class | p(target) before AM | after AM | Fréchet: latent dreams "
-             "| direct dreams | latent more natural |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| generator -> classifier | class | p(target) before AM | after AM | Fréchet: latent dreams "
+        "| direct dreams | latent more natural |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for pair in report["pairs"]:
         for name, c in zip(class_names, pair["classes"]):
-            lines.append(f"| {pair['name']} | {name} | {c['p_before']:.3f} | {c['p_after']:.3f} | "
-                         f"{c['fd']:.3g} | {c['fd_direct']:.3g} | {'yes' if c['fd'] < c['fd_direct'] else 'no'} |")
+            lines.append(
+                f"| {pair['name']} | {name} | {c['p_before']:.3f} | {c['p_after']:.3f} | "
+                f"{c['fd']:.3g} | {c['fd_direct']:.3g} | {'yes' if c['fd'] < c['fd_direct'] else 'no'} |"
+            )
     return "\n".join(lines)

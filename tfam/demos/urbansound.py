@@ -10,6 +10,7 @@
 
 Everything goes under --out (runs/demo).
 """
+
 import os
 import sys
 import time
@@ -31,8 +32,10 @@ def build_data(out, clips_per_class=40):
     if os.path.exists(packed):
         print(f"[data] reusing the synthetic dataset at {packed}")
         return packed, "synthetic stand-in"
-    print(f"[data] no real dataset at {real}: synthesizing a stand-in in the real download's layout "
-          f"({download})")
+    print(
+        f"[data] no real dataset at {real}: synthesizing a stand-in in the real download's layout "
+        f"({download})"
+    )
     us.synthesize_download(download, clips_per_class=clips_per_class, seed=0)
     summary = us.prepare(download, modified)
     print(f"[data] prepared {summary.total} clips (mono 8 kHz 16-bit, 4 s) into {modified}")
@@ -43,10 +46,21 @@ def build_data(out, clips_per_class=40):
 def train(splits, class_names, logdir, architecture, steps, width, learning_rate, seed):
     from tfam.train.classifier import TrainConfig, Trainer
 
-    config = TrainConfig(iterations=steps, batch_size=45, logdir=logdir, architecture=architecture,
-                         frontend="waveform", width=width, learning_rate=learning_rate,
-                         schedule="constant", val_every=10, ckpt_every=steps, seed=seed,
-                         n_classes=len(class_names), class_names=tuple(class_names))
+    config = TrainConfig(
+        iterations=steps,
+        batch_size=45,
+        logdir=logdir,
+        architecture=architecture,
+        frontend="waveform",
+        width=width,
+        learning_rate=learning_rate,
+        schedule="constant",
+        val_every=10,
+        ckpt_every=steps,
+        seed=seed,
+        n_classes=len(class_names),
+        class_names=tuple(class_names),
+    )
     trainer = Trainer(config, splits, overwrite=True, progress_every=25)
     print(f"[train] {trainer.model.name}: {trainer.model.count_params():,} weights, {steps} steps")
     trainer.train()
@@ -66,24 +80,39 @@ def freeze_and_evaluate(model, splits, class_names, logs, out):
     x_test, y_test = splits["test"]
     scores = evaluate(graph, x_test, y_test, len(class_names))
     same = float(np.max(np.abs(graph(x_test[:8]) - model.predict(x_test[:8], verbose=0))))
-    print(f"[freeze] {graph_path}: input '{info.input_node}' {info.input_shape}, logits "
-          f"'{info.output_node}'; |frozen - Keras| <= {same:.1e}")
-    print(f"[eval] frozen graph, test split: accuracy {scores['accuracy']:.3f} ({len(y_test)} clips)")
-    summaries.write_confusion_png(os.path.join(out, "confusion.png"), scores["confusion"],
-                                  class_names, title="test split (frozen graph)")
+    print(
+        f"[freeze] {graph_path}: input '{info.input_node}' {info.input_shape}, logits "
+        f"'{info.output_node}'; |frozen - Keras| <= {same:.1e}"
+    )
+    print(
+        f"[eval] frozen graph, test split: accuracy {scores['accuracy']:.3f} ({len(y_test)} clips)"
+    )
+    summaries.write_confusion_png(
+        os.path.join(out, "confusion.png"),
+        scores["confusion"],
+        class_names,
+        title="test split (frozen graph)",
+    )
     return graph_path, scores
 
 
 def dream_classes(model, class_names, logs, args):
     """One dreamed sound per class, in one batched run, with TensorBoard events."""
-    from tfam.report import summaries
     from tfam.audio.sound_dreams import dream_sounds
     from tfam.audio.spectrogram import SAMPLE_RATE
+    from tfam.report import summaries
 
     print(f"[dream] one sound per class, {args.dream_steps} steps, all classes in one batched run")
     log = summaries.DreamLog(os.path.join(logs, "tensorboard", "dreams"), class_names, SAMPLE_RATE)
-    result = dream_sounds(model, range(len(class_names)), sample_rate=SAMPLE_RATE,
-                          steps=args.dream_steps, seed=args.seed, verbose=1, callbacks=[log])
+    result = dream_sounds(
+        model,
+        range(len(class_names)),
+        sample_rate=SAMPLE_RATE,
+        steps=args.dream_steps,
+        seed=args.seed,
+        verbose=1,
+        callbacks=[log],
+    )
     log.write_history(result)
     return result
 
@@ -93,18 +122,26 @@ def write_dreams(out, result, class_names, scores, second):
     import tensorflow as tf
 
     from tfam import audio
-    from tfam.report import summaries
     from tfam.audio.spectrogram import SAMPLE_RATE
+    from tfam.report import summaries
 
-    second_p = tf.nn.softmax(second(result.x, training=False)).numpy() if second is not None else None
+    second_p = (
+        tf.nn.softmax(second(result.x, training=False)).numpy() if second is not None else None
+    )
     entries, rows = [], []
     for i, name in enumerate(class_names):
-        wav, png = os.path.join(out, "dreams", f"{name}.wav"), os.path.join(out, "dreams", f"{name}.png")
+        wav, png = (
+            os.path.join(out, "dreams", f"{name}.wav"),
+            os.path.join(out, "dreams", f"{name}.png"),
+        )
         audio.write_wav(wav, result.x[i], SAMPLE_RATE)
         summaries.write_spectrogram_png(png, result.x[i], SAMPLE_RATE, title=f"dream: {name}")
-        row = {"class": name, "wav": os.path.relpath(wav, out),
-               "probability": float(result.target_probability[i]),
-               "test_accuracy": scores["per_class_accuracy"][i]}
+        row = {
+            "class": name,
+            "wav": os.path.relpath(wav, out),
+            "probability": float(result.target_probability[i]),
+            "test_accuracy": scores["per_class_accuracy"][i],
+        }
         score_table = {"seed CNN p(class)": row["probability"]}
         if second_p is not None:
             row["second_model_probability"] = float(second_p[i, i])
@@ -114,8 +151,14 @@ def write_dreams(out, result, class_names, scores, second):
         if row["test_accuracy"] is not None:
             score_table["test accuracy of the class"] = row["test_accuracy"]
         rows.append(row)
-        entries.append({"name": name, "image": os.path.relpath(png, out),
-                        "audio": os.path.relpath(wav, out), "scores": score_table})
+        entries.append(
+            {
+                "name": name,
+                "image": os.path.relpath(png, out),
+                "audio": os.path.relpath(wav, out),
+                "scores": score_table,
+            }
+        )
     return rows, entries
 
 
@@ -125,22 +168,41 @@ def write_summary(args, data, graph_path, scores, result, rows, entries, logs):
     from tfam.report import summaries
 
     data_path, data_name = data
-    transfer = sum(r["second_model_says"] == r["class"] for r in rows) if args.second_model else None
+    transfer = (
+        sum(r["second_model_says"] == r["class"] for r in rows) if args.second_model else None
+    )
     tensorboard = f"tensorboard --logdir {logs}"
-    intro = [f"Data: {data_name} ({data_path}). Seed 002's CNN (width 0.25, waveform front end) "
-             f"trained {args.train_steps} steps; frozen graph test accuracy {scores['accuracy']:.3f}.",
-             f"Each sound was dreamed from noise for {args.dream_steps} steps to maximize its class "
-             "logit (time shift, total variation, high-band penalty, loudness bound)."]
+    intro = [
+        f"Data: {data_name} ({data_path}). Seed 002's CNN (width 0.25, waveform front end) "
+        f"trained {args.train_steps} steps; frozen graph test accuracy {scores['accuracy']:.3f}.",
+        f"Each sound was dreamed from noise for {args.dream_steps} steps to maximize its class "
+        "logit (time shift, total variation, high-band penalty, loudness bound).",
+    ]
     if transfer is not None:
-        intro.append(f"A second model of another architecture hears the target class in {transfer} "
-                     f"of {len(rows)} dreams.")
+        intro.append(
+            f"A second model of another architecture hears the target class in {transfer} "
+            f"of {len(rows)} dreams."
+        )
     intro.append(f"Training curves, the confusion matrix and the dream runs: {tensorboard}")
-    summaries.write_gallery(os.path.join(args.out, "index.html"), "tfam: dreamed UrbanSound8K classes",
-                            entries, intro=intro)
-    outputs.write_json(os.path.join(args.out, "summary.json"), {
-        "data": data_path, "train_steps": args.train_steps, "test_accuracy": scores["accuracy"],
-        "frozen_graph": graph_path, "dream_steps": args.dream_steps,
-        "dream_seconds": round(result.seconds, 2), "transfer": transfer, "classes": rows})
+    summaries.write_gallery(
+        os.path.join(args.out, "index.html"),
+        "tfam: dreamed UrbanSound8K classes",
+        entries,
+        intro=intro,
+    )
+    outputs.write_json(
+        os.path.join(args.out, "summary.json"),
+        {
+            "data": data_path,
+            "train_steps": args.train_steps,
+            "test_accuracy": scores["accuracy"],
+            "frozen_graph": graph_path,
+            "dream_steps": args.dream_steps,
+            "dream_seconds": round(result.seconds, 2),
+            "transfer": transfer,
+            "classes": rows,
+        },
+    )
     return transfer
 
 
@@ -153,29 +215,58 @@ def run(args):
     data = build_data(args.out, args.clips_per_class)
     splits, class_names = load_dataset(data[0])
     logs = os.path.join(args.out, "logs")
-    model = train(splits, class_names, logs, "seed002", args.train_steps, 0.25, 0.001, args.seed).model
-    second = (train(splits, class_names, os.path.join(args.out, "logs_timepool"), "timepool",
-                    args.train_steps, 1.0, 0.003, args.seed + 1).model if args.second_model else None)
+    model = train(
+        splits, class_names, logs, "seed002", args.train_steps, 0.25, 0.001, args.seed
+    ).model
+    second = (
+        train(
+            splits,
+            class_names,
+            os.path.join(args.out, "logs_timepool"),
+            "timepool",
+            args.train_steps,
+            1.0,
+            0.003,
+            args.seed + 1,
+        ).model
+        if args.second_model
+        else None
+    )
     graph_path, scores = freeze_and_evaluate(model, splits, class_names, logs, args.out)
     result = dream_classes(model, class_names, logs, args)
     rows, entries = write_dreams(args.out, result, class_names, scores, second)
     transfer = write_summary(args, data, graph_path, scores, result, rows, entries, logs)
-    print("[dream] p(class) per dream: " + ", ".join(f"{r['class']} {r['probability']:.2f}" for r in rows))
+    print(
+        "[dream] p(class) per dream: "
+        + ", ".join(f"{r['class']} {r['probability']:.2f}" for r in rows)
+    )
     if transfer is not None:
         print(f"[dream] the second model hears the target class in {transfer}/{len(rows)} dreams")
-    print(f"done in {time.perf_counter() - started:.0f} s. Open {os.path.join(args.out, 'index.html')}; "
-          f"TensorBoard: tensorboard --logdir {logs}")
+    print(
+        f"done in {time.perf_counter() - started:.0f} s. Open {os.path.join(args.out, 'index.html')}; "
+        f"TensorBoard: tensorboard --logdir {logs}"
+    )
 
 
 def main(argv=None):
-    parser = ArgumentParser(prog="python -m tfam.demos.urbansound", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(
+        prog="python -m tfam.demos.urbansound", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--train-steps", type=int, default=150)
     parser.add_argument("--dream-steps", type=int, default=300)
-    parser.add_argument("--no-second-model", dest="second_model", action="store_false",
-                        help="skip the second model (and the transferability check)")
-    parser.add_argument("--clips-per-class", type=int, default=40,
-                        help="size of the synthetic stand-in (clips per class over the ten folds)")
+    parser.add_argument(
+        "--no-second-model",
+        dest="second_model",
+        action="store_false",
+        help="skip the second model (and the transferability check)",
+    )
+    parser.add_argument(
+        "--clips-per-class",
+        type=int,
+        default=40,
+        help="size of the synthetic stand-in (clips per class over the ten folds)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     import_tensorflow_quietly()

@@ -1,15 +1,14 @@
 """Seed 000's speech-emotion classifiers (neutral, happy, sad, angry), on log-mel crops and on raw
 audio. Both end in linear logits named ``logits``."""
+
 import keras
 from keras import layers
 
 from tfam.models.parts import units
 
 N_CLASSES = 4
-MEL_SHAPE = (80, 160, 1)   # 80 mel bands x 160 frames, scaled to [0, 1]
-RAW_SAMPLES = 32768        # about 1.5 s at 22050 Hz, in [-1, 1]
-
-
+MEL_SHAPE = (80, 160, 1)  # 80 mel bands x 160 frames, scaled to [0, 1]
+RAW_SAMPLES = 32768  # about 1.5 s at 22050 Hz, in [-1, 1]
 
 
 def emotion_mel_cnn(n_classes=N_CLASSES, input_shape=MEL_SHAPE, width=1.0):
@@ -27,8 +26,13 @@ def emotion_mel_cnn(n_classes=N_CLASSES, input_shape=MEL_SHAPE, width=1.0):
     return keras.Model(inputs, outputs, name="emotion_mel_cnn")
 
 
-def emotion_raw_cnn(n_classes=N_CLASSES, samples=RAW_SAMPLES, width=1.0, residual_channels=32,
-                    dilations=tuple(2 ** i for i in range(10)) * 2):
+def emotion_raw_cnn(
+    n_classes=N_CLASSES,
+    samples=RAW_SAMPLES,
+    width=1.0,
+    residual_channels=32,
+    dilations=tuple(2**i for i in range(10)) * 2,
+):
     """The seed's raw-audio classifier (test accuracy about 0.87): a WaveNet-style stack of gated,
     dilated 1-D convolutions (dilations 1..512, twice) with residual and skip connections, then
     three blocks of conv + max pool 8 (16, 32, 64 channels), flatten, linear."""
@@ -39,16 +43,32 @@ def emotion_raw_cnn(n_classes=N_CLASSES, samples=RAW_SAMPLES, width=1.0, residua
     skips = []
     for i, rate in enumerate(dilations):
         # gated activation unit (WaveNet): tanh(filter) * sigmoid(gate)
-        f = layers.Conv1D(channels, 2, dilation_rate=rate, padding="causal", activation="tanh",
-                          name=f"dilated{i}_filter")(x)
-        g = layers.Conv1D(channels, 2, dilation_rate=rate, padding="causal", activation="sigmoid",
-                          name=f"dilated{i}_gate")(x)
+        f = layers.Conv1D(
+            channels,
+            2,
+            dilation_rate=rate,
+            padding="causal",
+            activation="tanh",
+            name=f"dilated{i}_filter",
+        )(x)
+        g = layers.Conv1D(
+            channels,
+            2,
+            dilation_rate=rate,
+            padding="causal",
+            activation="sigmoid",
+            name=f"dilated{i}_gate",
+        )(x)
         h = layers.Multiply(name=f"dilated{i}_gated")([f, g])
         skips.append(layers.Conv1D(channels, 1, name=f"dilated{i}_skip")(h))
-        x = layers.Add(name=f"dilated{i}_residual")([x, layers.Conv1D(channels, 1, name=f"dilated{i}_out")(h)])
+        x = layers.Add(name=f"dilated{i}_residual")(
+            [x, layers.Conv1D(channels, 1, name=f"dilated{i}_out")(h)]
+        )
     x = layers.ReLU(name="skips_relu")(layers.Add(name="skips")(skips))
     for i, filters in enumerate((16, 32, 64), start=1):
-        x = layers.Conv1D(units(filters, width), 3, padding="same", activation="relu", name=f"conv{i}")(x)
+        x = layers.Conv1D(
+            units(filters, width), 3, padding="same", activation="relu", name=f"conv{i}"
+        )(x)
         x = layers.MaxPooling1D(8, padding="same", name=f"pool{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     outputs = layers.Dense(n_classes, name="logits")(x)

@@ -12,6 +12,7 @@ A SavedModel's signature is frozen (variables become constants, every function c
 into one flat graph, imported once and pruned per set of fetched tensors. Inner tensors keep the
 names the model gave them (``sequential/conv1/Relu``), without the inlined call's prefix.
 """
+
 import contextlib
 import dataclasses
 import difflib
@@ -41,7 +42,8 @@ TAKES = "tfam takes .keras and .h5 files, SavedModel directories and frozen Grap
 # file-, network- or script-touching op it forgot (or that a later TensorFlow adds; even PrintV2 can
 # write to a file). These ops compute on tensors in memory: math, neural-net and array ops, variables,
 # function calls and control flow (whose bodies are checked as functions of their own).
-_PURE_OPS = frozenset("""
+_PURE_OPS = frozenset(
+    """
     Placeholder PlaceholderWithDefault Const Identity IdentityN NoOp StopGradient PreventGradient
     Snapshot EnsureShape CheckNumerics Assert
     VarHandleOp ReadVariableOp VarIsInitializedOp AssignVariableOp AssignAddVariableOp
@@ -76,11 +78,14 @@ _PURE_OPS = frozenset("""
     Tile Transpose Unique Unpack Where ZerosLike UpperBound LowerBound
     RandomUniform RandomStandardNormal TruncatedNormal RandomUniformInt StatelessRandomUniformV2
     StatelessRandomNormalV2 StatelessTruncatedNormalV2 StatelessRandomGetKeyCounter
-""".split())
+""".split()
+)
 # Variable saving and restoring, allowed only in the graph parts that the SavedModel's saver_def
 # names (tfam never runs the save part; a TF1 SavedModel's restore part runs when it is loaded).
-_SAVE_OPS = frozenset("SaveV2 MergeV2Checkpoints ShardedFilename StringJoin StaticRegexFullMatch "
-                      "DisableCopyOnRead".split())
+_SAVE_OPS = frozenset(
+    "SaveV2 MergeV2Checkpoints ShardedFilename StringJoin StaticRegexFullMatch "
+    "DisableCopyOnRead".split()
+)
 _RESTORE_OPS = frozenset("RestoreV2 AssignVariableOp Assign DisableCopyOnRead".split())
 _SQUASHES = {"Softmax": "softmax", "Sigmoid": "sigmoid"}
 _PASS_THROUGH = frozenset({"Identity", "IdentityN", "Snapshot", "StopGradient"})
@@ -90,19 +95,20 @@ _CALL_PREFIX = re.compile(r"^(StatefulPartitionedCall(_\d+)?/)+")
 
 @dataclasses.dataclass(frozen=True)
 class TensorInfo:
-    name: str         # an output key, a placeholder or an op output ('conv3/LeakyRelu', 'split:1')
+    name: str  # an output key, a placeholder or an op output ('conv3/LeakyRelu', 'split:1')
     shape: tuple | None  # None: unknown rank; None inside: unknown size (the batch axis first)
     dtype: str
-    op: str = ""      # the type of the op that makes it
+    op: str = ""  # the type of the op that makes it
 
 
 @dataclasses.dataclass(frozen=True)
 class Squash:
-    kind: str         # "softmax" or "sigmoid"
-    logits: str       # the tensor the squash is applied to
+    kind: str  # "softmax" or "sigmoid"
+    logits: str  # the tensor the squash is applied to
 
 
 # -- what a file is --------------------------------------------------------------------------------
+
 
 def _not_a_model(path, what, hint=""):
     return ValueError(f"{path} is {what}, not a model tfam can differentiate{hint}; {TAKES}")
@@ -120,7 +126,9 @@ def _sniff(path):
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, "saved_model.pb")):
             return "saved_model", None
-        if path.rstrip("/").endswith(".mlpackage") or os.path.exists(os.path.join(path, "Manifest.json")):
+        if path.rstrip("/").endswith(".mlpackage") or os.path.exists(
+            os.path.join(path, "Manifest.json")
+        ):
             raise _not_a_model(path, "a Core ML package")
         raise _not_a_model(path, "a directory without saved_model.pb")
     with open(path, "rb") as f:
@@ -128,7 +136,9 @@ def _sniff(path):
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "h5", None
     if head[4:8] == b"TFL3":
-        raise _not_a_model(path, "a TensorFlow Lite flatbuffer", " (convert the model it was made from)")
+        raise _not_a_model(
+            path, "a TensorFlow Lite flatbuffer", " (convert the model it was made from)"
+        )
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -138,11 +148,14 @@ def _sniff(path):
             raise _not_a_model(path, "a PyTorch checkpoint", " (export it to a SavedModel first)")
         raise _not_a_model(path, "a zip archive")
     if head[:1] == b"\x80" and 2 <= head[1] <= 5:  # pickle protocol 2 to 5
-        raise _not_a_model(path, "a Python pickle (e.g. a PyTorch .pt/.pth file)",
-                           "; tfam does not unpickle files")
+        raise _not_a_model(
+            path, "a Python pickle (e.g. a PyTorch .pt/.pth file)", "; tfam does not unpickle files"
+        )
     if os.path.basename(path) == "saved_model.pb":
         raise _not_a_model(path, "part of a SavedModel", " (give its directory)")
-    if path.endswith(".onnx") or head[:1] == b"\x08":  # ONNX opens with ir_version (field 1, varint)
+    if (
+        path.endswith(".onnx") or head[:1] == b"\x08"
+    ):  # ONNX opens with ir_version (field 1, varint)
         raise _not_a_model(path, "an ONNX model", " (convert it to a SavedModel first)")
     return "graph_def", _read_graph_def(path)
 
@@ -161,6 +174,7 @@ def _read_graph_def(path):
 
 
 # -- the op policy ---------------------------------------------------------------------------------
+
 
 def _base(ref):
     """'^name', 'name:1' -> 'name' (node inputs name tensors or control dependencies)."""
@@ -214,19 +228,24 @@ def check_ops(graph_def, saver_def=None):
     def allowed(saving, restoring):
         return _PURE_OPS | (_SAVE_OPS if saving else set()) | (_RESTORE_OPS if restoring else set())
 
-    checks = [(node, "the graph", allowed(node.name in save, node.name in restore)) for node in nodes]
+    checks = [
+        (node, "the graph", allowed(node.name in save, node.name in restore)) for node in nodes
+    ]
     for name, function in library.items():
         ops = allowed(name in save_functions, name in restore_functions)
         checks += [(node, f"function {name}", ops) for node in function.node_def]
     for node, where, ops in checks:
         if node.op not in ops:
-            raise ValueError(f"refusing to run the model: {where} holds the op {node.op} (node "
-                             f"{node.name!r}), which is not on tfam's list of pure computation (such "
-                             "an op may read or write files, talk to the network or run a script); "
-                             "give --unsafe-load (unsafe=True) if you trust the file")
+            raise ValueError(
+                f"refusing to run the model: {where} holds the op {node.op} (node "
+                f"{node.name!r}), which is not on tfam's list of pure computation (such "
+                "an op may read or write files, talk to the network or run a script); "
+                "give --unsafe-load (unsafe=True) if you trust the file"
+            )
 
 
 # -- reading the files (nothing in them runs) -----------------------------------------------------
+
 
 def _first_line(error):
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -251,13 +270,17 @@ def _read_saved_model(path):
         try:
             proto.ParseFromString(f.read())
         except DecodeError:
-            raise ValueError(f"{path}: saved_model.pb is not a SavedModel (it does not parse)") from None
+            raise ValueError(
+                f"{path}: saved_model.pb is not a SavedModel (it does not parse)"
+            ) from None
     graphs = list(proto.meta_graphs)
     if len(graphs) != 1:
         graphs = [g for g in graphs if "serve" in g.meta_info_def.tags]
     if len(graphs) != 1:
-        raise ValueError(f"{path} holds {len(proto.meta_graphs)} graphs, {len(graphs)} of them "
-                         "tagged 'serve'; tfam needs one")
+        raise ValueError(
+            f"{path} holds {len(proto.meta_graphs)} graphs, {len(graphs)} of them "
+            "tagged 'serve'; tfam needs one"
+        )
     return proto, graphs[0]
 
 
@@ -268,13 +291,18 @@ def _restore(path, proto, meta_graph):
     proto read above (in memory) loses them and is loaded from a temporary directory that links
     to the original variables and assets: the user's directory is only read."""
     tags = list(meta_graph.meta_info_def.tags) or None
-    optimizers = [node for node in meta_graph.object_graph_def.nodes
-                  if node.slot_variables or node.user_object.identifier == "optimizer"]
+    optimizers = [
+        node
+        for node in meta_graph.object_graph_def.nodes
+        if node.slot_variables or node.user_object.identifier == "optimizer"
+    ]
     if not optimizers:
         return tf.saved_model.load(path, tags)
     for node in optimizers:
         del node.slot_variables[:]
-        node.user_object.identifier = "_generic_user_object"  # else the loader imports Keras 2 for it
+        node.user_object.identifier = (
+            "_generic_user_object"  # else the loader imports Keras 2 for it
+        )
     with tempfile.TemporaryDirectory(prefix="tfam-saved-model-") as copy:
         for entry in os.listdir(path):
             if entry != "saved_model.pb":
@@ -301,7 +329,9 @@ def _short_names(graph_def):
             node.input[i] = ref.replace(name, short.get(name, name), 1)
         if "_class" in node.attr:  # colocation with other nodes: b"loc:@name"
             places = node.attr["_class"].list.s
-            places[:] = [b"loc:@" + short.get(p[5:].decode(), p[5:].decode()).encode() for p in places]
+            places[:] = [
+                b"loc:@" + short.get(p[5:].decode(), p[5:].decode()).encode() for p in places
+            ]
 
 
 def _saved_model_graph(path, signature, unsafe):
@@ -318,8 +348,10 @@ def _saved_model_graph(path, signature, unsafe):
     if signature is None:
         signature = next(iter(signatures)) if len(signatures) == 1 else "serving_default"
     if signature not in signatures:
-        raise ValueError(f"{path} has no signature {signature!r}; its signatures: "
-                         f"{', '.join(signatures) or 'none'}")
+        raise ValueError(
+            f"{path} has no signature {signature!r}; its signatures: "
+            f"{', '.join(signatures) or 'none'}"
+        )
     fn = signatures[signature]
     frozen, graph_def = convert_variables_to_constants_v2_as_graph(fn)
     # a signature takes keyword arguments and returns a dict; both flatten in sorted key order
@@ -335,8 +367,10 @@ def _pick(path, graph_def, which, name, default, candidates):
     if name is None:
         name = default if default in names or len(candidates) != 1 else candidates[0]
     if name not in names:
-        raise ValueError(f"{path} has no {which} node {name!r}; candidates: "
-                         f"{', '.join(candidates[:8]) or 'none'}")
+        raise ValueError(
+            f"{path} has no {which} node {name!r}; candidates: "
+            f"{', '.join(candidates[:8]) or 'none'}"
+        )
     return name
 
 
@@ -346,11 +380,15 @@ def _frozen_graph(path, graph_def, input_node, output_node, unsafe):
         check_ops(graph_def)
     ops = {node.name: node.op for node in graph_def.node}
     if {"VariableV2", "VarHandleOp", "Variable"} & set(ops.values()):
-        raise ValueError(f"{path} holds variables, so it needs a checkpoint: freeze it first, or "
-                         "give tfam the SavedModel")
+        raise ValueError(
+            f"{path} holds variables, so it needs a checkpoint: freeze it first, or "
+            "give tfam the SavedModel"
+        )
     read = {_base(ref) for node in graph_def.node for ref in node.input}
     placeholders = [name for name, op in ops.items() if op == "Placeholder"]
-    ends = [name for name, op in ops.items() if name not in read and op not in ("NoOp", "Placeholder")]
+    ends = [
+        name for name, op in ops.items() if name not in read and op not in ("NoOp", "Placeholder")
+    ]
     x = _pick(path, graph_def, "input", input_node, INPUT_NODE, placeholders)
     y = _pick(path, graph_def, "output", output_node, OUTPUT_NODE, ends)
     if ops[x] != "Placeholder":
@@ -367,6 +405,7 @@ def _free_batch(graph_def, inputs):
 
 
 # -- the model -------------------------------------------------------------------------------------
+
 
 def _display(tensor):
     """An op's first output by the op's name ('conv3/LeakyRelu'), the others as 'split:1'."""
@@ -386,7 +425,8 @@ class GraphModel:
         _free_batch(graph_def, inputs)
         try:
             self._wrapped = tf.compat.v1.wrap_function(
-                lambda: tf.graph_util.import_graph_def(graph_def, name=""), [])
+                lambda: tf.graph_util.import_graph_def(graph_def, name=""), []
+            )
         except (ValueError, tf.errors.OpError) as error:  # unknown ops, broken references
             raise ValueError(f"{path}: cannot import the graph: {_first_line(error)}") from None
         self._keys = {**inputs, **outputs}  # input and output names -> tensor names
@@ -404,9 +444,11 @@ class GraphModel:
         except (KeyError, ValueError):
             known = list(self._keys) + [t.name for t in self.tensors()]
             close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
-            raise ValueError(f"{self.path} has no tensor {name!r}"
-                             + (f"; close names: {', '.join(close)}" if close else "")
-                             + " (tensors() lists them)") from None
+            raise ValueError(
+                f"{self.path} has no tensor {name!r}"
+                + (f"; close names: {', '.join(close)}" if close else "")
+                + " (tensors() lists them)"
+            ) from None
 
     def tensors(self, match=None):
         """The inner tensors objectives can name: float, with a batch axis, not constants, inputs or
@@ -463,14 +505,18 @@ class GraphModel:
         unique = tuple(dict.fromkeys(refs))
         if unique not in self._pruned:
             self._pruned[unique] = self._wrapped.prune(
-                feeds=[self._tensor(x.name)], fetches=[self._tensor(r) for r in unique])
+                feeds=[self._tensor(x.name)], fetches=[self._tensor(r) for r in unique]
+            )
         pruned, where = self._pruned[unique], [unique.index(r) for r in refs]
         over_time = [name == OUTPUT and reduce is not None for name in names]
 
         def fn(inputs):
             values = pruned(tf.cast(tf.convert_to_tensor(inputs), x.dtype))  # not a Variable
-            return [_over_time(values[i], reduce) if reduced else values[i]
-                    for i, reduced in zip(where, over_time)]
+            return [
+                _over_time(values[i], reduce) if reduced else values[i]
+                for i, reduced in zip(where, over_time)
+            ]
+
         return fn
 
 
@@ -488,14 +534,19 @@ def load(path, input_node=None, output_node=None, signature=None, unsafe=False):
     if kind in ("keras", "h5"):
         raise ValueError(f"{path} is a Keras .{kind} file: open it with keras.models.load_model")
     if kind == "graph_def":
-        return GraphModel(*_frozen_graph(path, graph_def, input_node, output_node, unsafe), path, kind)
+        return GraphModel(
+            *_frozen_graph(path, graph_def, input_node, output_node, unsafe), path, kind
+        )
     if input_node or output_node:
-        raise ValueError("input_node and output_node name nodes of a frozen graph; a SavedModel's "
-                         "output is chosen by its name (output=)")
+        raise ValueError(
+            "input_node and output_node name nodes of a frozen graph; a SavedModel's "
+            "output is chosen by its name (output=)"
+        )
     return GraphModel(*_saved_model_graph(path, signature, unsafe), path, kind)
 
 
 # -- the Keras adapter -----------------------------------------------------------------------------
+
 
 class GraphLayer(keras.layers.Layer):
     """Runs GraphModel.function's tensors: no weights of its own, not savable as Keras."""
@@ -523,14 +574,19 @@ def as_keras_model(graph, fetches=None, output=None, reduce="mean", logits=False
     spec = graph.inputs[0]
     declared = None if spec.shape is None else spec.shape[1:]
     shape = declared if input_shape is None else tuple(input_shape)
-    fits = declared is None or (len(shape) == len(declared) and all(
-        want in (None, got) for want, got in zip(declared, shape)))
+    fits = declared is None or (
+        len(shape) == len(declared)
+        and all(want in (None, got) for want, got in zip(declared, shape))
+    )
     if shape is None or not fits:
-        raise ValueError(f"{graph.path} takes input of shape {spec.shape}; input_shape {shape} "
-                         "does not fit it")
+        raise ValueError(
+            f"{graph.path} takes input of shape {spec.shape}; input_shape {shape} does not fit it"
+        )
     inputs = keras.Input(shape=shape, dtype=spec.dtype, name=_keras_name(spec.name))
     outputs = GraphLayer(fn, name="graph")(inputs)
-    model = keras.Model(inputs, outputs, name=_keras_name(os.path.basename(os.path.normpath(graph.path))))
+    model = keras.Model(
+        inputs, outputs, name=_keras_name(os.path.basename(os.path.normpath(graph.path)))
+    )
     _sources[model] = graph
     return model
 

@@ -5,6 +5,7 @@
 
 Keras files load with ``safe_mode`` on unless the user opts out (a Lambda layer is Python code).
 """
+
 import os
 
 import keras
@@ -31,9 +32,11 @@ def load_model(path, safe_mode=True):
     except Exception as error:  # Keras raises many kinds; the user needs one clear line
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if safe_mode and "safe_mode" in message:  # Keras names its own argument, not tfam's flag
-            raise ValueError(f"refusing to load the model {path}: it holds Python code (e.g. a Lambda "
-                             "layer), which safe mode does not run; give --unsafe-load (or "
-                             "safe_mode=False) if you trust the file") from None
+            raise ValueError(
+                f"refusing to load the model {path}: it holds Python code (e.g. a Lambda "
+                "layer), which safe mode does not run; give --unsafe-load (or "
+                "safe_mode=False) if you trust the file"
+            ) from None
         raise ValueError(f"cannot load the model {path}: {message}") from None
     if not safe_mode:
         mark_loaded_unsafely(model)

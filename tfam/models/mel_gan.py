@@ -15,6 +15,7 @@ the generator concatenates an embedding of it (n_classes -> latent_dim) with z; 
 is a projection discriminator (critic = dense(features) + <embedding(label), features>), as in
 tfam.models.wavegan.
 """
+
 import keras
 from keras import layers
 
@@ -27,25 +28,33 @@ LEAK = 0.2
 
 
 def _check_shape(n_mels, frames):
-    step = 2 ** LAYERS
+    step = 2**LAYERS
     if n_mels < step or frames < step or n_mels % step or frames % step:
-        raise ValueError(f"the mel GAN needs n_mels and frames that are multiples of {step}; "
-                         f"got {n_mels} x {frames}")
+        raise ValueError(
+            f"the mel GAN needs n_mels and frames that are multiples of {step}; "
+            f"got {n_mels} x {frames}"
+        )
 
 
 def mel_generator(latent_dim=LATENT_DIM, n_mels=N_MELS, frames=FRAMES, width=1.0, n_classes=None):
     """z (B, latent_dim) [and label (B,) int] -> mel (B, n_mels, frames, 1) in [0, 1]."""
     _check_shape(n_mels, frames)
     inputs, x = generator_inputs(latent_dim, n_classes)
-    height, length = n_mels // 2 ** LAYERS, frames // 2 ** LAYERS
+    height, length = n_mels // 2**LAYERS, frames // 2**LAYERS
     channels = units(512, width)
     x = layers.Dense(height * length * channels, use_bias=False, name="dense")(x)
     x = layers.Reshape((height, length, channels), name="reshape")(x)
     x = layers.BatchNormalization(name="bn0")(x)
     x = layers.LeakyReLU(LEAK, name="lrelu0")(x)
     for i, filters in enumerate((256, 128, 64), start=1):
-        x = layers.Conv2DTranspose(units(filters, width), KERNEL, strides=2, padding="same",
-                                   use_bias=False, name=f"upconv{i}")(x)
+        x = layers.Conv2DTranspose(
+            units(filters, width),
+            KERNEL,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            name=f"upconv{i}",
+        )(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.LeakyReLU(LEAK, name=f"lrelu{i}")(x)
     x = layers.Conv2DTranspose(1, KERNEL, strides=2, padding="same", name=f"upconv{LAYERS}")(x)
@@ -60,7 +69,9 @@ def mel_discriminator(n_mels=N_MELS, frames=FRAMES, width=1.0, n_classes=None):
     label = label_input(n_classes)
     x = mel
     for i, filters in enumerate((64, 128, 256, 512), start=1):
-        x = layers.Conv2D(units(filters, width), KERNEL, strides=2, padding="same", name=f"conv{i}")(x)
+        x = layers.Conv2D(
+            units(filters, width), KERNEL, strides=2, padding="same", name=f"conv{i}"
+        )(x)
         x = layers.LeakyReLU(LEAK, name=f"lrelu{i}")(x)
     features = layers.Flatten(name="flatten")(x)
     outputs = projection_critic(features, label, n_classes)

@@ -1,4 +1,5 @@
 """The MNIST CNN of seed 004 (keras-vis activation maximization notebook)."""
+
 import keras
 from keras import layers
 
@@ -22,10 +23,16 @@ def mnist_cnn(n_classes=10, input_shape=(28, 28, 1)):
     return keras.Model(inputs, outputs, name="mnist_cnn")
 
 
-def train_mnist_cnn(model, x, y, epochs=10, batch_size=128, seed=0, verbose=0, validation_data=None):
+def train_mnist_cnn(
+    model, x, y, epochs=10, batch_size=128, seed=0, verbose=0, validation_data=None
+):
     """Train as the seed did: RMSprop, sparse categorical cross-entropy."""
     keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.RMSprop(), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
-                     validation_data=validation_data)
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model.fit(
+        x, y, epochs=epochs, batch_size=batch_size, verbose=verbose, validation_data=validation_data
+    )

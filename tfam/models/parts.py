@@ -1,4 +1,5 @@
 """Building blocks that several of the zoo's models share."""
+
 import keras
 from keras import layers
 

@@ -17,6 +17,7 @@ Layout: (B, n_mels, frames, C), the layout of tfam.audio.mel.LogMel, so frequenc
 Every layer is named by stream and place (slow_stem_conv, fast_res3_block2_b, lateral1, logits)
 so that objectives and Grad-CAM can pick a layer of either stream: see :func:`stream_features`.
 """
+
 import keras
 from keras import layers
 
@@ -34,9 +35,17 @@ def seed_log_mel(sample_rate=SEED_SAMPLE_RATE, n_mels=128, name="log_mel"):
     LogMel takes log(max(mel, 1e-6)) where the seed took log(mel + 1e-6): the two differ by at most
     log 2, and only in bands whose energy is near 1e-6 (silence); LogMel uses the Slaney mel
     scale where the seed's loader used HTK's."""
-    return LogMel(sample_rate=sample_rate, n_fft=round(2048 * sample_rate / SEED_SAMPLE_RATE),
-                  hop=round(0.010 * sample_rate), win=round(0.020 * sample_rate), n_mels=n_mels,
-                  fmin=0.0, fmax=sample_rate / 2, floor=1e-6, name=name)
+    return LogMel(
+        sample_rate=sample_rate,
+        n_fft=round(2048 * sample_rate / SEED_SAMPLE_RATE),
+        hop=round(0.010 * sample_rate),
+        win=round(0.020 * sample_rate),
+        n_mels=n_mels,
+        fmin=0.0,
+        fmax=sample_rate / 2,
+        floor=1e-6,
+        name=name,
+    )
 
 
 def _conv_bn_relu(x, filters, kernel, strides, name, relu=True, zero_gamma=False):
@@ -46,11 +55,14 @@ def _conv_bn_relu(x, filters, kernel, strides, name, relu=True, zero_gamma=False
     if strides == (1, 1):
         x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=name)(x)
     else:
-        x = layers.ZeroPadding2D(((kernel[0] // 2,) * 2, (kernel[1] // 2,) * 2), name=name + "_pad")(x)
+        x = layers.ZeroPadding2D(
+            ((kernel[0] // 2,) * 2, (kernel[1] // 2,) * 2), name=name + "_pad"
+        )(x)
         x = layers.Conv2D(filters, kernel, strides=strides, use_bias=False, name=name)(x)
     # gamma 0 on a residual branch's last norm: each block starts as the identity (ZERO_INIT_FINAL_BN)
-    x = layers.BatchNormalization(momentum=0.9, gamma_initializer="zeros" if zero_gamma else "ones",
-                                  name=name + "_bn")(x)
+    x = layers.BatchNormalization(
+        momentum=0.9, gamma_initializer="zeros" if zero_gamma else "ones", name=name + "_bn"
+    )(x)
     return layers.ReLU(name=name + "_relu")(x) if relu else x
 
 
@@ -82,9 +94,21 @@ def _lateral(slow, fast, index, alpha, ratio, kernel):
     return layers.Concatenate(name=f"slow_fuse{index}")([slow, fuse])
 
 
-def slowfast_audio(n_classes, input_shape=(128, None, 1), alpha=4, beta=1 / 8, width=64,
-                   stages=SEED_STAGES, bottleneck=True, fusion_ratio=2, lateral_kernel=7,
-                   dropout=0.5, sample_rate=None, samples=None, name="slowfast_audio"):
+def slowfast_audio(
+    n_classes,
+    input_shape=(128, None, 1),
+    alpha=4,
+    beta=1 / 8,
+    width=64,
+    stages=SEED_STAGES,
+    bottleneck=True,
+    fusion_ratio=2,
+    lateral_kernel=7,
+    dropout=0.5,
+    sample_rate=None,
+    samples=None,
+    name="slowfast_audio",
+):
     """The slow/fast audio CNN. Defaults are the seed's SlowFast R50 (alpha 4, beta 1/8, width 64,
     bottleneck stages 3, 4, 6, 3; about 26 M weights with 128 mels).
 
@@ -99,9 +123,11 @@ def slowfast_audio(n_classes, input_shape=(128, None, 1), alpha=4, beta=1 / 8, w
     on raw audio; input_shape[0] is then the number of mel bands.
     """
     if alpha < 1 or not 0 < beta <= 1 or width < 1 or not stages or min(stages) < 1:
-        raise ValueError(f"slowfast_audio needs alpha >= 1, 0 < beta <= 1, width >= 1 and at least "
-                         f"one block per stage (got alpha {alpha}, beta {beta}, width {width}, "
-                         f"stages {tuple(stages)})")
+        raise ValueError(
+            f"slowfast_audio needs alpha >= 1, 0 < beta <= 1, width >= 1 and at least "
+            f"one block per stage (got alpha {alpha}, beta {beta}, width {width}, "
+            f"stages {tuple(stages)})"
+        )
     if sample_rate is not None:
         if not samples:
             raise ValueError("a waveform input needs both sample_rate and samples")
@@ -124,8 +150,12 @@ def slowfast_audio(n_classes, input_shape=(128, None, 1), alpha=4, beta=1 / 8, w
         slow_time = 3 if i >= len(stages) // 2 else 1
         for b in range(blocks):
             stride = freq_stride if b == 0 else 1
-            slow = _block(slow, width * 2 ** i, slow_time, stride, bottleneck, f"slow_{stage}_block{b + 1}")
-            fast = _block(fast, fast_width * 2 ** i, 3, stride, bottleneck, f"fast_{stage}_block{b + 1}")
+            slow = _block(
+                slow, width * 2**i, slow_time, stride, bottleneck, f"slow_{stage}_block{b + 1}"
+            )
+            fast = _block(
+                fast, fast_width * 2**i, 3, stride, bottleneck, f"fast_{stage}_block{b + 1}"
+            )
         if i < len(stages) - 1:
             slow = _lateral(slow, fast, i + 2, alpha, fusion_ratio, lateral_kernel)
 

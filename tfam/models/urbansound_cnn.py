@@ -4,6 +4,7 @@ Two front ends: "spectrogram" takes the seed's 129x13x1 input; "waveform" takes 
 audio (32000 samples in [-1, 1]) and computes the same spectrogram inside the model, so that AM and
 deep dream can optimize the waveform itself.
 """
+
 import keras
 from keras import layers
 
@@ -30,6 +31,7 @@ def urbansound_cnn(n_classes=9, frontend="spectrogram", width=1.0, dropout=0.5):
     fc2 (linear logits). 3x3 convs and 2x2 pools, SAME padding, leaky ReLU 0.2 (Keras's default
     slope), dropout rate 0.5 (the seed's keep 0.5). ``width`` scales every conv and fc1 (the seed's
     model is width 1: 138 M weights, most in fc1; the demo and tests train narrower ones)."""
+
     def units(n):
         return max(1, int(round(n * width)))
 
@@ -52,16 +54,21 @@ def urbansound_timepool_cnn(n_classes=9, frontend="waveform", width=1.0, dropout
     """Another architecture on the same front end, for transferability: three conv blocks (5x5
     then 3x3 kernels, batch norm, ReLU, max pool over frequency only), then the mean over time
     (what sounds, not when) and one dense layer to the logits; 30x fewer weights than the seed's."""
+
     def units(n):
         return max(1, int(round(n * width)))
 
     inputs, x = _front_end(frontend)
     for i, (filters, kernel) in enumerate(((32, 5), (64, 3), (128, 3)), start=1):
-        x = layers.Conv2D(units(filters), kernel, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.Conv2D(units(filters), kernel, padding="same", use_bias=False, name=f"conv{i}")(
+            x
+        )
         x = layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)  # 0.9: settles in short runs
         x = layers.ReLU(name=f"relu{i}")(x)
         x = layers.MaxPooling2D((2, 1), padding="same", name=f"pool{i}")(x)
-    x = layers.AveragePooling2D((1, x.shape[2]), name="time_mean")(x)  # no Lambda: safe_mode loads it
+    x = layers.AveragePooling2D((1, x.shape[2]), name="time_mean")(
+        x
+    )  # no Lambda: safe_mode loads it
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(n_classes, name="logits")(x)

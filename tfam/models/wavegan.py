@@ -18,6 +18,7 @@ discriminator is a projection discriminator (Miyato & Koyama 2018): critic = den
 the critic a plain function of the input for every label, which suits the gradient penalty, and it
 adds no input channel that the first convolution would have to learn to ignore.
 """
+
 import math
 
 import keras
@@ -35,14 +36,10 @@ LEAK = 0.2
 def upsampling_layers(samples):
     """K such that samples = 16 x 4^K; a clear error for any other length."""
     k = round(math.log(max(samples, 1) / START_LENGTH, STRIDE)) if samples >= START_LENGTH else -1
-    if k < 1 or START_LENGTH * STRIDE ** k != samples:
-        valid = ", ".join(str(START_LENGTH * STRIDE ** i) for i in range(1, 7))
+    if k < 1 or START_LENGTH * STRIDE**k != samples:
+        valid = ", ".join(str(START_LENGTH * STRIDE**i) for i in range(1, 7))
         raise ValueError(f"WaveGAN needs samples = 16 x 4^k (k >= 1): {valid}, ...; got {samples}")
     return k
-
-
-
-
 
 
 @keras.saving.register_keras_serializable(package="tfam")
@@ -78,8 +75,6 @@ class PhaseShuffle(keras.layers.Layer):
         return {**super().get_config(), "n": self.n, "seed": self.seed}
 
 
-
-
 def wavegan_generator(latent_dim=LATENT_DIM, samples=SAMPLES, width=1.0, n_classes=None):
     """z (B, latent_dim) [and label (B,) int] -> waveform (B, samples) in [-1, 1]."""
     k = upsampling_layers(samples)
@@ -91,12 +86,12 @@ def wavegan_generator(latent_dim=LATENT_DIM, samples=SAMPLES, width=1.0, n_class
     for i in range(1, k + 1):
         last = i == k
         filters = 1 if last else units(64 * 2 ** (k - 1 - i), width)
-        x = layers.Conv1DTranspose(filters, KERNEL, strides=STRIDE, padding="same", name=f"upconv{i}")(x)
+        x = layers.Conv1DTranspose(
+            filters, KERNEL, strides=STRIDE, padding="same", name=f"upconv{i}"
+        )(x)
         x = layers.Activation("tanh", name="tanh")(x) if last else layers.ReLU(name=f"relu{i}")(x)
     outputs = layers.Reshape((samples,), name="waveform")(x)
     return keras.Model(inputs, outputs, name="wavegan_generator")
-
-
 
 
 def wavegan_discriminator(samples=SAMPLES, width=1.0, n_classes=None, phase_shuffle=2):
@@ -106,8 +101,9 @@ def wavegan_discriminator(samples=SAMPLES, width=1.0, n_classes=None, phase_shuf
     label = label_input(n_classes)
     x = layers.Reshape((samples, 1), name="channels")(waveform)
     for i in range(1, k + 1):
-        x = layers.Conv1D(units(64 * 2 ** (i - 1), width), KERNEL, strides=STRIDE, padding="same",
-                          name=f"conv{i}")(x)
+        x = layers.Conv1D(
+            units(64 * 2 ** (i - 1), width), KERNEL, strides=STRIDE, padding="same", name=f"conv{i}"
+        )(x)
         x = layers.LeakyReLU(LEAK, name=f"lrelu{i}")(x)
         if i < k and phase_shuffle:
             x = PhaseShuffle(phase_shuffle, name=f"phase_shuffle{i}")(x)

@@ -9,9 +9,11 @@ same pictures as TensorBoard images.
 Figures are ``matplotlib.figure.Figure`` objects on an Agg canvas (no pyplot state); files are
 written atomically; both through tfam.report.summaries.
 """
+
 import numpy as np
 
-from tfam.report.summaries import figure_to_array, new_figure, save_png as write_png
+from tfam.report.summaries import figure_to_array, new_figure
+from tfam.report.summaries import save_png as write_png
 
 MAP_ALPHA = 0.45  # enough to read the spectrogram through the map
 
@@ -58,16 +60,34 @@ def _grid_axes(ax, times, freqs, freq_scale):
 def _draw_grid(ax, values, amap, times, freqs, freq_scale):
     extent = _grid_axes(ax, times, freqs, freq_scale)
     low, high = _visible(values)
-    ax.imshow(values, origin="lower", aspect="auto", cmap="gray", extent=extent, vmin=low, vmax=high,
-              interpolation="nearest")
+    ax.imshow(
+        values,
+        origin="lower",
+        aspect="auto",
+        cmap="gray",
+        extent=extent,
+        vmin=low,
+        vmax=high,
+        interpolation="nearest",
+    )
     if amap is None:
         return None
-    return ax.imshow(amap, origin="lower", aspect="auto", cmap="jet", extent=extent, vmin=0, vmax=1,
-                     alpha=MAP_ALPHA, interpolation="bilinear")
+    return ax.imshow(
+        amap,
+        origin="lower",
+        aspect="auto",
+        cmap="jet",
+        extent=extent,
+        vmin=0,
+        vmax=1,
+        alpha=MAP_ALPHA,
+        interpolation="bilinear",
+    )
 
 
-def map_figure(features, amap, times=None, freqs=None, freq_scale="linear", title=None,
-               sample_rate=None):
+def map_figure(
+    features, amap, times=None, freqs=None, freq_scale="linear", title=None, sample_rate=None
+):
     """The map over what the model sees, beside it alone.
 
     ``features``/``amap``: (F, T) spectrogram or log-mel with ``times`` (s) and ``freqs`` (Hz);
@@ -107,10 +127,25 @@ def _waveform_figure(waveform, amap, times, sample_rate, title):
     fig = new_figure((8.0, 5.0))
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     extent = (*_edges(frames), *_edges(freqs))
-    top.imshow(db, origin="lower", aspect="auto", cmap="gray", extent=extent, vmin=db.max() - 80,
-               interpolation="nearest")
-    image = top.imshow(np.broadcast_to(over_frames, db.shape), origin="lower", aspect="auto",
-                       cmap="jet", extent=extent, vmin=0, vmax=1, alpha=MAP_ALPHA)
+    top.imshow(
+        db,
+        origin="lower",
+        aspect="auto",
+        cmap="gray",
+        extent=extent,
+        vmin=db.max() - 80,
+        interpolation="nearest",
+    )
+    image = top.imshow(
+        np.broadcast_to(over_frames, db.shape),
+        origin="lower",
+        aspect="auto",
+        cmap="jet",
+        extent=extent,
+        vmin=0,
+        vmax=1,
+        alpha=MAP_ALPHA,
+    )
     top.set_ylabel("frequency (Hz)")
     top.set_title("attribution over time, on the clip's spectrogram", fontsize=10)
     fig.colorbar(image, ax=top, label="attribution")
@@ -128,11 +163,20 @@ def masked_figure(log_mel, keep, remove, times, freqs, title=None):
     fig = new_figure((8.0, 7.5))
     axes = fig.subplots(3, 1, sharex=True)
     low = float(np.max(log_mel)) - 12.0  # about 100 dB of range (natural log)
-    for ax, values, name in zip(axes, (log_mel, keep, remove),
-                                ("the clip", "kept: the salient part", "removed: the rest")):
+    for ax, values, name in zip(
+        axes, (log_mel, keep, remove), ("the clip", "kept: the salient part", "removed: the rest")
+    ):
         extent = _grid_axes(ax, times, freqs, "mel")
-        image = ax.imshow(values, origin="lower", aspect="auto", cmap="magma", extent=extent,
-                          vmin=low, vmax=float(np.max(log_mel)), interpolation="nearest")
+        image = ax.imshow(
+            values,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            extent=extent,
+            vmin=low,
+            vmax=float(np.max(log_mel)),
+            interpolation="nearest",
+        )
         ax.set_title(name, fontsize=10)
         if ax is not axes[-1]:
             ax.set_xlabel("")

@@ -11,6 +11,7 @@ Figures are plain ``matplotlib.figure.Figure`` objects on an Agg canvas (no pypl
 TensorFlow, TensorBoard, scipy and matplotlib are imported inside the functions that need them, so
 that ``import tfam.report.summaries`` stays light.
 """
+
 import html
 import numbers
 import os
@@ -25,6 +26,7 @@ POWER_FLOOR = 1e-10
 
 
 # --------------------------------------------------------------------------- figures
+
 
 def new_figure(figsize):
     """A pyplot-free Figure with an Agg canvas attached (constrained layout, 100 dpi)."""
@@ -76,8 +78,15 @@ def spectrogram_db(waveform, sample_rate, nfft=256, hop=128):
         raise ValueError(f"hop must be in 1..nfft ({nfft}), got {hop}")
     if x.size < nfft:
         x = np.pad(x, (0, nfft - x.size))
-    freqs, times, power = spectrogram(x, fs=sample_rate, window="hann", nperseg=nfft,
-                                      noverlap=nfft - hop, detrend=False, mode="psd")
+    freqs, times, power = spectrogram(
+        x,
+        fs=sample_rate,
+        window="hann",
+        nperseg=nfft,
+        noverlap=nfft - hop,
+        detrend=False,
+        mode="psd",
+    )
     return freqs, times, 10.0 * np.log10(np.maximum(power, POWER_FLOOR))
 
 
@@ -88,9 +97,16 @@ def spectrogram_figure(waveform, sample_rate, title=None, nfft=256, hop=128):
     top = float(db.max())
     fig = new_figure((6.0, 3.2))
     ax = fig.add_subplot()
-    image = ax.imshow(db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
-                      vmin=top - DYNAMIC_RANGE_DB, vmax=top,
-                      extent=(times[0] - dt / 2, times[-1] + dt / 2, freqs[0] - df / 2, freqs[-1] + df / 2))
+    image = ax.imshow(
+        db,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        interpolation="nearest",
+        vmin=top - DYNAMIC_RANGE_DB,
+        vmax=top,
+        extent=(times[0] - dt / 2, times[-1] + dt / 2, freqs[0] - df / 2, freqs[-1] + df / 2),
+    )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     if title:
@@ -119,10 +135,23 @@ def confusion_figure(matrix, class_names, title=None):
     for i in range(n):
         for j in range(n):
             value = matrix[i, j]
-            ax.text(j, i, f"{int(value)}" if integers else f"{value:.2f}", ha="center", va="center",
-                    fontsize=8, color="white" if value > threshold else "black")
-    ax.set_xticks(range(n), [str(c) for c in class_names], rotation=45, ha="right",
-                  rotation_mode="anchor", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{int(value)}" if integers else f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if value > threshold else "black",
+            )
+    ax.set_xticks(
+        range(n),
+        [str(c) for c in class_names],
+        rotation=45,
+        ha="right",
+        rotation_mode="anchor",
+        fontsize=8,
+    )
     ax.set_yticks(range(n), [str(c) for c in class_names], fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -138,6 +167,7 @@ def write_confusion_png(path, matrix, class_names, title=None):
 
 
 # --------------------------------------------------------------------------- TensorBoard
+
 
 def _batch(waveforms):
     """(B, samples) float32; a single (samples,) waveform becomes a batch of one."""
@@ -165,7 +195,9 @@ def log_spectrograms(name, waveforms, sample_rate, step, titles=None, max_output
 
     x = _batch(waveforms)[:max_outputs]
     titles = list(titles) if titles is not None else [None] * len(x)
-    images = np.stack([figure_to_array(spectrogram_figure(w, sample_rate, t)) for w, t in zip(x, titles)])
+    images = np.stack(
+        [figure_to_array(spectrogram_figure(w, sample_rate, t)) for w, t in zip(x, titles)]
+    )
     return tf.summary.image(name, images, step=step, max_outputs=max_outputs)
 
 
@@ -215,11 +247,17 @@ class DreamLog:
         x = progress.input()
         with self.writer.as_default():
             for i in range(min(len(x), len(self.names) - first)):  # named rows (not restarts)
-                tag, one = self._tag(first + i), x[i:i + 1]
+                tag, one = self._tag(first + i), x[i : i + 1]
                 if self.sample_rate:
                     log_audio(f"audio/{tag}", one, self.sample_rate, progress.step, 1)
-                    log_spectrograms(f"spectrogram/{tag}", one, self.sample_rate, progress.step,
-                                     titles=[self.names[first + i]], max_outputs=1)
+                    log_spectrograms(
+                        f"spectrogram/{tag}",
+                        one,
+                        self.sample_rate,
+                        progress.step,
+                        titles=[self.names[first + i]],
+                        max_outputs=1,
+                    )
                 else:
                     lo, hi = self.value_range
                     image = np.clip((one - lo) / (hi - lo), 0, 1)
@@ -284,8 +322,10 @@ def read_scalars(logdir, tag, run=None):
         if tag in available.get("scalars", []):
             values += [(int(e.step), float(e.value)) for e in acc.Scalars(tag)]
         if tag in available.get("tensors", []):
-            values += [(int(e.step), float(tensor_util.make_ndarray(e.tensor_proto).item()))
-                       for e in acc.Tensors(tag)]
+            values += [
+                (int(e.step), float(tensor_util.make_ndarray(e.tensor_proto).item()))
+                for e in acc.Tensors(tag)
+            ]
     return values
 
 
@@ -322,8 +362,10 @@ def _card(entry):
         parts.append(f'<audio controls preload="none" src="{_e(entry["audio"])}"></audio>')
     scores = entry.get("scores") or {}
     if scores:
-        rows = "".join(f"<tr><td>{_e(label)}</td><td>{_e(_format_score(value))}</td></tr>"
-                       for label, value in scores.items())
+        rows = "".join(
+            f"<tr><td>{_e(label)}</td><td>{_e(_format_score(value))}</td></tr>"
+            for label, value in scores.items()
+        )
         parts.append(f"<table>{rows}</table>")
     if entry.get("note"):
         parts.append(f'<p class="note">{_e(entry["note"])}</p>')
@@ -341,23 +383,25 @@ def write_gallery(path, title, entries, intro=None):
         intro = []
     elif isinstance(intro, str):
         intro = [intro]
-    page = "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        '<head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title>",
-        f"<style>\n{_CSS}\n</style></head>",
-        "<body>",
-        f"<h1>{_e(title)}</h1>",
-        *[f"<p>{_e(p)}</p>" for p in intro],
-        '<div class="cards">',
-        *[_card(entry) for entry in entries],
-        "</div>",
-        "</body>",
-        "</html>",
-        "",
-    ])
+    page = "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            '<head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_e(title)}</title>",
+            f"<style>\n{_CSS}\n</style></head>",
+            "<body>",
+            f"<h1>{_e(title)}</h1>",
+            *[f"<p>{_e(p)}</p>" for p in intro],
+            '<div class="cards">',
+            *[_card(entry) for entry in entries],
+            "</div>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
     # bytes: the page declares UTF-8 whatever the locale's default encoding is
     with atomic_write(os.fspath(path), "wb") as f:
         f.write(page.encode("utf-8"))

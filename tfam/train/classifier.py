@@ -14,6 +14,7 @@ With lep_weight > 0 the step optimizes seed 003's Label Embeddings Projection lo
 architecture: the classifier keeps one logits output, and the projection is a separate layer that
 the checkpoint, the optimizer and the saved ``NAME.lep.keras`` carry.
 """
+
 import collections
 import dataclasses
 import os
@@ -24,13 +25,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfam.train import lep
 from tfam import outputs
 from tfam.audio import spectrogram
 from tfam.data.classes import check_classes
 from tfam.keras_internals import all_layers
-from tfam.train.run_dir import check_run_dir
 from tfam.models.urbansound_cnn import ARCHITECTURES
+from tfam.train import lep
+from tfam.train.run_dir import check_run_dir
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 SCHEDULES = ("accuracy_drop", "constant")
@@ -39,8 +40,17 @@ SCHEDULES = ("accuracy_drop", "constant")
 OLD_NAMES = {"architecture": {"seed": "seed002"}, "schedule": {"seed": "accuracy_drop"}}
 # Settings a resumed run must share with the run it continues (they shape the model, the data or
 # the loss); a key missing from an older run's config.json counts as its default.
-ARCHITECTURE_KEYS = ("architecture", "frontend", "crop", "width", "n_classes", "class_names",
-                     "blocks", "lep_weight", "word_vectors")
+ARCHITECTURE_KEYS = (
+    "architecture",
+    "frontend",
+    "crop",
+    "width",
+    "n_classes",
+    "class_names",
+    "blocks",
+    "lep_weight",
+    "word_vectors",
+)
 
 
 @dataclasses.dataclass
@@ -55,7 +65,9 @@ class TrainConfig:
     width: float = 1.0
     blocks: tuple = ()  # slowfast: blocks per ResNet stage (empty: the seed's 3, 4, 6, 3)
     learning_rate: float = 0.01
-    schedule: str = "accuracy_drop"  # drop to low_learning_rate once recent accuracy > drop_accuracy
+    schedule: str = (
+        "accuracy_drop"  # drop to low_learning_rate once recent accuracy > drop_accuracy
+    )
     low_learning_rate: float = 0.0001
     drop_accuracy: float = 0.7
     drop_window: int = 200
@@ -73,9 +85,13 @@ class TrainConfig:
         for key, renamed in OLD_NAMES.items():
             object.__setattr__(self, key, renamed.get(getattr(self, key), getattr(self, key)))
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule '{self.schedule}'; choose one of: {', '.join(SCHEDULES)}")
+            raise ValueError(
+                f"unknown schedule '{self.schedule}'; choose one of: {', '.join(SCHEDULES)}"
+            )
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy '{self.strategy}'; choose one of: {', '.join(STRATEGIES)}")
+            raise ValueError(
+                f"unknown strategy '{self.strategy}'; choose one of: {', '.join(STRATEGIES)}"
+            )
 
     def architecture_settings(self):
         return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
@@ -101,18 +117,26 @@ def build_model(config, samples=None):
     front end inside (slowfast: the seed's log-mel of the waveform at config.sample_rate)."""
     if config.architecture == "slowfast":
         from tfam.models.slowfast_audio import SEED_STAGES, slowfast_audio
-        return slowfast_audio(config.n_classes, width=max(1, round(SLOWFAST_WIDTH * config.width)),
-                              stages=tuple(config.blocks) or SEED_STAGES,
-                              sample_rate=config.sample_rate, samples=config.crop or samples)
+
+        return slowfast_audio(
+            config.n_classes,
+            width=max(1, round(SLOWFAST_WIDTH * config.width)),
+            stages=tuple(config.blocks) or SEED_STAGES,
+            sample_rate=config.sample_rate,
+            samples=config.crop or samples,
+        )
     if config.architecture in EMOTION_ARCHITECTURES:
         from tfam.models import emotion
+
         if config.architecture == "emotion_mel":
             return emotion.emotion_mel_cnn(config.n_classes, width=config.width)
         return emotion.emotion_raw_cnn(config.n_classes, samples=config.crop, width=config.width)
     build = ARCHITECTURES.get(config.architecture)
     if build is None:
-        raise ValueError(f"unknown architecture '{config.architecture}'; choose one of: "
-                         f"{', '.join(list(ARCHITECTURES) + list(EMOTION_ARCHITECTURES) + ['slowfast'])}")
+        raise ValueError(
+            f"unknown architecture '{config.architecture}'; choose one of: "
+            f"{', '.join(list(ARCHITECTURES) + list(EMOTION_ARCHITECTURES) + ['slowfast'])}"
+        )
     return build(n_classes=config.n_classes, frontend=config.frontend, width=config.width)
 
 
@@ -141,6 +165,7 @@ def model_inputs(waveforms, frontend, crop=0, seed=None):
         return spectrogram.seed_spectrogram(waveforms)
     if frontend == "mel":
         from tfam.audio import mel
+
         return mel.LogMel(scale_to_unit=True)(waveforms)
     return waveforms
 
@@ -149,9 +174,11 @@ def input_settings(architecture, frontend="waveform"):
     """(frontend, crop) an architecture trains with: seed 000's models see crops of the 3 s clips."""
     if architecture == "emotion_mel":
         from tfam.audio import mel
+
         return "mel", (MEL_FRAMES - 1) * mel.HOP  # centred frames: exactly 160 of them
     if architecture == "emotion_raw":
         from tfam.models.emotion import RAW_SAMPLES
+
         return "waveform", RAW_SAMPLES
     if architecture == "slowfast":  # its log-mel front end is inside the model
         return "waveform", 0
@@ -163,15 +190,21 @@ def balanced_batches(audio, labels, n_classes, batch_size, frontend, seed, crop=
     balanced batches), int16 audio kept in memory and converted per batch; random crops."""
     per_class = batch_size // n_classes
     if per_class < 1:
-        raise ValueError(f"batch size {batch_size} is below the number of classes ({n_classes}): "
-                         "balanced batches need at least one clip per class")
+        raise ValueError(
+            f"batch size {batch_size} is below the number of classes ({n_classes}): "
+            "balanced batches need at least one clip per class"
+        )
     streams = []
     for c in range(n_classes):
         index = np.flatnonzero(labels == c)
         if len(index) == 0:
             raise ValueError(f"class {c} has no training clips")
-        streams.append(tf.data.Dataset.from_tensor_slices(index).repeat()
-                       .shuffle(min(len(index), 10000), seed=seed + c).batch(per_class))
+        streams.append(
+            tf.data.Dataset.from_tensor_slices(index)
+            .repeat()
+            .shuffle(min(len(index), 10000), seed=seed + c)
+            .batch(per_class)
+        )
     audio = tf.constant(np.round(audio * 32768.0).clip(-32768, 32767).astype(np.int16))
 
     def gather(step, index):
@@ -180,15 +213,20 @@ def balanced_batches(audio, labels, n_classes, batch_size, frontend, seed, crop=
         crop_seed = tf.stack([tf.cast(seed, tf.int64), step]) if crop else None
         return model_inputs(x, frontend, crop, crop_seed), tf.gather(labels, index)
 
-    return (tf.data.Dataset.zip(tf.data.Dataset.counter(), tf.data.Dataset.zip(tuple(streams)))
-            .map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+    return (
+        tf.data.Dataset.zip(tf.data.Dataset.counter(), tf.data.Dataset.zip(tuple(streams)))
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def predict_logits(model, waveforms, frontend, batch_size=256, crop=0):
     """Logits for a whole split, batch by batch (inference mode, centre crops)."""
     call = tf.function(lambda x: model(model_inputs(x, frontend, crop), training=False))
-    parts = [call(tf.constant(waveforms[i:i + batch_size])).numpy()
-             for i in range(0, len(waveforms), batch_size)]
+    parts = [
+        call(tf.constant(waveforms[i : i + batch_size])).numpy()
+        for i in range(0, len(waveforms), batch_size)
+    ]
     return np.concatenate(parts) if parts else np.zeros((0, model.outputs[0].shape[-1]), np.float32)
 
 
@@ -201,8 +239,9 @@ def confusion_matrix(labels, predictions, n_classes):
 class Trainer:
     """Owns the model, optimizer, checkpoint and summary writers of one training run."""
 
-    def __init__(self, config, splits, resume=False, overwrite=False, progress_every=10,
-                 embeddings=None):
+    def __init__(
+        self, config, splits, resume=False, overwrite=False, progress_every=10, embeddings=None
+    ):
         """``embeddings``: the (n_classes, d) LEP class embeddings when config.lep_weight > 0
         (read from config.word_vectors when not given)."""
         names = list(config.class_names) or [str(i) for i in range(config.n_classes)]
@@ -211,8 +250,14 @@ class Trainer:
         self.model_dir = os.path.join(config.logdir, "model")
         self.tb_dir = os.path.join(config.logdir, "tensorboard")
         self.embeddings = self._lep_embeddings(embeddings)
-        check_run_dir(self.model_dir, config.architecture_settings(), resume, overwrite,
-                      {f.name: f.default for f in dataclasses.fields(TrainConfig)}, OLD_NAMES)
+        check_run_dir(
+            self.model_dir,
+            config.architecture_settings(),
+            resume,
+            overwrite,
+            {f.name: f.default for f in dataclasses.fields(TrainConfig)},
+            OLD_NAMES,
+        )
         keras.utils.set_random_seed(config.seed)
         self.strategy = make_strategy(config.strategy)
         with self.strategy.scope():
@@ -231,19 +276,30 @@ class Trainer:
         self.best_accuracy = tf.Variable(-1.0, trainable=False)
         parts = {"lep": self.projection} if self.projection is not None else {}
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, step=self.step, dropped=self.dropped,
-            recent_accuracy=self.recent_accuracy, best_accuracy=self.best_accuracy, **parts)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir,
-                                                  max_to_keep=config.keep_checkpoints)
+            model=self.model,
+            optimizer=self.optimizer,
+            step=self.step,
+            dropped=self.dropped,
+            recent_accuracy=self.recent_accuracy,
+            best_accuracy=self.best_accuracy,
+            **parts,
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.model_dir, max_to_keep=config.keep_checkpoints
+        )
         if resume and self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            self.checkpoint.restore(
+                self.manager.latest_checkpoint
+            ).assert_existing_objects_matched()
             print(f"resumed from {self.manager.latest_checkpoint} at step {int(self.step)}")
         self._write_config()
         if self.embeddings is not None:
             with outputs.atomic_write(os.path.join(self.model_dir, "lep_embeddings.npy")) as f:
                 np.save(f, self.embeddings)
-        self.writers = {name: tf.summary.create_file_writer(os.path.join(self.tb_dir, name))
-                        for name in ("train", "validation")}
+        self.writers = {
+            name: tf.summary.create_file_writer(os.path.join(self.tb_dir, name))
+            for name in ("train", "validation")
+        }
         self._train_step = self._compile_train_step()
         self._calibration_batches = None
 
@@ -256,11 +312,15 @@ class Trainer:
             return None
         if embeddings is None:
             if not c.word_vectors:
-                raise ValueError("--lep_weight above 0 needs --word_vectors (a GloVe text, .npz or .npy file)")
+                raise ValueError(
+                    "--lep_weight above 0 needs --word_vectors (a GloVe text, .npz or .npy file)"
+                )
             embeddings = lep.class_embeddings(c.class_names, c.word_vectors)
         embeddings = np.asarray(embeddings, np.float32)
         if embeddings.ndim != 2 or embeddings.shape[0] != c.n_classes:
-            raise ValueError(f"LEP needs one embedding per class ({c.n_classes}), got {embeddings.shape}")
+            raise ValueError(
+                f"LEP needs one embedding per class ({c.n_classes}), got {embeddings.shape}"
+            )
         return embeddings
 
     def _variables(self):
@@ -269,8 +329,10 @@ class Trainer:
 
     # -- run directory ---------------------------------------------------------------------------
     def _write_config(self):
-        outputs.write_json(os.path.join(self.model_dir, "config.json"),
-                           {**dataclasses.asdict(self.config), "class_names": list(self.config.class_names)})
+        outputs.write_json(
+            os.path.join(self.model_dir, "config.json"),
+            {**dataclasses.asdict(self.config), "class_names": list(self.config.class_names)},
+        )
 
     # -- the compiled step -----------------------------------------------------------------------
     def _compile_train_step(self):
@@ -288,9 +350,12 @@ class Trainer:
                 logits = self.model(x, training=True)
                 if use_lep:
                     per_example, cross_entropy, mse = lep.lep_loss(
-                        y, logits, self.projection(logits), targets, self.config.lep_weight)
+                        y, logits, self.projection(logits), targets, self.config.lep_weight
+                    )
                 else:
-                    per_example = cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+                    per_example = cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                        y, logits
+                    )
                     mse = tf.zeros_like(cross_entropy)
                 loss = average(per_example)
             gradients = tape.gradient(loss, variables)
@@ -305,7 +370,9 @@ class Trainer:
             x, y = next(iterator)
             results = self.strategy.run(replica_step, args=(x, y))
             reduce = tf.distribute.ReduceOp.SUM
-            loss, accuracy, cross_entropy, mse = [self.strategy.reduce(reduce, r, None) for r in results]
+            loss, accuracy, cross_entropy, mse = [
+                self.strategy.reduce(reduce, r, None) for r in results
+            ]
             step = self.step.assign_add(1)
             with self.writers["train"].as_default(step=step):
                 tf.summary.scalar("loss", loss)
@@ -323,11 +390,17 @@ class Trainer:
         then 0.0001 for the rest of the run. Kept in Python between checkpoints (cheap per step)."""
         c = self.config
         self._recent.append(accuracy)
-        if (c.schedule == "accuracy_drop" and not self._dropped and len(self._recent) == c.drop_window
-                and sum(self._recent) / c.drop_window > c.drop_accuracy):
+        if (
+            c.schedule == "accuracy_drop"
+            and not self._dropped
+            and len(self._recent) == c.drop_window
+            and sum(self._recent) / c.drop_window > c.drop_accuracy
+        ):
             self._dropped = True
-            print(f"step {step}: mean accuracy of the last {c.drop_window} steps > "
-                  f"{c.drop_accuracy}; learning rate {c.learning_rate} -> {c.low_learning_rate}")
+            print(
+                f"step {step}: mean accuracy of the last {c.drop_window} steps > "
+                f"{c.drop_accuracy}; learning rate {c.learning_rate} -> {c.low_learning_rate}"
+            )
         rate = c.low_learning_rate if self._dropped else c.learning_rate
         if rate != self._rate:
             self.optimizer.learning_rate.assign(rate)
@@ -338,7 +411,9 @@ class Trainer:
         c, step = self.config, int(self.step)
         kept = min(step, c.drop_window)
         window = self.recent_accuracy.numpy().tolist()
-        self._recent = collections.deque(window[len(window) - kept:] if kept else [], maxlen=c.drop_window)
+        self._recent = collections.deque(
+            window[len(window) - kept :] if kept else [], maxlen=c.drop_window
+        )
         self._dropped = bool(self.dropped)
         self._rate = None
 
@@ -358,15 +433,22 @@ class Trainer:
         if self.projection is None:
             loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
             return {"loss": float(tf.reduce_mean(loss)), "accuracy": float(accuracy)}
-        loss, cross_entropy, mse = lep.lep_loss(y, logits, self.projection(logits), self.embeddings,
-                                                self.config.lep_weight)
-        return {"loss": float(tf.reduce_mean(loss)), "accuracy": float(accuracy),
-                "cross_entropy": float(tf.reduce_mean(cross_entropy)), "lep_mse": float(tf.reduce_mean(mse))}
+        loss, cross_entropy, mse = lep.lep_loss(
+            y, logits, self.projection(logits), self.embeddings, self.config.lep_weight
+        )
+        return {
+            "loss": float(tf.reduce_mean(loss)),
+            "accuracy": float(accuracy),
+            "cross_entropy": float(tf.reduce_mean(cross_entropy)),
+            "lep_mse": float(tf.reduce_mean(mse)),
+        }
 
     def validate_all(self):
         """Accuracy and confusion matrix on the whole validation split."""
         x, y = self.splits["validate"]
-        predictions = predict_logits(self.model, x, self.config.frontend, crop=self.config.crop).argmax(-1)
+        predictions = predict_logits(
+            self.model, x, self.config.frontend, crop=self.config.crop
+        ).argmax(-1)
         matrix = confusion_matrix(y, predictions, self.config.n_classes)
         return float(np.mean(predictions == y)) if len(y) else float("nan"), matrix
 
@@ -386,15 +468,20 @@ class Trainer:
         """Set batch-norm moving statistics to the average over ``count`` training batches ("precise
         BN", Wu & Johnson 2021). The moving averages lag the weights; in a short run they still hold
         much of their initial variance of 1, and inference then sees wrongly scaled activations."""
-        norms = [layer for layer in all_layers(self.model)
-                 if isinstance(layer, keras.layers.BatchNormalization)]
+        norms = [
+            layer
+            for layer in all_layers(self.model)
+            if isinstance(layer, keras.layers.BatchNormalization)
+        ]
         if not norms:
             return
         momenta = [layer.momentum for layer in norms]
         try:
             for i in range(count):
                 for layer in norms:
-                    layer.momentum = i / (i + 1)  # 0 first: a running mean of the batches' statistics
+                    layer.momentum = i / (
+                        i + 1
+                    )  # 0 first: a running mean of the batches' statistics
                 x, _ = next(batches)
                 self.model(x, training=True)
         finally:
@@ -420,9 +507,14 @@ class Trainer:
             self.best_accuracy.assign(accuracy)
             self.save_model("best")
             self.manager.save(checkpoint_number=step)  # so a resumed run knows the best so far
-        print(f"step {step}: checkpoint saved; validation accuracy {accuracy:.3f}"
-              + (" (best so far, saved best.keras)" if improved else
-                 f" (best {float(self.best_accuracy):.3f})"))
+        print(
+            f"step {step}: checkpoint saved; validation accuracy {accuracy:.3f}"
+            + (
+                " (best so far, saved best.keras)"
+                if improved
+                else f" (best {float(self.best_accuracy):.3f})"
+            )
+        )
         return accuracy
 
     def log_examples(self, batch):
@@ -436,16 +528,29 @@ class Trainer:
             if self.config.frontend == "waveform":
                 waveforms = x.numpy()[:3]
                 summaries.log_audio("examples/audio", waveforms, rate, step, max_outputs=3)
-                summaries.log_spectrograms("examples/spectrogram", waveforms, rate, step, titles=names,
-                                           max_outputs=3)
-                if self.config.architecture in ARCHITECTURES:  # what the seed-002 front end makes of it
-                    tf.summary.image("examples/model_input", _as_images(model_inputs(x[:3], "spectrogram")),
-                                     step=step, max_outputs=3)
+                summaries.log_spectrograms(
+                    "examples/spectrogram", waveforms, rate, step, titles=names, max_outputs=3
+                )
+                if (
+                    self.config.architecture in ARCHITECTURES
+                ):  # what the seed-002 front end makes of it
+                    tf.summary.image(
+                        "examples/model_input",
+                        _as_images(model_inputs(x[:3], "spectrogram")),
+                        step=step,
+                        max_outputs=3,
+                    )
                 elif self.config.architecture == "slowfast":  # the log-mel the model computes
-                    tf.summary.image("examples/model_input", _as_images(self.model.get_layer("log_mel")(x[:3])),
-                                     step=step, max_outputs=3)
+                    tf.summary.image(
+                        "examples/model_input",
+                        _as_images(self.model.get_layer("log_mel")(x[:3])),
+                        step=step,
+                        max_outputs=3,
+                    )
             else:  # spectrogram or mel inputs are pictures already
-                tf.summary.image("examples/model_input", _as_images(x[:3]), step=step, max_outputs=3)
+                tf.summary.image(
+                    "examples/model_input", _as_images(x[:3]), step=step, max_outputs=3
+                )
 
     # -- the loop --------------------------------------------------------------------------------
     def train(self):
@@ -455,8 +560,11 @@ class Trainer:
         train_data = balanced_batches(x, y, c.n_classes, c.batch_size, c.frontend, seed, c.crop)
         iterator = iter(self.strategy.experimental_distribute_dataset(train_data))
         vx, vy = self.splits["validate"]
-        val_batches = (iter(balanced_batches(vx, vy, c.n_classes, c.batch_size, c.frontend, seed + 1, c.crop))
-                       if len(vy) and len(np.unique(vy)) == c.n_classes else None)
+        val_batches = (
+            iter(balanced_batches(vx, vy, c.n_classes, c.batch_size, c.frontend, seed + 1, c.crop))
+            if len(vy) and len(np.unique(vy)) == c.n_classes
+            else None
+        )
         self._calibration_batches = iter(train_data)  # plain (not distributed) batches
         if int(self.step) == 0:
             self.log_examples(next(self._calibration_batches))
@@ -464,8 +572,10 @@ class Trainer:
         # Ctrl-C and SIGTERM set a flag that the loop checks between steps: a KeyboardInterrupt
         # raised inside TensorFlow's runtime can be swallowed, and the step in flight should finish.
         interrupted = []
-        previous = {s: signal.signal(s, lambda *_: interrupted.append(True))
-                    for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            s: signal.signal(s, lambda *_: interrupted.append(True))
+            for s in (signal.SIGINT, signal.SIGTERM)
+        }
         try:
             step = int(self.step)
             self._load_schedule_state()
@@ -476,8 +586,10 @@ class Trainer:
                 loss, accuracy, step = self._train_step(iterator)
                 loss, accuracy, step = float(loss), float(accuracy), int(step)
                 if not np.isfinite(loss):
-                    raise FloatingPointError(f"the training loss became {loss} at step {step}; "
-                                             "try a lower --learning_rate")
+                    raise FloatingPointError(
+                        f"the training loss became {loss} at step {step}; "
+                        "try a lower --learning_rate"
+                    )
                 rate = self._update_schedule(step, accuracy)
                 val = None
                 if val_batches is not None and step % c.val_every == 0:
@@ -504,9 +616,11 @@ class Trainer:
         for writer in self.writers.values():
             writer.flush()
         path = self.save_model("model")
-        print(f"finished {step} steps; best validation accuracy {float(self.best_accuracy):.3f}; "
-              f"models: {path}, {os.path.join(self.model_dir, 'best.keras')}; "
-              f"TensorBoard: tensorboard --logdir {self.tb_dir}")
+        print(
+            f"finished {step} steps; best validation accuracy {float(self.best_accuracy):.3f}; "
+            f"models: {path}, {os.path.join(self.model_dir, 'best.keras')}; "
+            f"TensorBoard: tensorboard --logdir {self.tb_dir}"
+        )
         return float(self.best_accuracy)
 
     def _print_progress(self, step, start_step, started, loss, accuracy, val, rate):
@@ -515,15 +629,21 @@ class Trainer:
         per_second = done / elapsed if elapsed > 0 else float("nan")
         eta = (self.config.iterations - step) / per_second if per_second > 0 else 0.0
         val_text = f" val_acc {val:.3f}" if val is not None else ""
-        print(f"step {step}/{self.config.iterations} loss {loss:.4f} acc {accuracy:.3f}{val_text} "
-              f"lr {rate:g} | {per_second:.2f} steps/s, {per_second * self.config.batch_size:.0f} "
-              f"clips/s, ETA {_duration(eta)}", flush=True)
+        print(
+            f"step {step}/{self.config.iterations} loss {loss:.4f} acc {accuracy:.3f}{val_text} "
+            f"lr {rate:g} | {per_second:.2f} steps/s, {per_second * self.config.batch_size:.0f} "
+            f"clips/s, ETA {_duration(eta)}",
+            flush=True,
+        )
 
 
 def _duration(seconds):
     seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
-        f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 def _as_images(spectrograms):

@@ -3,6 +3,7 @@ seed 000 used its emotion classifier's features, per class): how far dreams are 
 
     d² = |mu_a - mu_b|² + trace(C_a + C_b - 2 (C_a C_b)^½)
 """
+
 import numpy as np
 from scipy import linalg
 

@@ -8,6 +8,7 @@
 Like the seed's output.pb, the file also runs in a TF1-style session fed and fetched by node name
 (tf.compat.v1.Session: sess.run("fc2/fully_connected/fc_out:0", {"input:0": x})).
 """
+
 import contextlib
 import dataclasses
 import os
@@ -18,7 +19,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from tfam.audio import spectrogram# noqa: F401  (registers SeedSpectrogram, so models using it load)
+from tfam.audio import spectrogram  # noqa: F401  (registers SeedSpectrogram, so models using it load)
 from tfam.outputs import atomic_write
 
 INPUT_NODE = "input"
@@ -29,6 +30,7 @@ _NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")  # TensorFlow's ru
 @dataclasses.dataclass(frozen=True)
 class FrozenInfo:
     """What a frozen graph takes and gives: node names and shapes (None: any batch size)."""
+
     input_node: str
     input_shape: tuple
     output_node: str
@@ -37,8 +39,10 @@ class FrozenInfo:
 
 def _check_node_name(name, what):
     if not isinstance(name, str) or not _NODE_NAME.match(name):
-        raise ValueError(f"{what} node name {name!r} is not a valid TensorFlow node name "
-                         "(letters, digits and _ . / - only)")
+        raise ValueError(
+            f"{what} node name {name!r} is not a valid TensorFlow node name "
+            "(letters, digits and _ . / - only)"
+        )
 
 
 def _base(ref):
@@ -63,7 +67,9 @@ def _put_at(graph_def, actual, wanted):
         return
     names = {node.name for node in graph_def.node}
     if wanted in names:
-        free = next(f"{wanted}_{k}" for k in range(1, len(names) + 2) if f"{wanted}_{k}" not in names)
+        free = next(
+            f"{wanted}_{k}" for k in range(1, len(names) + 2) if f"{wanted}_{k}" not in names
+        )
         _rename(graph_def, wanted, free)
     _rename(graph_def, actual, wanted)
 
@@ -97,8 +103,10 @@ def freeze(model, path, input_node=INPUT_NODE, output_node=OUTPUT_NODE):
         raise ValueError(f"the input and output nodes need different names (both {input_node!r})")
     inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
     if len(inputs) != 1 or len(outputs) != 1:
-        raise ValueError(f"the model has {len(inputs)} inputs and {len(outputs)} outputs; a frozen "
-                         "graph here has one of each")
+        raise ValueError(
+            f"the model has {len(inputs)} inputs and {len(outputs)} outputs; a frozen "
+            "graph here has one of each"
+        )
     spec = tf.TensorSpec((None,) + tuple(inputs[0].shape[1:]), tf.float32, name=input_node)
     traced = {}
 
@@ -113,7 +121,11 @@ def freeze(model, path, input_node=INPUT_NODE, output_node=OUTPUT_NODE):
     frozen = convert_variables_to_constants_v2(concrete)
     graph_def = frozen.graph.as_graph_def()
     output_shape = _shape(frozen.outputs[0].shape)
-    del frozen, concrete, serve  # the seed's weights are 560 MB: free TF's copies before serializing
+    del (
+        frozen,
+        concrete,
+        serve,
+    )  # the seed's weights are 560 MB: free TF's copies before serializing
 
     _put_at(graph_def, traced["input"], input_node)
     _put_at(graph_def, traced["output"], output_node)
@@ -122,8 +134,10 @@ def freeze(model, path, input_node=INPUT_NODE, output_node=OUTPUT_NODE):
     for node in graph_def.node:
         ops.setdefault(node.name, []).append(node.op)
     if ops.get(input_node) != ["Placeholder"] or len(ops.get(output_node, [])) != 1:
-        raise RuntimeError(f"frozen graph lacks a single Placeholder {input_node!r} and node "
-                           f"{output_node!r} (got {ops.get(input_node)}, {ops.get(output_node)})")
+        raise RuntimeError(
+            f"frozen graph lacks a single Placeholder {input_node!r} and node "
+            f"{output_node!r} (got {ops.get(input_node)}, {ops.get(output_node)})"
+        )
 
     with atomic_write(path) as f:  # atomic_write makes the parent directories
         f.write(graph_def.SerializeToString())
@@ -152,10 +166,14 @@ def _missing_node(path, graph_def, which, name):
     placeholders = [n.name for n in graph_def.node if n.op == "Placeholder"]
     # candidates for the output: nodes that nothing else reads (the graph's ends)
     read = {_base(ref) for n in graph_def.node for ref in n.input}
-    ends = [n.name for n in graph_def.node if n.name not in read and n.op not in ("NoOp", "Placeholder")]
-    return ValueError(f"{path} has no {which} node {name!r}; its Placeholder nodes: "
-                      f"{', '.join(placeholders) or 'none'}; nodes nothing reads: "
-                      f"{', '.join(ends[:5]) or 'none'}")
+    ends = [
+        n.name for n in graph_def.node if n.name not in read and n.op not in ("NoOp", "Placeholder")
+    ]
+    return ValueError(
+        f"{path} has no {which} node {name!r}; its Placeholder nodes: "
+        f"{', '.join(placeholders) or 'none'}; nodes nothing reads: "
+        f"{', '.join(ends[:5]) or 'none'}"
+    )
 
 
 @contextlib.contextmanager
@@ -183,8 +201,9 @@ class FrozenGraph:
         if output_node not in nodes:
             raise _missing_node(path, graph_def, "output", output_node)
         if nodes[input_node].op != "Placeholder":
-            raise ValueError(f"{path}: input node {input_node!r} is a {nodes[input_node].op}, not a "
-                             "Placeholder")
+            raise ValueError(
+                f"{path}: input node {input_node!r} is a {nodes[input_node].op}, not a Placeholder"
+            )
         del nodes
 
         def import_graph():
@@ -193,7 +212,9 @@ class FrozenGraph:
         try:
             wrapped = tf.compat.v1.wrap_function(import_graph, [])
         except (ValueError, tf.errors.OpError) as error:  # unknown ops, broken references
-            raise ValueError(f"{path}: cannot import the graph: {str(error).splitlines()[0]}") from None
+            raise ValueError(
+                f"{path}: cannot import the graph: {str(error).splitlines()[0]}"
+            ) from None
         graph_def.Clear()  # the closure above still refers to it; the graph has its own copy
         try:
             x = wrapped.graph.get_tensor_by_name(f"{input_node}:0")
@@ -209,8 +230,10 @@ class FrozenGraph:
     def __call__(self, x):
         x = np.asarray(x, np.float32)
         shape = self.input_shape
-        if shape is not None and (x.ndim != len(shape) or any(
-                want is not None and want != got for want, got in zip(shape[1:], x.shape[1:]))):
+        if shape is not None and (
+            x.ndim != len(shape)
+            or any(want is not None and want != got for want, got in zip(shape[1:], x.shape[1:]))
+        ):
             raise ValueError(f"the graph's input {self.input_node!r} takes {shape}, not {x.shape}")
         try:
             with _without_grappler():
@@ -239,14 +262,21 @@ def evaluate(predict, x, y, n_classes, batch_size=256):
         raise ValueError(f"labels must be in 0..{n_classes - 1}, got {y.min()}..{y.max()}")
     predicted = np.empty(len(x), np.int64)
     for start in range(0, len(x), batch_size):
-        logits = np.asarray(predict(x[start:start + batch_size]))
+        logits = np.asarray(predict(x[start : start + batch_size]))
         if logits.ndim != 2 or logits.shape[1] != n_classes:
-            raise ValueError(f"the model gives {logits.shape[1:]} outputs per example; "
-                             f"expected {n_classes} logits")
-        predicted[start:start + batch_size] = logits.argmax(axis=1)
+            raise ValueError(
+                f"the model gives {logits.shape[1:]} outputs per example; "
+                f"expected {n_classes} logits"
+            )
+        predicted[start : start + batch_size] = logits.argmax(axis=1)
     confusion = np.zeros((n_classes, n_classes), np.int64)
     np.add.at(confusion, (y, predicted), 1)
     totals = confusion.sum(axis=1)
-    per_class = [float(confusion[k, k] / totals[k]) if totals[k] else None for k in range(n_classes)]
-    return {"accuracy": float(np.trace(confusion) / len(y)), "per_class_accuracy": per_class,
-            "confusion": confusion}
+    per_class = [
+        float(confusion[k, k] / totals[k]) if totals[k] else None for k in range(n_classes)
+    ]
+    return {
+        "accuracy": float(np.trace(confusion) / len(y)),
+        "per_class_accuracy": per_class,
+        "confusion": confusion,
+    }

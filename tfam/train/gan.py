@@ -21,6 +21,7 @@ resumed run continues those streams rather than replaying them.
 Conditional GANs (labels given) feed the real batch's labels to the generator and to the
 projection critic; generator.keras then takes [z, label].
 """
+
 import dataclasses
 import os
 import signal
@@ -35,34 +36,47 @@ from tfam.train.run_dir import check_run_dir
 
 KINDS = ("wavegan", "mel")
 DISTRIBUTIONS = ("uniform", "normal")
-DEFAULT_LATENT = {"wavegan": (100, "uniform"), "mel": (512, "normal")}  # WaveGAN; seed 000 (N(0, 1))
+DEFAULT_LATENT = {
+    "wavegan": (100, "uniform"),
+    "mel": (512, "normal"),
+}  # WaveGAN; seed 000 (N(0, 1))
 # Settings a resumed run must share with the run it continues (they shape the models or the data).
-ARCHITECTURE_KEYS = ("kind", "latent_dim", "latent_distribution", "width", "samples", "n_mels",
-                     "frames", "phase_shuffle", "n_classes", "class_names")
+ARCHITECTURE_KEYS = (
+    "kind",
+    "latent_dim",
+    "latent_distribution",
+    "width",
+    "samples",
+    "n_mels",
+    "frames",
+    "phase_shuffle",
+    "n_classes",
+    "class_names",
+)
 
 
 @dataclasses.dataclass
 class GanConfig:
-    kind: str = "wavegan"            # wavegan: (N, samples) waveforms; mel: (N, n_mels, frames) in [0, 1]
-    iterations: int = 1000           # generator updates (the step count)
+    kind: str = "wavegan"  # wavegan: (N, samples) waveforms; mel: (N, n_mels, frames) in [0, 1]
+    iterations: int = 1000  # generator updates (the step count)
     batch_size: int = 64
     n_critic: int = 5
     gp_weight: float = 10.0
     learning_rate: float = 1e-4
     beta_1: float = 0.5
     beta_2: float = 0.9
-    latent_dim: int = 0              # 0: the kind's default (WaveGAN 100, mel 512)
-    latent_distribution: str = ""    # "": the kind's default (WaveGAN uniform [-1, 1], mel N(0, 1))
+    latent_dim: int = 0  # 0: the kind's default (WaveGAN 100, mel 512)
+    latent_distribution: str = ""  # "": the kind's default (WaveGAN uniform [-1, 1], mel N(0, 1))
     width: float = 1.0
-    samples: int = 16384             # wavegan: generated length (16 x 4^k); data is cropped/padded to it
-    n_mels: int = 80                 # mel: generated shape; data is cropped/padded to `frames`
+    samples: int = 16384  # wavegan: generated length (16 x 4^k); data is cropped/padded to it
+    n_mels: int = 80  # mel: generated shape; data is cropped/padded to `frames`
     frames: int = 160
-    phase_shuffle: int = 2           # wavegan critic
-    sample_rate: int = 16000         # of the waveforms (or of the audio behind the mels)
-    n_classes: int = 0               # 0: unconditional
+    phase_shuffle: int = 2  # wavegan critic
+    sample_rate: int = 16000  # of the waveforms (or of the audio behind the mels)
+    n_classes: int = 0  # 0: unconditional
     class_names: tuple = ()
     logdir: str = "logs_gan"
-    summary_every: int = 100         # steps between generated audio / pictures in TensorBoard
+    summary_every: int = 100  # steps between generated audio / pictures in TensorBoard
     ckpt_every: int = 500
     keep_checkpoints: int = 3
     seed: int = 0
@@ -75,10 +89,20 @@ class GanConfig:
         self.latent_distribution = self.latent_distribution or distribution
         self.class_names = tuple(self.class_names)
         if self.latent_distribution not in DISTRIBUTIONS:
-            raise ValueError(f"unknown latent distribution '{self.latent_distribution}'; choose one "
-                             f"of: {', '.join(DISTRIBUTIONS)}")
-        for name in ("iterations", "batch_size", "n_critic", "summary_every", "ckpt_every",
-                     "keep_checkpoints", "latent_dim", "sample_rate"):
+            raise ValueError(
+                f"unknown latent distribution '{self.latent_distribution}'; choose one "
+                f"of: {', '.join(DISTRIBUTIONS)}"
+            )
+        for name in (
+            "iterations",
+            "batch_size",
+            "n_critic",
+            "summary_every",
+            "ckpt_every",
+            "keep_checkpoints",
+            "latent_dim",
+            "sample_rate",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.width <= 0 or self.learning_rate <= 0 or self.gp_weight < 0:
@@ -105,10 +129,14 @@ def build_gan(config):
 
     n_classes = config.n_classes or None
     if config.kind == "wavegan":
-        return (wavegan_generator(config.latent_dim, config.samples, config.width, n_classes),
-                wavegan_discriminator(config.samples, config.width, n_classes, config.phase_shuffle))
-    return (mel_generator(config.latent_dim, config.n_mels, config.frames, config.width, n_classes),
-            mel_discriminator(config.n_mels, config.frames, config.width, n_classes))
+        return (
+            wavegan_generator(config.latent_dim, config.samples, config.width, n_classes),
+            wavegan_discriminator(config.samples, config.width, n_classes, config.phase_shuffle),
+        )
+    return (
+        mel_generator(config.latent_dim, config.n_mels, config.frames, config.width, n_classes),
+        mel_discriminator(config.n_mels, config.frames, config.width, n_classes),
+    )
 
 
 def sample_latent(n, latent_dim, distribution="uniform", seed=0):
@@ -147,15 +175,25 @@ def check_examples(config, data, labels=None):
     data = np.asarray(data, np.float32)
     if config.kind == "mel" and data.ndim == 4 and data.shape[-1] == 1:
         data = data[..., 0]
-    want = "(N, samples) waveforms" if config.kind == "wavegan" else f"(N, {config.n_mels}, frames) mels"
+    want = (
+        "(N, samples) waveforms"
+        if config.kind == "wavegan"
+        else f"(N, {config.n_mels}, frames) mels"
+    )
     if data.ndim != (2 if config.kind == "wavegan" else 3):
-        raise ValueError(f"the {config.kind} GAN trains on {want}; got an array of shape {data.shape}")
+        raise ValueError(
+            f"the {config.kind} GAN trains on {want}; got an array of shape {data.shape}"
+        )
     if config.kind == "mel" and data.shape[1] != config.n_mels:
-        raise ValueError(f"the mels have {data.shape[1]} mel bands; the mel GAN was set up for "
-                         f"{config.n_mels} (shape {data.shape})")
+        raise ValueError(
+            f"the mels have {data.shape[1]} mel bands; the mel GAN was set up for "
+            f"{config.n_mels} (shape {data.shape})"
+        )
     if len(data) < config.batch_size:
-        raise ValueError(f"{len(data)} training examples, fewer than the batch size {config.batch_size}; "
-                         "use more data or a smaller batch")
+        raise ValueError(
+            f"{len(data)} training examples, fewer than the batch size {config.batch_size}; "
+            "use more data or a smaller batch"
+        )
     if data.shape[-1] < 1:
         raise ValueError(f"the training examples are empty (shape {data.shape})")
     if not np.all(np.isfinite(data)):
@@ -165,11 +203,15 @@ def check_examples(config, data, labels=None):
             raise ValueError("a conditional GAN needs labels")
         labels = np.asarray(labels)
         if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"labels {labels.shape} {labels.dtype} do not fit {len(data)} examples "
-                             "(one integer class index each)")
+            raise ValueError(
+                f"labels {labels.shape} {labels.dtype} do not fit {len(data)} examples "
+                "(one integer class index each)"
+            )
         if labels.min() < 0 or labels.max() >= config.n_classes:
-            raise ValueError(f"labels range over {labels.min()}..{labels.max()}; there are "
-                             f"{config.n_classes} classes")
+            raise ValueError(
+                f"labels range over {labels.min()}..{labels.max()}; there are "
+                f"{config.n_classes} classes"
+            )
         labels = labels.astype(np.int32)
     else:
         labels = None
@@ -192,19 +234,30 @@ def real_batches(data, labels, batch_size, length, seed=0):
 
     def gather(count, index):
         x = tf.gather(store, index)
-        offset = tf.random.stateless_uniform((batch_size, 1), [seed, count], 0, room, dtype=tf.int32)
+        offset = tf.random.stateless_uniform(
+            (batch_size, 1), [seed, count], 0, room, dtype=tf.int32
+        )
         positions = offset + tf.range(length)[None, :]
         if is_mel:  # crop the time axis of (B, mels, T): move it next to the batch axis first
-            x = tf.transpose(tf.gather(tf.transpose(x, [0, 2, 1]), positions, batch_dims=1), [0, 2, 1])
+            x = tf.transpose(
+                tf.gather(tf.transpose(x, [0, 2, 1]), positions, batch_dims=1), [0, 2, 1]
+            )
             x = x[..., None]
         else:
             x = tf.gather(x, positions, batch_dims=1)
         return x, tf.gather(label_store, index)
 
-    indices = (tf.data.Dataset.range(n).shuffle(min(n, 10000), seed=seed).repeat()
-               .batch(batch_size, drop_remainder=True))
-    return (tf.data.Dataset.zip(tf.data.Dataset.counter(), indices)
-            .map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+    indices = (
+        tf.data.Dataset.range(n)
+        .shuffle(min(n, 10000), seed=seed)
+        .repeat()
+        .batch(batch_size, drop_remainder=True)
+    )
+    return (
+        tf.data.Dataset.zip(tf.data.Dataset.counter(), indices)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def waveforms_to_mels(waveforms, sample_rate, batch_size=32):
@@ -214,18 +267,25 @@ def waveforms_to_mels(waveforms, sample_rate, batch_size=32):
 
     shortest = WIN // 2 + 1  # the centred STFT reflect-pads by half a window
     if waveforms.shape[1] < shortest:
-        raise ValueError(f"clips of {waveforms.shape[1]} samples are too short for log-mels (at least "
-                         f"{shortest})")
+        raise ValueError(
+            f"clips of {waveforms.shape[1]} samples are too short for log-mels (at least "
+            f"{shortest})"
+        )
     layer = LogMel(sample_rate=sample_rate, scale_to_unit=True)
-    parts = [np.asarray(layer(tf.constant(waveforms[i:i + batch_size], tf.float32)))[..., 0]
-             for i in range(0, len(waveforms), batch_size)]
+    parts = [
+        np.asarray(layer(tf.constant(waveforms[i : i + batch_size], tf.float32)))[..., 0]
+        for i in range(0, len(waveforms), batch_size)
+    ]
     return np.concatenate(parts).astype(np.float32)
 
 
 def _duration(seconds):
     seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
-        f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 def _mel_images(mels):
@@ -248,25 +308,40 @@ class GanTrainer:
         self.generator, self.discriminator = build_gan(config)
         self.g_optimizer, self.d_optimizer = (
             keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
-            for _ in range(2))
+            for _ in range(2)
+        )
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.rng = tf.random.Generator.from_seed(config.seed)
         n_fixed = min(max(3, config.n_classes), 10)
-        self.fixed_z = tf.Variable(sample_latent(n_fixed, config.latent_dim, config.latent_distribution,
-                                                 config.seed), trainable=False, name="fixed_z")
+        self.fixed_z = tf.Variable(
+            sample_latent(n_fixed, config.latent_dim, config.latent_distribution, config.seed),
+            trainable=False,
+            name="fixed_z",
+        )
         self.fixed_labels = tf.constant(np.arange(n_fixed) % max(config.n_classes, 1), tf.int32)
         self.checkpoint = tf.train.Checkpoint(
-            generator=self.generator, discriminator=self.discriminator, g_optimizer=self.g_optimizer,
-            d_optimizer=self.d_optimizer, step=self.step, rng=self.rng, fixed_z=self.fixed_z)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir,
-                                                  max_to_keep=config.keep_checkpoints)
+            generator=self.generator,
+            discriminator=self.discriminator,
+            g_optimizer=self.g_optimizer,
+            d_optimizer=self.d_optimizer,
+            step=self.step,
+            rng=self.rng,
+            fixed_z=self.fixed_z,
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.model_dir, max_to_keep=config.keep_checkpoints
+        )
         if resume and self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            self.checkpoint.restore(
+                self.manager.latest_checkpoint
+            ).assert_existing_objects_matched()
             print(f"resumed from {self.manager.latest_checkpoint} at step {int(self.step)}")
-        outputs.write_json(os.path.join(self.model_dir, "config.json"),
-                           {**dataclasses.asdict(config), "class_names": list(config.class_names)})
+        outputs.write_json(
+            os.path.join(self.model_dir, "config.json"),
+            {**dataclasses.asdict(config), "class_names": list(config.class_names)},
+        )
         self.writer = tf.summary.create_file_writer(self.tb_dir)
         self._train_step = self._compile_train_step()
 
@@ -278,8 +353,9 @@ class GanTrainer:
         """Generator output for z (and labels when conditional)."""
         z = tf.convert_to_tensor(z, tf.float32)
         if self.config.conditional:
-            labels = tf.convert_to_tensor(labels if labels is not None else tf.zeros(len(z), tf.int32),
-                                          tf.int32)
+            labels = tf.convert_to_tensor(
+                labels if labels is not None else tf.zeros(len(z), tf.int32), tf.int32
+            )
         return self.generator(self._inputs(z, labels), training=training)
 
     def _latent(self, n):
@@ -299,8 +375,9 @@ class GanTrainer:
             with tf.GradientTape() as tape:
                 d_real = tf.reduce_mean(D(self._inputs(real, labels), training=True))
                 d_fake = tf.reduce_mean(D(self._inputs(fake, labels), training=True))
-                penalty, _ = gradient_penalty(lambda x: D(self._inputs(x, labels), training=True),
-                                              real, fake, epsilon)
+                penalty, _ = gradient_penalty(
+                    lambda x: D(self._inputs(x, labels), training=True), real, fake, epsilon
+                )
                 wasserstein = d_real - d_fake
                 d_loss = -wasserstein + c.gp_weight * penalty
             gradients = tape.gradient(d_loss, D.trainable_variables)
@@ -332,8 +409,12 @@ class GanTrainer:
                 totals += [float(v) for v in values]
             g_loss = generator_update(labels)
             d_loss, penalty, wasserstein = totals / c.n_critic
-            return {"d_loss": d_loss, "g_loss": float(g_loss), "gradient_penalty": penalty,
-                    "wasserstein": wasserstein}
+            return {
+                "d_loss": d_loss,
+                "g_loss": float(g_loss),
+                "gradient_penalty": penalty,
+                "wasserstein": wasserstein,
+            }
 
         return train_step
 
@@ -352,8 +433,9 @@ class GanTrainer:
         if c.kind == "wavegan":
             x = np.asarray(x)
             summaries.log_audio(f"{name}/audio", x, c.sample_rate, step, max_outputs=n)
-            summaries.log_spectrograms(f"{name}/spectrogram", x, c.sample_rate, step, titles=titles,
-                                       max_outputs=n)
+            summaries.log_spectrograms(
+                f"{name}/spectrogram", x, c.sample_rate, step, titles=titles, max_outputs=n
+            )
         else:
             tf.summary.image(f"{name}/mel", _mel_images(x), step=step, max_outputs=n)
 
@@ -368,7 +450,9 @@ class GanTrainer:
     def log_real(self, batch):
         x, y = batch
         n = int(self.fixed_z.shape[0])
-        names = self.config.class_names or tuple(str(i) for i in range(max(self.config.n_classes, 1)))
+        names = self.config.class_names or tuple(
+            str(i) for i in range(max(self.config.n_classes, 1))
+        )
         titles = [names[int(i)] for i in y.numpy()[:n]] if self.config.conditional else None
         with self.writer.as_default():
             self._log_examples("real", x[:n], int(self.step), titles)
@@ -379,12 +463,19 @@ class GanTrainer:
         path = os.path.join(self.model_dir, "generator.keras")
         with outputs.atomic_path(path) as tmp:
             self.generator.save(tmp)
-        info = {"kind": c.kind, "latent_dim": c.latent_dim, "latent_distribution": c.latent_distribution,
-                "sample_rate": c.sample_rate, "n_classes": c.n_classes,
-                "class_names": list(c.class_names), "inputs": [t.name for t in self.generator.inputs],
-                "output_shape": list(c.example_shape()),
-                "output_range": [-1.0, 1.0] if c.kind == "wavegan" else [0.0, 1.0],
-                "steps": int(self.step), "width": c.width}
+        info = {
+            "kind": c.kind,
+            "latent_dim": c.latent_dim,
+            "latent_distribution": c.latent_distribution,
+            "sample_rate": c.sample_rate,
+            "n_classes": c.n_classes,
+            "class_names": list(c.class_names),
+            "inputs": [t.name for t in self.generator.inputs],
+            "output_shape": list(c.example_shape()),
+            "output_range": [-1.0, 1.0] if c.kind == "wavegan" else [0.0, 1.0],
+            "steps": int(self.step),
+            "width": c.width,
+        }
         outputs.write_json(os.path.join(self.model_dir, "generator.json"), info)
         return path
 
@@ -393,7 +484,9 @@ class GanTrainer:
         """Train up to config.iterations steps; returns the last step's metrics (floats)."""
         c = self.config
         length = c.samples if c.kind == "wavegan" else c.frames
-        data = real_batches(self.data, self.labels, c.batch_size, length, seed=c.seed + int(self.step))
+        data = real_batches(
+            self.data, self.labels, c.batch_size, length, seed=c.seed + int(self.step)
+        )
         iterator = iter(data)
         start_step, started = int(self.step), time.perf_counter()
         if start_step == 0:
@@ -401,15 +494,19 @@ class GanTrainer:
             self.log_generated()
         metrics = {}
         interrupted = []
-        previous = {s: signal.signal(s, lambda *_: interrupted.append(True))
-                    for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            s: signal.signal(s, lambda *_: interrupted.append(True))
+            for s in (signal.SIGINT, signal.SIGTERM)
+        }
         try:
             while int(self.step) < c.iterations and not interrupted:
                 metrics = {k: float(v) for k, v in self._train_step(iterator).items()}
                 bad = [k for k, v in metrics.items() if not np.isfinite(v)]
                 if bad:
-                    raise FloatingPointError(f"{bad[0]} became {metrics[bad[0]]} at step "
-                                             f"{int(self.step) + 1}; try a lower learning rate")
+                    raise FloatingPointError(
+                        f"{bad[0]} became {metrics[bad[0]]} at step "
+                        f"{int(self.step) + 1}; try a lower learning rate"
+                    )
                 self.step.assign_add(1)
                 step = int(self.step)
                 with self.writer.as_default():
@@ -432,12 +529,19 @@ class GanTrainer:
             raise KeyboardInterrupt
         if step % c.summary_every != 0:
             self.log_generated()
-        if self.manager.latest_checkpoint is None or step != start_step and step % c.ckpt_every != 0:
+        if (
+            self.manager.latest_checkpoint is None
+            or step != start_step
+            and step % c.ckpt_every != 0
+        ):
             self.manager.save(checkpoint_number=step)
         self.writer.flush()
         path = self.save_generator()
-        print(f"finished {step} steps; generator: {path}; "
-              f"TensorBoard: tensorboard --logdir {self.tb_dir}", flush=True)
+        print(
+            f"finished {step} steps; generator: {path}; "
+            f"TensorBoard: tensorboard --logdir {self.tb_dir}",
+            flush=True,
+        )
         return metrics
 
     def _print_progress(self, step, start_step, started, metrics):
@@ -445,7 +549,9 @@ class GanTrainer:
         elapsed = time.perf_counter() - started
         per_second = done / elapsed if elapsed > 0 else float("nan")
         eta = (self.config.iterations - step) / per_second if per_second > 0 else 0.0
-        print(f"step {step}/{self.config.iterations} d_loss {metrics['d_loss']:.4f} "
-              f"g_loss {metrics['g_loss']:.4f} wasserstein {metrics['wasserstein']:.4f} "
-              f"gp {metrics['gradient_penalty']:.4f} | {per_second:.2f} steps/s, ETA {_duration(eta)}",
-              flush=True)
+        print(
+            f"step {step}/{self.config.iterations} d_loss {metrics['d_loss']:.4f} "
+            f"g_loss {metrics['g_loss']:.4f} wasserstein {metrics['wasserstein']:.4f} "
+            f"gp {metrics['gradient_penalty']:.4f} | {per_second:.2f} steps/s, ETA {_duration(eta)}",
+            flush=True,
+        )

@@ -17,6 +17,7 @@ Word-vector files (no pickle is ever loaded):
 
 Reading needs NumPy only; the Keras parts import TensorFlow when called.
 """
+
 import os
 import re
 
@@ -56,19 +57,23 @@ def read_glove(path, words=None):
                 if dim is None:
                     dim = len(parts) - 1
                 elif len(parts) - 1 < dim:
-                    raise ValueError(f"line {number} has {len(parts) - 1} values, the first had {dim}")
+                    raise ValueError(
+                        f"line {number} has {len(parts) - 1} values, the first had {dim}"
+                    )
                 # the last dim fields are the vector: a few words of glove.840B hold spaces
-                word = " ".join(parts[:len(parts) - dim]).lower()
+                word = " ".join(parts[: len(parts) - dim]).lower()
                 if word in vectors or (wanted is not None and word not in wanted):
                     continue
                 try:
-                    vectors[word] = np.array(parts[len(parts) - dim:], np.float32)
+                    vectors[word] = np.array(parts[len(parts) - dim :], np.float32)
                 except ValueError:
                     raise ValueError(f"line {number} holds a value that is not a number") from None
                 if wanted is not None and wanted <= vectors.keys():
                     break
     except UnicodeDecodeError:
-        raise ValueError(f"{path} is not GloVe text (word v1 v2 ... per line): not UTF-8 text") from None
+        raise ValueError(
+            f"{path} is not GloVe text (word v1 v2 ... per line): not UTF-8 text"
+        ) from None
     except ValueError as error:
         raise ValueError(f"{path} is not GloVe text (word v1 v2 ... per line): {error}") from None
     if dim is None:
@@ -86,10 +91,17 @@ def read_npz(path, words=None):
         raise ValueError(f"{path} needs arrays 'words' and 'vectors': missing {error}") from None
     except (OSError, ValueError, EOFError) as error:  # not an .npz, or an object (pickled) array
         raise ValueError(f"{path} is not a readable .npz of words and vectors: {error}") from None
-    if names.ndim != 1 or values.ndim != 2 or len(names) != len(values) or names.dtype.kind not in "US" \
-            or values.dtype.kind not in "fi":
-        raise ValueError(f"{path}: expected words (n,) strings and vectors (n, d) numbers, got "
-                         f"{names.dtype} {names.shape} and {values.dtype} {values.shape}")
+    if (
+        names.ndim != 1
+        or values.ndim != 2
+        or len(names) != len(values)
+        or names.dtype.kind not in "US"
+        or values.dtype.kind not in "fi"
+    ):
+        raise ValueError(
+            f"{path}: expected words (n,) strings and vectors (n, d) numbers, got "
+            f"{names.dtype} {names.shape} and {values.dtype} {values.shape}"
+        )
     wanted = None if words is None else set(words)
     vectors = {}
     for name, value in zip(names.astype(str), values):
@@ -129,8 +141,10 @@ def _npy_embeddings(class_names, path):
     except (OSError, ValueError, EOFError) as error:
         raise ValueError(f"{path} is not a readable .npy array: {error}") from None
     if rows.ndim != 2 or rows.shape[0] != len(class_names) or rows.dtype.kind not in "fi":
-        raise ValueError(f"{path}: a .npy holds the class embeddings, one row per class: expected "
-                         f"({len(class_names)}, d) numbers, got {rows.dtype} {rows.shape}")
+        raise ValueError(
+            f"{path}: a .npy holds the class embeddings, one row per class: expected "
+            f"({len(class_names)}, d) numbers, got {rows.dtype} {rows.shape}"
+        )
     if not np.all(np.isfinite(rows)):
         raise ValueError(f"{path} holds values that are not finite")
     return rows.astype(np.float32)
@@ -142,7 +156,9 @@ def write_glove(path, vectors):
 
     with atomic_write(path, "w") as f:
         for word, vector in vectors.items():
-            f.write(word + " " + " ".join(f"{v:.6g}" for v in np.asarray(vector, np.float64)) + "\n")
+            f.write(
+                word + " " + " ".join(f"{v:.6g}" for v in np.asarray(vector, np.float64)) + "\n"
+            )
 
 
 # --- the head and the loss -------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """The folder of a training run (train.py, train_gan.py): what may start, resume or overwrite it."""
+
 import json
 import os
 
@@ -6,8 +7,9 @@ import os
 def check_run_dir(model_dir, settings, resume, overwrite, defaults=None, old_names=None):
     """Refuse what would lose or mix runs: resuming where there is no run, resuming with other
     ``settings`` (those that shape the model or the data; a key an older config.json lacks counts as
-    its value in ``defaults``; ``old_names`` maps a key to {old value: its new name}), or starting over an earlier run without ``overwrite``. With
-    ``overwrite`` the old checkpoints are deleted, so the new run's numbering starts clean."""
+    its value in ``defaults``; ``old_names`` maps a key to {old value: its new name}), or starting
+    over an earlier run without ``overwrite``. With ``overwrite`` the old checkpoints are deleted,
+    so the new run's numbering starts clean."""
     config_path = os.path.join(model_dir, "config.json")
     if not os.path.exists(config_path):
         if resume:
@@ -31,5 +33,7 @@ def check_run_dir(model_dir, settings, resume, overwrite, defaults=None, old_nam
             if name.startswith(("ckpt-", "checkpoint")):
                 os.remove(os.path.join(model_dir, name))
     else:
-        raise ValueError(f"{model_dir} holds an earlier run; pass --resume to continue it or "
-                         "--overwrite to start again (or choose another --logdir)")
+        raise ValueError(
+            f"{model_dir} holds an earlier run; pass --resume to continue it or "
+            "--overwrite to start again (or choose another --logdir)"
+        )
