@@ -33,9 +33,9 @@ def glove(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def packed(tmp_path_factory):
+def packed(tmp_path_factory, seed):
     path = str(tmp_path_factory.mktemp("data") / "urbansound.npz")
-    us.synthesize_packed(path, clips_per_class=(6, 2, 2), seed=3)
+    us.synthesize_packed(path, clips_per_class=(6, 2, 2), seed=3 + 10 * seed)
     return path
 
 
@@ -141,7 +141,9 @@ def _projection_mse(trainer, x, y, embeddings):
     return float(np.mean((projected - embeddings[y]) ** 2))
 
 
-def test_training_moves_the_projected_logits_toward_the_label_embeddings(packed, glove, tmp_path):
+@pytest.mark.trains
+def test_training_moves_the_projected_logits_toward_the_label_embeddings(packed, glove, tmp_path, seed,
+                                                                          measured):
     from tfam.report import summaries
     from tfam.models.loading import load_model
     from tfam.train.classifier import Trainer
@@ -149,15 +151,18 @@ def test_training_moves_the_projected_logits_toward_the_label_embeddings(packed,
     splits, class_names = us.load_packed(packed)
     embeddings = lep.class_embeddings(class_names, glove[0])
     x, y = splits["train"]
-    settings = dict(learning_rate=0.01, lep_weight=0.5, word_vectors=glove[0])
+    settings = dict(learning_rate=0.01, lep_weight=0.5, word_vectors=glove[0], seed=seed, iterations=80)
     trainer = Trainer(_config(tmp_path / "lep", class_names, **settings), splits, progress_every=1000)
     before = _projection_mse(trainer, x, y, embeddings)
     trainer.train()
-    after = _projection_mse(trainer, x, y, embeddings)  # 0.59 -> 0.27 when written
+    after = _projection_mse(trainer, x, y, embeddings)
     # toward each clip's own class embedding: closer than the best constant (the mean embedding)
-    # and than the embedding of another class
+    # and than the embedding of another class (measured under seeds 0-5: after / before 0.14-0.31,
+    # after / constant 0.24-0.41, after / wrong 0.12-0.22)
     constant = float(np.mean((embeddings.mean(axis=0) - embeddings[y]) ** 2))
     wrong = _projection_mse(trainer, x, (y + 1) % len(class_names), embeddings)
+    measured("projection MSE before, after; of the mean embedding; to another class",
+             (before, after, constant, wrong))
     assert after < 0.6 * before, (before, after)
     assert after < 0.8 * constant, (after, constant)
     assert after < 0.5 * wrong, (after, wrong)
@@ -172,11 +177,12 @@ def test_training_moves_the_projected_logits_toward_the_label_embeddings(packed,
     tags = summaries.read_tags(str(tmp_path / "lep" / "tensorboard"))
     assert tags.get("cross_entropy") == "scalars" and tags.get("lep_mse") == "scalars"
     mse = [v for _, v in summaries.read_scalars(str(tmp_path / "lep" / "tensorboard"), "lep_mse", run="train")]
+    measured("logged lep_mse: last 5 / first 5", np.mean(mse[-5:]) / np.mean(mse[:5]))
     assert np.mean(mse[-5:]) < 0.7 * np.mean(mse[:5])
 
     # resume: the projection comes back from the checkpoint; other LEP settings are refused
     saved = trainer.projection.get_weights()
-    again = Trainer(_config(tmp_path / "lep", class_names, iterations=45, **settings), splits,
+    again = Trainer(_config(tmp_path / "lep", class_names, **{**settings, "iterations": 85}), splits,
                     resume=True, progress_every=1000)
     assert all(np.array_equal(a, b) for a, b in zip(again.projection.get_weights(), saved))
     with pytest.raises(ValueError, match="lep_weight 0.5 -> 0.25"):
