@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-mnist demo-emotion test test-seeds bench clean browser
+.PHONY: demo demo-mnist demo-emotion test test-seeds lint bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,13 @@ browser:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-test: $(VENV)/.installed-test browser
+test: $(VENV)/.installed-test browser lint
 	$(BIN)/python -m pytest -q
+
+# ruff: lint and format check (pyproject.toml), before the tests
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
 
 # The tests whose assertions depend on training (marked `trains`) under five other seeds: each must
 # pass by a margin that another CPU's kernels cannot eat. Stops at the first seed that fails.

@@ -1,5 +1,6 @@
 """Load a page of tfam's output in headless Chromium (Debian's chromium and chromium-driver, which
 `make test` installs when missing) from a local HTTP server, and report what loaded."""
+
 import contextlib
 import functools
 import http.server
@@ -46,15 +47,27 @@ def load_page(directory, page, screenshot, timeout=30.0):
 
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
     if missing:
-        raise RuntimeError(f"{', '.join(missing)} not found: `make test` installs Debian's chromium and "
-                           "chromium-driver (apt-get install chromium chromium-driver)")
+        raise RuntimeError(
+            f"{', '.join(missing)} not found: `make test` installs Debian's chromium and "
+            "chromium-driver (apt-get install chromium chromium-driver)"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     # the machine has no network: without these Chromium keeps trying to reach Google's services
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--mute-audio",
-                 "--autoplay-policy=no-user-gesture-required", "--window-size=1280,1600"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--mute-audio",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
@@ -62,12 +75,16 @@ def load_page(directory, page, screenshot, timeout=30.0):
             driver.get(f"{url}/{page}")
             # the gallery loads lazily (a page of many clips): pictures below the window only when
             # scrolled to, audio only when played; ask for all of them here
-            driver.execute_script("document.querySelectorAll('img').forEach(i => {i.loading = 'eager';});"
-                                  "document.querySelectorAll('audio').forEach(a => {a.preload = 'metadata'; a.load();})")
+            driver.execute_script(
+                "document.querySelectorAll('img').forEach(i => {i.loading = 'eager';});"
+                "document.querySelectorAll('audio').forEach(a => {a.preload = 'metadata'; a.load();})"
+            )
             deadline = time.monotonic() + timeout
             while True:
                 state = driver.execute_script(_STATE)
-                settled = all(a["done"] for a in state["audios"]) and all(i["ok"] for i in state["images"])
+                settled = all(a["done"] for a in state["audios"]) and all(
+                    i["ok"] for i in state["images"]
+                )
                 if settled or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)

@@ -30,9 +30,11 @@ def seed():
 def measured(request):
     """measured(what, value) -> value; `pytest -m trains` lists every recorded value at the end,
     so that a run under another seed shows how far each test is from its threshold."""
+
     def record(what, value):
         _MEASURED.append((request.node.nodeid.split("::", 1)[-1], what, value))
         return value
+
     return record
 
 
@@ -40,13 +42,16 @@ def pytest_terminal_summary(terminalreporter, config):
     if _MEASURED and ("trains" in config.getoption("markexpr") or "TFAM_TEST_SEED" in os.environ):
         terminalreporter.section(f"measured under TFAM_TEST_SEED={SEED}")
         for test, what, value in _MEASURED:
-            shown = np.array2string(np.asarray(value), precision=3, separator=" ", max_line_width=1000)
+            shown = np.array2string(
+                np.asarray(value), precision=3, separator=" ", max_line_width=1000
+            )
             terminalreporter.line(f"{test}: {what} = {shown}")
 
 
 @pytest.fixture(scope="session")
 def digits():
     from tfam.data.digits import embedded_digits
+
     return embedded_digits()
 
 
@@ -54,6 +59,7 @@ def digits():
 def digits_cnn(digits, seed):
     """The seed-004 MNIST CNN trained on the embedded digits (about 97% test accuracy)."""
     from tfam.models.mnist_cnn import mnist_cnn, train_mnist_cnn
+
     (x, y), _ = digits
     keras.utils.set_random_seed(seed)  # the initial weights too: not whatever tests ran before
     model = mnist_cnn()
@@ -96,9 +102,18 @@ def urbansound(tmp_path_factory, seed):
     packed = str(root / "urbansound.npz")
     us.synthesize_packed(packed, clips_per_class=(10, 3, 3), seed=1 + 10 * seed)
     splits, class_names = us.load_packed(packed)
-    config = TrainConfig(iterations=40, batch_size=27, logdir=str(root / "logs"), width=0.125,
-                         learning_rate=0.001, schedule="constant", ckpt_every=40, seed=seed,
-                         n_classes=len(class_names), class_names=tuple(class_names))
+    config = TrainConfig(
+        iterations=40,
+        batch_size=27,
+        logdir=str(root / "logs"),
+        width=0.125,
+        learning_rate=0.001,
+        schedule="constant",
+        ckpt_every=40,
+        seed=seed,
+        n_classes=len(class_names),
+        class_names=tuple(class_names),
+    )
     trainer = Trainer(config, splits, progress_every=1000)
     trainer.train()
     return trainer.model, splits, class_names, packed

@@ -1,12 +1,13 @@
 """The layout's rules (issue 13): names that mean one thing, settings checked where they are read."""
+
 import ast
 import json
 import os
 
 import pytest
 
-from tfam.train.run_dir import check_run_dir
 from tfam.train.classifier import TrainConfig
+from tfam.train.run_dir import check_run_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,30 +25,61 @@ def test_an_unknown_setting_is_an_error(key, value):
 
 def test_a_run_saved_under_the_old_name_resumes(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"architecture": "seed", "width": 0.5}))
-    check_run_dir(str(tmp_path), {"architecture": "seed002", "width": 0.5}, resume=True,
-                  overwrite=False, old_names={"architecture": {"seed": "seed002"}})
-    with pytest.raises(ValueError, match="architecture seed -> timepool|architecture seed002 -> timepool"):
-        check_run_dir(str(tmp_path), {"architecture": "timepool", "width": 0.5}, resume=True,
-                      overwrite=False, old_names={"architecture": {"seed": "seed002"}})
+    check_run_dir(
+        str(tmp_path),
+        {"architecture": "seed002", "width": 0.5},
+        resume=True,
+        overwrite=False,
+        old_names={"architecture": {"seed": "seed002"}},
+    )
+    with pytest.raises(
+        ValueError, match="architecture seed -> timepool|architecture seed002 -> timepool"
+    ):
+        check_run_dir(
+            str(tmp_path),
+            {"architecture": "timepool", "width": 0.5},
+            resume=True,
+            overwrite=False,
+            old_names={"architecture": {"seed": "seed002"}},
+        )
 
 
 def test_both_flag_spellings_reach_the_same_flag():
     from tfam.cli.common import spell_flags
     from tfam.cli.main import build_parser
 
-    args = build_parser().parse_args(["dream", "m.keras", "--learning_rate", "0.5", "--max-batch=3"])
+    args = build_parser().parse_args(
+        ["dream", "m.keras", "--learning_rate", "0.5", "--max-batch=3"]
+    )
     assert args.learning_rate == 0.5 and args.max_batch == 3
-    assert spell_flags(["--learning-rate=1", "a-b_c", "--", "--x-y"], "_") == \
-        ["--learning_rate=1", "a-b_c", "--", "--x-y"]
+    assert spell_flags(["--learning-rate=1", "a-b_c", "--", "--x-y"], "_") == [
+        "--learning_rate=1",
+        "a-b_c",
+        "--",
+        "--x-y",
+    ]
 
 
 def test_train_py_takes_dashed_flags(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "train.py", "10", "9", str(tmp_path / "none.npz"),
-                             "--learning-rate", "0.1", "--drop-window", "5"],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "10",
+            "9",
+            str(tmp_path / "none.npz"),
+            "--learning-rate",
+            "0.1",
+            "--drop-window",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 2 and "no packed" in result.stderr.lower(), result.stderr
 
 
@@ -66,8 +98,9 @@ def _modules():
         for name in names:
             if name.endswith(".py"):
                 rel = os.path.relpath(os.path.join(folder, name), ROOT)[:-3].replace(os.sep, ".")
-                found[rel[:-len(".__init__")] if rel.endswith(".__init__") else rel] = \
+                found[rel[: -len(".__init__")] if rel.endswith(".__init__") else rel] = (
                     os.path.join(folder, name)
+                )
     return found
 
 
@@ -94,8 +127,12 @@ def _rank(module):
 def test_no_import_points_up_and_none_goes_in_a_circle():
     modules = _modules()
     graph = {m: _imports(path, modules) - {m} for m, path in modules.items()}
-    upward = [(m, i) for m, deps in graph.items() for i in deps
-              if _rank(i) > _rank(m) and not i.startswith(m + ".")]
+    upward = [
+        (m, i)
+        for m, deps in graph.items()
+        for i in deps
+        if _rank(i) > _rank(m) and not i.startswith(m + ".")
+    ]
     assert not upward, upward
     state = {}
 

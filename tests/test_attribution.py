@@ -1,18 +1,18 @@
 """Attribution maps on tfam's model kinds, checked where the answer is known: classes told apart by a
 tone's frequency (the map must sit on that frequency) or by a burst's pitch at a random time (the map
 must sit on the burst)."""
+
 import keras
 import numpy as np
 import pytest
 import scipy.ndimage
+from tone_clips import RATE, TONES, tone_clips  # tests/tone_clips.py
 
 from tfam import attribution as at
 from tfam.audio import mel
 from tfam.audio import salient as sa
 from tfam.models import urbansound_cnn
 from tfam.models.emotion import emotion_mel_cnn, emotion_raw_cnn
-
-from tone_clips import RATE, TONES, tone_clips  # tests/tone_clips.py
 
 
 def burst_clips(per_class, seed, samples=1024, length=256):
@@ -27,16 +27,20 @@ def burst_clips(per_class, seed, samples=1024, length=256):
     for c in labels:
         start = int(rng.integers(0, samples - length))
         envelope = np.zeros(samples)
-        envelope[start:start + length] = np.hanning(length)
-        clips.append(0.02 * rng.standard_normal(samples)
-                     + 0.5 * envelope * np.sin(2 * np.pi * (800.0, 2400.0, 0.0)[c] * t))
+        envelope[start : start + length] = np.hanning(length)
+        clips.append(
+            0.02 * rng.standard_normal(samples)
+            + 0.5 * envelope * np.sin(2 * np.pi * (800.0, 2400.0, 0.0)[c] * t)
+        )
         starts.append(start)
     return np.array(clips, np.float32), labels, np.array(starts)
 
 
 def fit(model, x, y, epochs, batch_size, learning_rate=2e-3):
-    model.compile(keras.optimizers.Adam(learning_rate),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.Adam(learning_rate),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
     return model
 
@@ -59,8 +63,14 @@ def burst_model(seed):
     """Seed 000's raw-waveform CNN (1-D convs, small) trained on bursts at random times."""
     keras.utils.set_random_seed(seed)
     x, y, _ = burst_clips(16, seed=10 * seed)
-    model = fit(emotion_raw_cnn(3, samples=1024, width=0.5, dilations=(1, 2, 4)), x, y, epochs=20,
-                batch_size=12, learning_rate=5e-3)
+    model = fit(
+        emotion_raw_cnn(3, samples=1024, width=0.5, dilations=(1, 2, 4)),
+        x,
+        y,
+        epochs=20,
+        batch_size=12,
+        learning_rate=5e-3,
+    )
     xt, yt, starts = burst_clips(4, seed=10 * seed + 1)
     return model, xt, yt, starts
 
@@ -72,9 +82,14 @@ def two_stream_model(samples=8000, n_classes=3):
     spec = mel.LogMel(**sa.mel_settings(RATE), name="log_mel")(wave)
     fast = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="fast_conv1")(spec)
     fast = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="fast_conv2")(fast)
-    slow = keras.layers.Conv2D(8, 3, strides=(1, 4), padding="same", activation="relu", name="slow_conv1")(spec)
+    slow = keras.layers.Conv2D(
+        8, 3, strides=(1, 4), padding="same", activation="relu", name="slow_conv1"
+    )(spec)
     slow = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="slow_conv2")(slow)
-    heads = [keras.layers.GlobalAveragePooling2D(name=f"{n}_pool")(s) for n, s in (("fast", fast), ("slow", slow))]
+    heads = [
+        keras.layers.GlobalAveragePooling2D(name=f"{n}_pool")(s)
+        for n, s in (("fast", fast), ("slow", slow))
+    ]
     x = keras.layers.Concatenate(name="heads")(heads)
     return keras.Model(wave, keras.layers.Dense(n_classes, name="logits")(x), name="two_stream")
 
@@ -86,11 +101,18 @@ def linear_two_stream_model(bands=16, frames=32):
     ones = keras.initializers.Ones()
     fast = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer=ones, name="fast_conv")(x)
     slow = keras.layers.AveragePooling2D((1, 4), name="slow_pool")(x)
-    slow = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer=ones, name="slow_conv")(slow)
-    heads = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(fast),
-                                        keras.layers.GlobalAveragePooling2D()(slow)])
-    logits = keras.layers.Dense(2, use_bias=False, name="logits",
-                                kernel_initializer=keras.initializers.Constant([[1.0, -1.0], [1.0, -1.0]]))(heads)
+    slow = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer=ones, name="slow_conv")(
+        slow
+    )
+    heads = keras.layers.Concatenate()(
+        [keras.layers.GlobalAveragePooling2D()(fast), keras.layers.GlobalAveragePooling2D()(slow)]
+    )
+    logits = keras.layers.Dense(
+        2,
+        use_bias=False,
+        name="logits",
+        kernel_initializer=keras.initializers.Constant([[1.0, -1.0], [1.0, -1.0]]),
+    )(heads)
     return keras.Model(x, logits)
 
 
@@ -157,8 +179,10 @@ def test_cam_over_time_sits_on_the_burst(burst_model, method, measured):
     assert att.backend == "tfam" and att.layers == ("conv3",)  # 1-D: tfam's code
     assert att.maps.shape == xt.shape
     bursts = yt < 2  # the noise class has none
-    inside = np.array([m[s:s + 256].mean() for m, s in zip(att.maps[bursts], starts[bursts])])
-    outside = np.array([np.delete(m, np.s_[s:s + 256]).mean() for m, s in zip(att.maps[bursts], starts[bursts])])
+    inside = np.array([m[s : s + 256].mean() for m, s in zip(att.maps[bursts], starts[bursts])])
+    outside = np.array(
+        [np.delete(m, np.s_[s : s + 256]).mean() for m, s in zip(att.maps[bursts], starts[bursts])]
+    )
     ratio = measured("map inside / outside the burst", inside / np.maximum(outside, 1e-12))
     if method == "gradcam++":
         # Grad-CAM++ (tfam's formula is tf-keras-vis') goes astray for one of the two classes under
@@ -201,14 +225,22 @@ def test_two_streams_of_known_grad_cam_are_resized_and_combined():
     # map is the input plus its 4-frame average resized back to 32 frames
     pooled = x[..., 0].reshape(2, 16, 8, 4).mean(axis=-1)
     expected = at.normalize(x[..., 0] + at.resize(pooled, (16, 32)).numpy()).numpy()
-    assert np.allclose(att.maps, expected, atol=1e-3)  # (the normalization adds 1e-7 to tiny ranges)
+    assert np.allclose(
+        att.maps, expected, atol=1e-3
+    )  # (the normalization adds 1e-7 to tiny ranges)
     assert np.allclose(att.stream_maps["fast_conv"], at.normalize(x[..., 0]).numpy(), atol=1e-3)
     assert att.stream_maps["slow_conv"].shape == (2, 16, 32)
     for method in ("gradcam", "gradcam++", "scorecam"):
         maps = at.attribute(model, x, method, target=0).maps
-        for m, (bands, frames) in zip(maps, ((slice(3, 6), slice(19, 24)), (slice(10, 12), slice(4, 8)))):
+        for m, (bands, frames) in zip(
+            maps, ((slice(3, 6), slice(19, 24)), (slice(10, 12), slice(4, 8)))
+        ):
             band, frame = np.unravel_index(m.argmax(), m.shape)
-            assert bands.start <= band < bands.stop and frames.start <= frame < frames.stop, (method, band, frame)
+            assert bands.start <= band < bands.stop and frames.start <= frame < frames.stop, (
+                method,
+                band,
+                frame,
+            )
 
 
 @pytest.mark.parametrize("method", at.METHODS)
@@ -251,18 +283,24 @@ def test_resize_keeps_the_corners_like_scipy_zoom():
     ours = at.resize(maps, (17, 9)).numpy()
     theirs = scipy.ndimage.zoom(maps, (1, 17 / 5, 9 / 3), order=1)
     assert np.allclose(ours, theirs, atol=1e-5)
-    assert np.allclose(at.resize(maps[:, :, :1], (5, 4)).numpy(), np.repeat(maps[:, :, :1], 4, axis=2))
+    assert np.allclose(
+        at.resize(maps[:, :, :1], (5, 4)).numpy(), np.repeat(maps[:, :, :1], 4, axis=2)
+    )
 
 
 def test_the_slow_fast_model_of_seed_003():
     from tfam.models.slowfast_audio import slowfast_audio, stream_features
 
     keras.utils.set_random_seed(0)
-    model = slowfast_audio(3, input_shape=(64, None, 1), width=8, stages=(1, 1), sample_rate=RATE,
-                           samples=8000)
+    model = slowfast_audio(
+        3, input_shape=(64, None, 1), width=8, stages=(1, 1), sample_rate=RATE, samples=8000
+    )
     # the last feature map of each stream: the residual blocks' outputs, as the model names them
     head = at.split_at_frontend(model)[1]
-    assert at.stream_layers(head) == [stream_features(model)["slow"], stream_features(model)["fast"]]
+    assert at.stream_layers(head) == [
+        stream_features(model)["slow"],
+        stream_features(model)["fast"],
+    ]
     x, _ = tone_clips(1, seed=4, samples=8000)
     att = at.attribute(model, x, "gradcam")
     hear = sa.hearing(model)

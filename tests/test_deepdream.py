@@ -25,7 +25,9 @@ class BatchSpy(keras.layers.Layer):
     """Identity that records the largest batch it was called with and how many rows it saw."""
 
     def build(self, shape):
-        self.largest = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False)
+        self.largest = self.add_weight(
+            shape=(), dtype="int32", initializer="zeros", trainable=False
+        )
         self.rows = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False)
 
     def call(self, x):
@@ -59,8 +61,9 @@ def test_long_waveform_in_tiles():
     model, spy = wave_model(4000)
     start = np.random.default_rng(1).normal(0, 0.1, 40_000).astype(np.float32)
     steps, tile_batch = 3, 4
-    out = deepdream(model, ["c2"], start, steps=steps, step_size=0.05, tile_size=4000,
-                    tile_batch=tile_batch)
+    out = deepdream(
+        model, ["c2"], start, steps=steps, step_size=0.05, tile_size=4000, tile_batch=tile_batch
+    )
     assert out.shape == start.shape and out.dtype == np.float32
     assert not np.allclose(out, start)
     # The model never sees more than tile_batch tiles in one call, and sees 10 tiles per step.
@@ -74,8 +77,9 @@ def test_long_waveform_in_tiles():
     assert tiled_objective(out) > 2 * tiled_objective(start)
 
 
-@pytest.mark.parametrize("shape,tile", [((10, 7, 3), (4, 3)), ((9, 2), (4,)), ((5, 6, 1), (12, 4)),
-                                        ((8, 8, 2), (4, 4))])
+@pytest.mark.parametrize(
+    "shape,tile", [((10, 7, 3), (4, 3)), ((9, 2), (4,)), ((5, 6, 1), (12, 4)), ((8, 8, 2), (4, 4))]
+)
 def test_tiles_round_trip(shape, tile):
     x = np.random.default_rng(2).normal(size=shape).astype(np.float32)
     tiles = split_tiles(x, tile).numpy()
@@ -84,9 +88,13 @@ def test_tiles_round_trip(shape, tile):
     pad = [(0, n * t - s) for n, t, s in zip(grid, tile, shape)] + [(0, 0)]
     padded = x
     for axis, (_, p) in enumerate(pad[:-1]):  # np.pad symmetric handles pads beyond the axis length
-        padded = np.pad(padded, [(0, p) if a == axis else (0, 0) for a in range(x.ndim)], "symmetric")
-    expected = [padded[tuple(slice(i * t, (i + 1) * t) for i, t in zip(idx, tile))]
-                for idx in np.ndindex(*grid)]
+        padded = np.pad(
+            padded, [(0, p) if a == axis else (0, 0) for a in range(x.ndim)], "symmetric"
+        )
+    expected = [
+        padded[tuple(slice(i * t, (i + 1) * t) for i, t in zip(idx, tile))]
+        for idx in np.ndindex(*grid)
+    ]
     np.testing.assert_array_equal(tiles, np.stack(expected))
     np.testing.assert_array_equal(merge_tiles(tiles, shape[:-1], tile).numpy(), x)
 
@@ -108,8 +116,14 @@ def test_octaves_on_variable_size_model(capsys):
     keras.utils.set_random_seed(4)
     model = image_model((None, None, 3))
     start = np.random.default_rng(4).uniform(0, 1, (20, 26, 3)).astype(np.float32)
-    out = deepdream(model, objectives.layer("c1") + objectives.layer("c2"), start, steps=5,
-                    octaves=(-1, 0, 1), verbose=True)
+    out = deepdream(
+        model,
+        objectives.layer("c1") + objectives.layer("c2"),
+        start,
+        steps=5,
+        octaves=(-1, 0, 1),
+        verbose=True,
+    )
     assert out.shape == start.shape and np.all(np.isfinite(out))
     assert not np.allclose(out, start)
     assert len(capsys.readouterr().out.strip().splitlines()) == 3
@@ -117,8 +131,9 @@ def test_octaves_on_variable_size_model(capsys):
 
 def test_no_retrace_for_new_sizes_and_steps():
     model = image_model()
-    dreamer = DeepDream(model, objectives.layer("c1"), layout_of((None, None, None, 3)), 3,
-                        tile_size=(8, 8))
+    dreamer = DeepDream(
+        model, objectives.layer("c1"), layout_of((None, None, None, 3)), 3, tile_size=(8, 8)
+    )
     for size, steps in [((16, 16), 1), ((23, 11), 2), ((9, 30), 3)]:
         x, value = dreamer(tf.zeros(size + (3,)) + 0.5, steps, 0.01)
         assert tuple(x.shape) == size + (3,)
@@ -127,10 +142,18 @@ def test_no_retrace_for_new_sizes_and_steps():
 
 def test_repeated_calls_reuse_the_compiled_dreamer():
     from tfam import deep_dream as dd
+
     model = image_model()
     for size, seed in [((10, 12), 0), ((14, 9), 1)]:
-        deepdream(model, "c1", np.full(size + (3,), 0.5, np.float32), steps=2, octaves=(-1, 0),
-                  tile_size=8, seed=seed)
+        deepdream(
+            model,
+            "c1",
+            np.full(size + (3,), 0.5, np.float32),
+            steps=2,
+            octaves=(-1, 0),
+            tile_size=8,
+            seed=seed,
+        )
     (dreamer,) = dd._dreamers[model].values()
     assert dreamer._run.experimental_get_tracing_count() == 1
 
@@ -140,9 +163,11 @@ def test_spectrogram_without_channel_and_1d_resize():
     start = np.random.default_rng(5).uniform(0, 1, (12, 16)).astype(np.float32)
     out = deepdream(model, "c1", start, steps=2, octaves=(-1, 0))
     assert out.shape == (12, 16)
-    np.testing.assert_allclose(resize(np.arange(4.0)[:, None], [7]).numpy()[:, 0],
-                               np.interp((np.arange(7) + 0.5) * 4 / 7 - 0.5, np.arange(4),
-                                         np.arange(4.0)), atol=1e-6)
+    np.testing.assert_allclose(
+        resize(np.arange(4.0)[:, None], [7]).numpy()[:, 0],
+        np.interp((np.arange(7) + 0.5) * 4 / 7 - 0.5, np.arange(4), np.arange(4.0)),
+        atol=1e-6,
+    )
 
 
 def test_errors():

@@ -27,7 +27,9 @@ def wave_model(length):
     keras.utils.set_random_seed(3)
     inputs = keras.Input((length,))
     x = keras.layers.Reshape((-1, 1), name="reshape")(inputs)
-    x = keras.layers.Conv1D(6, 9, strides=2, padding="same", name="conv")(x)  # linear: no dead units
+    x = keras.layers.Conv1D(6, 9, strides=2, padding="same", name="conv")(
+        x
+    )  # linear: no dead units
     x = keras.layers.Conv1D(4, 9, strides=2, padding="same", activation="relu", name="conv2")(x)
     x = keras.layers.GlobalAveragePooling1D()(x)
     return keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))
@@ -52,7 +54,11 @@ def image_model():
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("deepdream")
-    paths = {"fixed": root / "fixed.keras", "open": root / "open.keras", "image": root / "image.keras"}
+    paths = {
+        "fixed": root / "fixed.keras",
+        "open": root / "open.keras",
+        "image": root / "image.keras",
+    }
     wave_model(2000).save(paths["fixed"])
     open_length_model().save(paths["open"])
     image_model().save(paths["image"])
@@ -70,8 +76,19 @@ def files(tmp_path_factory):
 
 def test_dream_of_a_wav_in_a_fixed_length_model(files, tmp_path, capsys):
     out = tmp_path / "dd"
-    args = parse(files["fixed"], files["long_wav"], "--layer", "conv", "--steps", "10",
-                 "--octaves", "2", "--out", out, "--quiet")
+    args = parse(
+        files["fixed"],
+        files["long_wav"],
+        "--layer",
+        "conv",
+        "--steps",
+        "10",
+        "--octaves",
+        "2",
+        "--out",
+        out,
+        "--quiet",
+    )
     summary = ddc.run(args)
     printed = capsys.readouterr().out
     assert "the input has 3000 samples; the model takes 2000: using the first 2000" in printed
@@ -97,8 +114,22 @@ def test_dream_of_a_wav_in_a_fixed_length_model(files, tmp_path, capsys):
 
 def test_open_length_model_keeps_the_length_and_resamples(files, tmp_path, capsys):
     out = tmp_path / "dd"
-    summary = ddc.run(parse(files["open"], files["short_wav"], "--layer", "conv", "--steps", "8",
-                            "--octaves", "3", "--sample-rate", RATE, "--out", out))
+    summary = ddc.run(
+        parse(
+            files["open"],
+            files["short_wav"],
+            "--layer",
+            "conv",
+            "--steps",
+            "8",
+            "--octaves",
+            "3",
+            "--sample-rate",
+            RATE,
+            "--out",
+            out,
+        )
+    )
     printed = capsys.readouterr().out
     assert "note:" not in printed and "octave 0" in printed  # progress lines without --quiet
     rate, data = wavfile.read(out / "dream.wav")
@@ -108,17 +139,46 @@ def test_open_length_model_keeps_the_length_and_resamples(files, tmp_path, capsy
 
 
 def test_weighted_layers(files, tmp_path):
-    summary = ddc.run(parse(files["fixed"], files["long_wav"], "--layer", "conv,conv2",
-                            "--layer-weight", "1", "--layer-weight", "0.5", "--steps", "5",
-                            "--octaves", "1", "--out", tmp_path, "--quiet"))
+    summary = ddc.run(
+        parse(
+            files["fixed"],
+            files["long_wav"],
+            "--layer",
+            "conv,conv2",
+            "--layer-weight",
+            "1",
+            "--layer-weight",
+            "0.5",
+            "--steps",
+            "5",
+            "--octaves",
+            "1",
+            "--out",
+            tmp_path,
+            "--quiet",
+        )
+    )
     assert summary["layers"] == [{"name": "conv", "weight": 1.0}, {"name": "conv2", "weight": 0.5}]
     assert summary["objective_after"] > summary["objective_before"]
 
 
 def test_dream_of_an_image(files, tmp_path, capsys):
     out = tmp_path / "img"
-    summary = ddc.run(parse(files["image"], files["png"], "--layer", "conv", "--steps", "10",
-                            "--octaves", "2", "--out", out, "--quiet"))
+    summary = ddc.run(
+        parse(
+            files["image"],
+            files["png"],
+            "--layer",
+            "conv",
+            "--steps",
+            "10",
+            "--octaves",
+            "2",
+            "--out",
+            out,
+            "--quiet",
+        )
+    )
     assert "the image is 20x24; the model takes 16x16: resized" in capsys.readouterr().out
     dream = matplotlib.image.imread(out / "dream.png")
     assert dream.shape[:2] == (16, 16)
@@ -127,28 +187,58 @@ def test_dream_of_an_image(files, tmp_path, capsys):
     assert summary["objective_after"] > summary["objective_before"]
 
 
-@pytest.mark.parametrize("model, source, extra, error, words", [
-    ("fixed", "missing.wav", [], OSError, "no such input file"),
-    ("fixed", "long_wav", ["--layer", "nope"], ValueError, "unknown layer 'nope'; the model's layers "
-                                                          "include: reshape, conv, conv2"),
-    ("fixed", "png", [], ValueError, "is an image but the model takes 1-D audio"),
-    ("image", "long_wav", [], ValueError, "is a WAV file but the model takes 2-D input"),
-    ("fixed", "garbage.wav", [], ValueError, "not a readable WAV file"),
-    ("fixed", "truncated.wav", [], ValueError, "is truncated"),
-    ("fixed", "notes.txt", [], ValueError, "neither a WAV file nor a PNG/JPEG image"),
-    ("fixed", "long_wav", ["--layer-weight", "1,2"], ValueError, "2 --layer-weight value(s) for 1 layer"),
-    ("fixed", "long_wav", ["--steps", "0"], ValueError, "--steps must be at least 1"),
-    ("fixed", "long_wav", ["--tile-size", "10,10"], ValueError, "--tile-size must be one positive"),
-    ("fixed", "long_wav", ["--tile-size", "500"], ValueError, "does not match the model's fixed input"),
-])
+@pytest.mark.parametrize(
+    "model, source, extra, error, words",
+    [
+        ("fixed", "missing.wav", [], OSError, "no such input file"),
+        (
+            "fixed",
+            "long_wav",
+            ["--layer", "nope"],
+            ValueError,
+            "unknown layer 'nope'; the model's layers include: reshape, conv, conv2",
+        ),
+        ("fixed", "png", [], ValueError, "is an image but the model takes 1-D audio"),
+        ("image", "long_wav", [], ValueError, "is a WAV file but the model takes 2-D input"),
+        ("fixed", "garbage.wav", [], ValueError, "not a readable WAV file"),
+        ("fixed", "truncated.wav", [], ValueError, "is truncated"),
+        ("fixed", "notes.txt", [], ValueError, "neither a WAV file nor a PNG/JPEG image"),
+        (
+            "fixed",
+            "long_wav",
+            ["--layer-weight", "1,2"],
+            ValueError,
+            "2 --layer-weight value(s) for 1 layer",
+        ),
+        ("fixed", "long_wav", ["--steps", "0"], ValueError, "--steps must be at least 1"),
+        (
+            "fixed",
+            "long_wav",
+            ["--tile-size", "10,10"],
+            ValueError,
+            "--tile-size must be one positive",
+        ),
+        (
+            "fixed",
+            "long_wav",
+            ["--tile-size", "500"],
+            ValueError,
+            "does not match the model's fixed input",
+        ),
+    ],
+)
 def test_bad_input_is_one_clear_error(files, tmp_path, model, source, extra, error, words):
     (tmp_path / "garbage.wav").write_bytes(b"this is not audio at all")
     (tmp_path / "notes.txt").write_text("hello")
     data = files["long_wav"].read_bytes()
-    (tmp_path / "truncated.wav").write_bytes(data[:len(data) // 2])
+    (tmp_path / "truncated.wav").write_bytes(data[: len(data) // 2])
     path = files.get(source, tmp_path / source)
-    layer = [] if "--layer" in extra else ["--layer", "conv"]  # --layer adds up; --steps: the last wins
-    args = parse(files[model], path, *layer, "--steps", "2", *extra, "--out", tmp_path / "o", "--quiet")
+    layer = (
+        [] if "--layer" in extra else ["--layer", "conv"]
+    )  # --layer adds up; --steps: the last wins
+    args = parse(
+        files[model], path, *layer, "--steps", "2", *extra, "--out", tmp_path / "o", "--quiet"
+    )
     with pytest.raises(error) as caught:
         ddc.run(args)
     assert words in str(caught.value)
@@ -175,22 +265,59 @@ def test_octave_exponents_and_fit_length():
 def test_building_the_parser_does_not_import_tensorflow():
     # the tfam parser is built before TensorFlow is imported quietly (and `tfam --help` should not
     # pay for TensorFlow)
-    code = ("import sys; from tfam.cli.main import build_parser; build_parser(); "
-            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys; from tfam.cli.main import build_parser; build_parser(); "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
 
 def test_the_command_line(files, tmp_path):
     out = tmp_path / "dd"
-    ok = subprocess.run([sys.executable, "-m", "tfam.cli", "deepdream", str(files["fixed"]),
-                         str(files["long_wav"]), "--layer", "conv", "--steps", "5", "--octaves", "1",
-                         "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfam.cli",
+            "deepdream",
+            str(files["fixed"]),
+            str(files["long_wav"]),
+            "--layer",
+            "conv",
+            "--steps",
+            "5",
+            "--octaves",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
     assert (out / "dream.wav").exists() and json.loads((out / "summary.json").read_text())
-    bad = subprocess.run([sys.executable, "-m", "tfam.cli", "deepdream", str(files["fixed"]),
-                          str(tmp_path / "missing.wav"), "--layer", "conv"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfam.cli",
+            "deepdream",
+            str(files["fixed"]),
+            str(tmp_path / "missing.wav"),
+            "--layer",
+            "conv",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2
-    assert bad.stderr.strip().startswith("tfam: error:") and len(bad.stderr.strip().splitlines()) == 1
+    assert (
+        bad.stderr.strip().startswith("tfam: error:") and len(bad.stderr.strip().splitlines()) == 1
+    )

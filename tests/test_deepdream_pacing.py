@@ -1,5 +1,6 @@
 """Deep dream in time-sized calls (issue 11): chunks of steps and steps in parts give the one-call
 result; the per-tile objective; a real SIGINT stops ``tfam deepdream`` on a long clip."""
+
 import os
 import signal
 import subprocess
@@ -46,22 +47,40 @@ def test_calls_of_any_size_give_the_one_call_result(case):
     build, shape, tile = CASES[case]
     model = build()
     start = np.random.default_rng(2).uniform(0.2, 0.8, shape).astype(np.float32)
-    kw = dict(steps=4, step_size=0.05, octaves=(-1, 0), tile_size=tile, tile_batch=2,
-              value_range=(0.0, 1.0), seed=7)
+    kw = dict(
+        steps=4,
+        step_size=0.05,
+        octaves=(-1, 0),
+        tile_size=tile,
+        tile_batch=2,
+        value_range=(0.0, 1.0),
+        seed=7,
+    )
     one_call = dd.deepdream(model, "c2", start, pace=ONE_CALL, **kw)
     # 1 and 3 groups per call: steps in parts; 26 groups: two whole steps (13 groups) per call
     for pace in (Pace(first=1, limit=1), Pace(first=3, limit=3), Pace(first=26, limit=26), Pace()):
         np.testing.assert_array_equal(dd.deepdream(model, "c2", start, pace=pace, **kw), one_call)
     (dreamer,) = dd._dreamers[model].values()
-    for function in (dreamer._run, dreamer._cut_step, dreamer._group_gradients, dreamer._apply_step):
+    for function in (
+        dreamer._run,
+        dreamer._cut_step,
+        dreamer._group_gradients,
+        dreamer._apply_step,
+    ):
         assert function.experimental_get_tracing_count() <= 1  # new sizes and counts: no retrace
 
 
 def test_run_in_parts_equals_the_compiled_call():
     model = wave_model()
     x = np.random.default_rng(3).normal(0, 0.1, (5_000, 1)).astype(np.float32)
-    dreamer = dd.DeepDream(model, dd._as_objective("c1"), dd.layout_of((None, None, 1)), 1,
-                           tile_size=(500,), tile_batch=3)
+    dreamer = dd.DeepDream(
+        model,
+        dd._as_objective("c1"),
+        dd.layout_of((None, None, 1)),
+        1,
+        tile_size=(500,),
+        tile_batch=3,
+    )
     assert dreamer.groups([5_000]) == 4
     whole, value = dreamer(x, 3, 0.02, 5, 1)
     parts, parts_value = dreamer.run(x, 3, 0.02, 5, 1, pace=Pace(first=1, limit=1))
@@ -80,7 +99,8 @@ def test_tiled_objective_is_the_mean_over_tiles():
     assert dd.tiled_objective(model, "c2", x) == pytest.approx(mean_square(x), rel=1e-5)
     tiles = [x[:400], x[400:800], np.concatenate([x[800:], x[:-201:-1]])]  # last: mirror-padded
     assert dd.tiled_objective(model, "c2", x, tile_size=400) == pytest.approx(
-        np.mean([mean_square(t) for t in tiles]), rel=1e-5)
+        np.mean([mean_square(t) for t in tiles]), rel=1e-5
+    )
 
 
 def test_ctrl_c_stops_a_long_deep_dream(tmp_path):
@@ -90,9 +110,28 @@ def test_ctrl_c_stops_a_long_deep_dream(tmp_path):
     wavfile.write(clip, RATE, (0.3 * np.sin(np.arange(60 * RATE) / 5.0)).astype(np.float32))
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tfam.cli", "deepdream", str(model), str(clip), "--layer", "c2",
-         "--tile-size", "4000", "--steps", "1000000", "--octaves", "1", "--out", str(tmp_path / "out")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        [
+            sys.executable,
+            "-m",
+            "tfam.cli",
+            "deepdream",
+            str(model),
+            str(clip),
+            "--layer",
+            "c2",
+            "--tile-size",
+            "4000",
+            "--steps",
+            "1000000",
+            "--octaves",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
         os.set_blocking(process.stdout.fileno(), False)
         os.set_blocking(process.stderr.fileno(), False)

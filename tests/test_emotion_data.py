@@ -33,63 +33,83 @@ def packed(download):
 
 
 def wav_files(root):
-    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root)
-                  for f in fs if f.endswith(".wav"))
+    return sorted(
+        os.path.relpath(os.path.join(d, f), root)
+        for d, _, fs in os.walk(root)
+        for f in fs
+        if f.endswith(".wav")
+    )
 
 
 # --- file names ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path, speaker, emotion, class_name", [
-    ("OAF_angry/OAF_back_angry.wav", "OAF", "angry", "angry"),
-    ("YAF_neutral/YAF_youth_neutral.wav", "YAF", "neutral", "neutral"),
-    ("OAF_Sad/OAF_bath_sad.wav", "OAF", "sad", "sad"),
-    ("OAF_happy/OAF_dog_happy.wav", "OAF", "happy", "happy"),
-    ("OAF_Pleasant_surprise/OAF_back_ps.wav", "OAF", "ps", None),
-    ("YAF_pleasant_surprised/YAF_back_ps.wav", "YAF", "ps", None),
-    ("OAF_Fear/OAF_back_fear.wav", "OAF", "fear", None),
-    ("YAF_disgust/YAF_back_disgust.wav", "YAF", "disgust", None),
-    ("OAF_happy/OAF_back_sad.wav", "OAF", "sad", "sad"),  # the file name wins over the folder
-    ("elsewhere/yaf_Back_Angry.WAV", "YAF", "angry", "angry"),
-])
+
+@pytest.mark.parametrize(
+    "path, speaker, emotion, class_name",
+    [
+        ("OAF_angry/OAF_back_angry.wav", "OAF", "angry", "angry"),
+        ("YAF_neutral/YAF_youth_neutral.wav", "YAF", "neutral", "neutral"),
+        ("OAF_Sad/OAF_bath_sad.wav", "OAF", "sad", "sad"),
+        ("OAF_happy/OAF_dog_happy.wav", "OAF", "happy", "happy"),
+        ("OAF_Pleasant_surprise/OAF_back_ps.wav", "OAF", "ps", None),
+        ("YAF_pleasant_surprised/YAF_back_ps.wav", "YAF", "ps", None),
+        ("OAF_Fear/OAF_back_fear.wav", "OAF", "fear", None),
+        ("YAF_disgust/YAF_back_disgust.wav", "YAF", "disgust", None),
+        ("OAF_happy/OAF_back_sad.wav", "OAF", "sad", "sad"),  # the file name wins over the folder
+        ("elsewhere/yaf_Back_Angry.WAV", "YAF", "angry", "angry"),
+    ],
+)
 def test_parse_tess_names(path, speaker, emotion, class_name):
     assert em.parse_tess_name(path) == ("TESS", speaker, emotion, class_name, 0)
 
 
-@pytest.mark.parametrize("name, message", [
-    ("OAF_back_bored.wav", r"unknown TESS emotion 'bored' in .*OAF_back_bored.wav"),
-    ("OAF_back.wav", r"malformed TESS file name .*OAF_back.wav"),
-    ("03-01-05-01-02-01-01.wav", r"malformed TESS file name"),
-    ("OAF_back_angry.mp3", r"OAF_back_angry.mp3 is not a .wav file"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("OAF_back_bored.wav", r"unknown TESS emotion 'bored' in .*OAF_back_bored.wav"),
+        ("OAF_back.wav", r"malformed TESS file name .*OAF_back.wav"),
+        ("03-01-05-01-02-01-01.wav", r"malformed TESS file name"),
+        ("OAF_back_angry.mp3", r"OAF_back_angry.mp3 is not a .wav file"),
+    ],
+)
 def test_parse_tess_names_bad(name, message):
     with pytest.raises(ValueError, match=message):
         em.parse_tess_name(os.path.join("TESS", "OAF_angry", name))
 
 
-@pytest.mark.parametrize("name, emotion, class_name, actor", [
-    ("03-01-01-01-01-01-01.wav", "neutral", "neutral", 1),
-    ("03-01-02-02-01-02-05.wav", "calm", "neutral", 5),  # calm folds into neutral
-    ("03-01-03-01-02-01-12.wav", "happy", "happy", 12),
-    ("03-01-04-02-02-02-21.wav", "sad", "sad", 21),
-    ("03-01-05-01-02-01-24.wav", "angry", "angry", 24),
-    ("03-01-06-01-01-01-01.wav", "fearful", None, 1),
-    ("03-01-07-01-01-01-01.wav", "disgust", None, 1),
-    ("03-01-08-01-01-01-01.wav", "surprised", None, 1),
-    ("03-02-03-01-01-01-01.wav", "song:happy", None, 1),  # song, not speech
-    ("01-01-03-01-01-01-01.wav", "video:happy", None, 1),  # audio-visual modality
-])
+@pytest.mark.parametrize(
+    "name, emotion, class_name, actor",
+    [
+        ("03-01-01-01-01-01-01.wav", "neutral", "neutral", 1),
+        ("03-01-02-02-01-02-05.wav", "calm", "neutral", 5),  # calm folds into neutral
+        ("03-01-03-01-02-01-12.wav", "happy", "happy", 12),
+        ("03-01-04-02-02-02-21.wav", "sad", "sad", 21),
+        ("03-01-05-01-02-01-24.wav", "angry", "angry", 24),
+        ("03-01-06-01-01-01-01.wav", "fearful", None, 1),
+        ("03-01-07-01-01-01-01.wav", "disgust", None, 1),
+        ("03-01-08-01-01-01-01.wav", "surprised", None, 1),
+        ("03-02-03-01-01-01-01.wav", "song:happy", None, 1),  # song, not speech
+        ("01-01-03-01-01-01-01.wav", "video:happy", None, 1),  # audio-visual modality
+    ],
+)
 def test_parse_ravdess_names(name, emotion, class_name, actor):
     parsed = em.parse_ravdess_name(os.path.join("Actor_xx", name))
     assert parsed == ("RAVDESS", f"Actor_{actor:02d}", emotion, class_name, actor)
 
 
-@pytest.mark.parametrize("name, message", [
-    ("03-01-09-01-01-01-01.wav", r"unknown emotion code '09' in .*Actor_01.03-01-09-01-01-01-01.wav"),
-    ("03-01-05-01-01-01-25.wav", r"unknown actor code '25' in"),
-    ("03-01-05-03-01-01-01.wav", r"unknown intensity code '03' in"),
-    ("03-01-05-01-02-01.wav", r"malformed RAVDESS file name .*03-01-05-01-02-01.wav"),
-    ("OAF_back_angry.wav", r"malformed RAVDESS file name"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        (
+            "03-01-09-01-01-01-01.wav",
+            r"unknown emotion code '09' in .*Actor_01.03-01-09-01-01-01-01.wav",
+        ),
+        ("03-01-05-01-01-01-25.wav", r"unknown actor code '25' in"),
+        ("03-01-05-03-01-01-01.wav", r"unknown intensity code '03' in"),
+        ("03-01-05-01-02-01.wav", r"malformed RAVDESS file name .*03-01-05-01-02-01.wav"),
+        ("OAF_back_angry.wav", r"malformed RAVDESS file name"),
+    ],
+)
 def test_parse_ravdess_names_bad(name, message):
     with pytest.raises(ValueError, match=message):
         em.parse_ravdess_name(os.path.join("RAVDESS", "Actor_01", name))
@@ -97,9 +117,11 @@ def test_parse_ravdess_names_bad(name, message):
 
 # --- splits ---------------------------------------------------------------------------------------------
 
+
 def test_ravdess_split_by_actor():
     assert [em.ravdess_split_of(a) for a in (1, 7, 20, 21, 22, 23, 24)] == (
-        ["train"] * 3 + ["validate"] * 2 + ["test"] * 2)
+        ["train"] * 3 + ["validate"] * 2 + ["test"] * 2
+    )
     assert em.ravdess_split_of(3, {"train": (1, 2), "validate": (), "test": (24,)}) is None
     with pytest.raises(ValueError, match="actor 2 is in both train and test"):
         em.ravdess_split_of(2, {"train": (1, 2), "validate": (), "test": (2,)})
@@ -107,21 +129,35 @@ def test_ravdess_split_by_actor():
 
 def test_tess_split_sorted_by_name_within_speaker_and_emotion():
     rng = np.random.default_rng(0)
-    paths = [f"{s}_x/{s}_{w}_{e}.wav" for s in ("OAF", "YAF") for e in ("angry", "sad") for w in em.TESS_WORDS]
+    paths = [
+        f"{s}_x/{s}_{w}_{e}.wav"
+        for s in ("OAF", "YAF")
+        for e in ("angry", "sad")
+        for w in em.TESS_WORDS
+    ]
     rng.shuffle(paths)
     owner = em.split_tess(paths)  # the seed's 160 / 20 / rest
     for s in ("OAF", "YAF"):
         for e in ("angry", "sad"):
-            group = sorted((p for p in paths if p.startswith(f"{s}_") and p.endswith(f"_{e}.wav")),
-                           key=os.path.basename)
+            group = sorted(
+                (p for p in paths if p.startswith(f"{s}_") and p.endswith(f"_{e}.wav")),
+                key=os.path.basename,
+            )
             assert [owner[p] for p in group] == ["train"] * 160 + ["validate"] * 20 + ["test"] * 20
             assert os.path.basename(group[159]) == f"{s}_sour_{e}.wav"  # the 160th word
-    small = em.split_tess(["OAF_c_sad.wav", "OAF_a_sad.wav", "OAF_b_sad.wav", "YAF_a_sad.wav"], (1, 1))
-    assert small == {"OAF_a_sad.wav": "train", "OAF_b_sad.wav": "validate", "OAF_c_sad.wav": "test",
-                     "YAF_a_sad.wav": "train"}
+    small = em.split_tess(
+        ["OAF_c_sad.wav", "OAF_a_sad.wav", "OAF_b_sad.wav", "YAF_a_sad.wav"], (1, 1)
+    )
+    assert small == {
+        "OAF_a_sad.wav": "train",
+        "OAF_b_sad.wav": "validate",
+        "OAF_c_sad.wav": "test",
+        "YAF_a_sad.wav": "train",
+    }
 
 
 # --- trimming and preprocessing ----------------------------------------------------------------------------
+
 
 def test_frame_rms_frames_like_librosa():
     x = np.ones(5000)
@@ -152,7 +188,10 @@ def test_trim_matches_a_hand_worked_example():
     x = np.zeros(3000)
     x[2000:] = 1.0
     assert em.trim_silence(x)[1] == (1024, 3000)
-    assert em.trim_silence(np.zeros(4096))[1] == (0, 4096)  # librosa: all frames equal, nothing trimmed
+    assert em.trim_silence(np.zeros(4096))[1] == (
+        0,
+        4096,
+    )  # librosa: all frames equal, nothing trimmed
 
 
 def test_preprocess_pads_centred_and_scales_to_peak_1():
@@ -164,7 +203,7 @@ def test_preprocess_pads_centred_and_scales_to_peak_1():
     assert not np.any(y[:22050]) and not np.any(y[44100:])  # (66150 - 22050) / 2 zeros on each side
     np.testing.assert_allclose(y[22050:44100], x / np.max(np.abs(x)), rtol=1e-6)
     odd = em.preprocess(x[:22049], 22050)  # the extra padding sample goes after
-    assert not np.any(odd[:22050]) and odd[22050] != 0 and not np.any(odd[22050 + 22049:])
+    assert not np.any(odd[:22050]) and odd[22050] != 0 and not np.any(odd[22050 + 22049 :])
 
 
 def test_preprocess_trims_resamples_and_mixes_to_mono():
@@ -178,23 +217,30 @@ def test_preprocess_trims_resamples_and_mixes_to_mono():
     nonzero = np.flatnonzero(np.abs(y) > 1e-3)
     length = nonzero[-1] - nonzero[0] + 1
     assert abs(length - 22050) < 30  # the 1 s tone at 22050 Hz, the silence gone
-    assert abs(nonzero[0] - (66150 - nonzero[-1] - 1)) < 1100  # centred (up to the frame granularity)
+    assert (
+        abs(nonzero[0] - (66150 - nonzero[-1] - 1)) < 1100
+    )  # centred (up to the frame granularity)
     spectrum = np.abs(np.fft.rfft(y))
-    assert abs(np.argmax(spectrum) * 22050 / len(y) - 1000) < 2  # still 1000 Hz: resampled, not relabelled
+    assert (
+        abs(np.argmax(spectrum) * 22050 / len(y) - 1000) < 2
+    )  # still 1000 Hz: resampled, not relabelled
 
 
 def test_preprocess_keeps_the_middle_of_a_long_clip():
     rng = np.random.default_rng(1)
     x = rng.uniform(-0.5, 0.5, 4 * 22050)  # 4 s, no silence
     y = em.preprocess(x, 22050)
-    middle = x[11025:11025 + 66150]
+    middle = x[11025 : 11025 + 66150]
     np.testing.assert_allclose(y, middle / np.max(np.abs(middle)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("samples, rate, message", [
-    (2047, 22050, "clip shorter than a frame: 2047 samples"),
-    (1000, 11025, "clip shorter than a frame: 2000 samples"),  # counted after resampling
-])
+@pytest.mark.parametrize(
+    "samples, rate, message",
+    [
+        (2047, 22050, "clip shorter than a frame: 2047 samples"),
+        (1000, 11025, "clip shorter than a frame: 2000 samples"),  # counted after resampling
+    ],
+)
 def test_preprocess_rejects_short_clips(samples, rate, message):
     with pytest.raises(ValueError, match=message):
         em.preprocess(np.full(samples, 0.5), rate)
@@ -210,17 +256,21 @@ def test_preprocess_rejects_silence_and_load_clip_names_the_file(tmp_path):
 
 # --- the synthetic stand-in --------------------------------------------------------------------------------
 
+
 def test_synthetic_tess_has_the_real_layout(download):
     root, tess, _ = download
     files = wav_files(root / "TESS")
     assert files == sorted(tess) and len(files) == 2 * 7 * TESS_WORDS
     assert sorted(os.listdir(root / "TESS")) == sorted(em.TESS_FOLDERS.values())
-    assert {"OAF_Pleasant_surprise", "YAF_pleasant_surprised", "OAF_Fear", "OAF_Sad"} <= set(os.listdir(root / "TESS"))
+    assert {"OAF_Pleasant_surprise", "YAF_pleasant_surprised", "OAF_Fear", "OAF_Sad"} <= set(
+        os.listdir(root / "TESS")
+    )
     rates = set()
     for f in files:
         folder, name = os.path.split(f)
-        speaker, word, emotion = re.fullmatch(r"(OAF|YAF)_([a-z]+)_(angry|disgust|fear|happy|neutral|ps|sad)\.wav",
-                                              name).groups()
+        speaker, word, emotion = re.fullmatch(
+            r"(OAF|YAF)_([a-z]+)_(angry|disgust|fear|happy|neutral|ps|sad)\.wav", name
+        ).groups()
         assert folder == em.TESS_FOLDERS[(speaker, emotion)] and word in em.TESS_WORDS[:TESS_WORDS]
         rate, data = audio.read_wav_raw(root / "TESS" / f)
         rates.add(rate)
@@ -236,7 +286,9 @@ def test_synthetic_ravdess_has_the_real_layout(download):
     rates, codes = set(), set()
     for f in files:
         folder, name = os.path.split(f)
-        emotion, actor = re.fullmatch(r"03-01-(0[1-8])-0[12]-0[12]-0[12]-(\d\d)\.wav", name).groups()
+        emotion, actor = re.fullmatch(
+            r"03-01-(0[1-8])-0[12]-0[12]-0[12]-(\d\d)\.wav", name
+        ).groups()
         assert folder == f"Actor_{actor}"
         codes.add(emotion)
         rate, data = audio.read_wav_raw(root / "RAVDESS" / f)
@@ -247,10 +299,17 @@ def test_synthetic_ravdess_has_the_real_layout(download):
 
 
 def test_ravdess_takes_vary_intensity_statement_repetition(tmp_path):
-    files = em.synthesize_ravdess(tmp_path, actors=[24], clips_per_emotion=3, emotion_codes=("01", "05"))
+    files = em.synthesize_ravdess(
+        tmp_path, actors=[24], clips_per_emotion=3, emotion_codes=("01", "05")
+    )
     assert [os.path.basename(f) for f in files] == [
-        "03-01-01-01-01-01-24.wav", "03-01-01-01-02-01-24.wav", "03-01-01-01-01-02-24.wav",  # no strong neutral
-        "03-01-05-01-01-01-24.wav", "03-01-05-02-01-01-24.wav", "03-01-05-01-02-01-24.wav"]
+        "03-01-01-01-01-01-24.wav",
+        "03-01-01-01-02-01-24.wav",
+        "03-01-01-01-01-02-24.wav",  # no strong neutral
+        "03-01-05-01-01-01-24.wav",
+        "03-01-05-02-01-01-24.wav",
+        "03-01-05-01-02-01-24.wav",
+    ]
 
 
 def test_synthesis_is_deterministic(tmp_path):
@@ -265,13 +324,13 @@ def test_synthesis_is_deterministic(tmp_path):
 def median_pitch(x, rate):
     """Median autocorrelation pitch (70-500 Hz) of the loud 40 ms frames."""
     n = int(0.04 * rate)
-    frames = np.lib.stride_tricks.sliding_window_view(x, n)[::n // 2]
-    energy = np.mean(frames ** 2, axis=1)
+    frames = np.lib.stride_tricks.sliding_window_view(x, n)[:: n // 2]
+    energy = np.mean(frames**2, axis=1)
     lo, hi = int(rate / 500), int(rate / 70)
     pitches = []
     for f in frames[energy > 0.25 * energy.max()]:
         f = f - f.mean()
-        ac = np.correlate(f, f, "full")[n - 1:]
+        ac = np.correlate(f, f, "full")[n - 1 :]
         pitches.append(rate / (lo + np.argmax(ac[lo:hi])))
     return float(np.median(pitches))
 
@@ -281,7 +340,10 @@ def test_synthetic_emotions_are_distinguishable(download):
     loudest, sad the quietest; trimming removes the edge silence."""
     root, tess, ravdess = download
     measures = {}  # (speaker, emotion) -> [(pitch, rms)]
-    for dataset, files, parse in (("TESS", tess, em.parse_tess_name), ("RAVDESS", ravdess, em.parse_ravdess_name)):
+    for dataset, files, parse in (
+        ("TESS", tess, em.parse_tess_name),
+        ("RAVDESS", ravdess, em.parse_ravdess_name),
+    ):
         for f in files:
             name = parse(f)
             if name.class_name is None or name.emotion == "calm":
@@ -290,7 +352,8 @@ def test_synthetic_emotions_are_distinguishable(download):
             y, (start, end) = em.trim_silence(x)
             assert start > 0 and end < len(x)
             measures.setdefault((name.speaker, name.class_name), []).append(
-                (median_pitch(y, 22050), np.sqrt(np.mean(x ** 2))))
+                (median_pitch(y, 22050), np.sqrt(np.mean(x**2)))
+            )
     speakers = {s for s, _ in measures}
     assert len(speakers) == 2 + len(ACTORS)
     for s in speakers:
@@ -303,16 +366,25 @@ def test_synthetic_emotions_are_distinguishable(download):
 
 # --- prepare and load ----------------------------------------------------------------------------------------
 
+
 def test_prepare_counts_splits_and_skips(packed):
     _, summary = packed
     # TESS: per speaker and class 1 / 1 / 1; RAVDESS: actors 1, 2 train, 21 validate, 23 test,
     # neutral from codes 01 and 02 (calm).
-    assert summary.counts == {"train": {"neutral": 2 + 4, "happy": 2 + 2, "sad": 2 + 2, "angry": 2 + 2},
-                              "validate": {"neutral": 2 + 2, "happy": 2 + 1, "sad": 2 + 1, "angry": 2 + 1},
-                              "test": {"neutral": 2 + 2, "happy": 2 + 1, "sad": 2 + 1, "angry": 2 + 1}}
+    assert summary.counts == {
+        "train": {"neutral": 2 + 4, "happy": 2 + 2, "sad": 2 + 2, "angry": 2 + 2},
+        "validate": {"neutral": 2 + 2, "happy": 2 + 1, "sad": 2 + 1, "angry": 2 + 1},
+        "test": {"neutral": 2 + 2, "happy": 2 + 1, "sad": 2 + 1, "angry": 2 + 1},
+    }
     assert summary.by_dataset == {"TESS": 2 * 4 * TESS_WORDS, "RAVDESS": 5 * len(ACTORS)}
-    assert summary.skipped == {"TESS fear": 6, "TESS ps": 6, "TESS disgust": 6,
-                               "RAVDESS fearful": 4, "RAVDESS disgust": 4, "RAVDESS surprised": 4}
+    assert summary.skipped == {
+        "TESS fear": 6,
+        "TESS ps": 6,
+        "TESS disgust": 6,
+        "RAVDESS fearful": 4,
+        "RAVDESS disgust": 4,
+        "RAVDESS surprised": 4,
+    }
     assert summary.bad == [] and summary.duplicates == 0 and summary.unassigned == 0
 
 
@@ -321,7 +393,10 @@ def test_prepare_load_round_trip(download, packed):
     path, summary = packed
     with np.load(path, allow_pickle=False) as data:
         raw = {k: data[k] for k in data.files}
-    assert list(raw["class_names"]) == ["neutral", "happy", "sad", "angry"] and int(raw["sample_rate"]) == 22050
+    assert (
+        list(raw["class_names"]) == ["neutral", "happy", "sad", "angry"]
+        and int(raw["sample_rate"]) == 22050
+    )
     splits, class_names, metadata = em.load_packed(path, with_metadata=True)
     assert class_names == em.CLASS_NAMES
     for split in em.SPLITS:
@@ -329,7 +404,9 @@ def test_prepare_load_round_trip(download, packed):
         files, speakers = metadata[split]
         assert raw[f"{split}_audio"].dtype == np.int16 and raw[f"{split}_labels"].dtype == np.int64
         assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape == (len(y), 66150)
-        assert [int(np.sum(y == k)) for k in range(4)] == [summary.counts[split][c] for c in class_names]
+        assert [int(np.sum(y == k)) for k in range(4)] == [
+            summary.counts[split][c] for c in class_names
+        ]
         assert np.all(np.max(np.abs(raw[f"{split}_audio"]), axis=1) == 32767)  # peak 1 each
         for i, (f, s) in enumerate(zip(files, speakers)):
             dataset, rel = f.split("/", 1)
@@ -350,7 +427,10 @@ def test_prepare_one_dataset_and_duplicates(download, tmp_path):
     shutil.copytree(root / "TESS" / "OAF_angry", tess / "copy" / "OAF_angry")  # a nested duplicate
     summary = em.prepare(tess_root=tess, out_path=tmp_path / "tess.npz", tess_split=(2, 0))
     assert summary.duplicates == TESS_WORDS and summary.by_dataset == {"TESS": 2 * 4 * TESS_WORDS}
-    assert summary.counts["train"] == {c: 4 for c in em.CLASS_NAMES} and sum(summary.counts["validate"].values()) == 0
+    assert (
+        summary.counts["train"] == {c: 4 for c in em.CLASS_NAMES}
+        and sum(summary.counts["validate"].values()) == 0
+    )
     splits, _ = em.load_packed(tmp_path / "tess.npz")
     assert [len(splits[s][1]) for s in em.SPLITS] == [16, 0, 8]
 
@@ -376,11 +456,23 @@ def mini_ravdess(root, bad=None):
     return root
 
 
-@pytest.mark.parametrize("bad, message", [
-    (("03-01-05-01-01-01-01.wav", b"definitely not audio"), r"03-01-05-01-01-01-01.wav is not a readable WAV"),
-    (("03-01-09-01-01-01-01.wav", b""), r"unknown emotion code '09' in .*03-01-09-01-01-01-01.wav"),
-    (("03-01-04-01-01-01-01.wav", "short"), r"03-01-04-01-01-01-01.wav: clip shorter than a frame"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (
+            ("03-01-05-01-01-01-01.wav", b"definitely not audio"),
+            r"03-01-05-01-01-01-01.wav is not a readable WAV",
+        ),
+        (
+            ("03-01-09-01-01-01-01.wav", b""),
+            r"unknown emotion code '09' in .*03-01-09-01-01-01-01.wav",
+        ),
+        (
+            ("03-01-04-01-01-01-01.wav", "short"),
+            r"03-01-04-01-01-01-01.wav: clip shorter than a frame",
+        ),
+    ],
+)
 def test_prepare_bad_files_stop_unless_skip_bad(tmp_path, bad, message):
     name, content = bad
     if content == "short":
@@ -422,14 +514,18 @@ def test_prepare_missing_download_says_how_to_get_one(tmp_path):
 
 
 def test_load_packed_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no packed speech emotion set at .*datatools/prepare_emotion.py"):
+    with pytest.raises(
+        FileNotFoundError, match="no packed speech emotion set at .*datatools/prepare_emotion.py"
+    ):
         em.load_packed(tmp_path / "emotion.npz")
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a readable .npz"):
         em.load_packed(tmp_path / "junk.npz")
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
-    with pytest.raises(ValueError, match="not a packed speech emotion set: missing class_names, sample_rate, "
-                                         "train_audio"):
+    with pytest.raises(
+        ValueError,
+        match="not a packed speech emotion set: missing class_names, sample_rate, train_audio",
+    ):
         em.load_packed(tmp_path / "other.npz")
 
 
@@ -442,26 +538,52 @@ def test_synthesize_packed(tmp_path):
 
 # --- the command-line programs --------------------------------------------------------------------------------
 
-NO_TF_CHECK = ("import atexit, runpy, sys; "
-               "atexit.register(lambda: print('TF IMPORTED' if 'tensorflow' in sys.modules or 'keras' in "
-               "sys.modules else 'no tensorflow')); "
-               "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+NO_TF_CHECK = (
+    "import atexit, runpy, sys; "
+    "atexit.register(lambda: print('TF IMPORTED' if 'tensorflow' in sys.modules or 'keras' in "
+    "sys.modules else 'no tensorflow')); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 def run_tool(name, *args):
     """Run datatools/{name}_emotion.py, reporting at exit whether TensorFlow was imported."""
-    return subprocess.run([sys.executable, "-c", NO_TF_CHECK, os.path.join("datatools", f"{name}_emotion.py"),
-                           *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_TF_CHECK,
+            os.path.join("datatools", f"{name}_emotion.py"),
+            *map(str, args),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_tools_run_end_to_end_without_tensorflow(tmp_path):
-    result = run_tool("synth", tmp_path, "--tess_words", "1", "--ravdess_actors", "1,21", "--seed", "2")
+    result = run_tool(
+        "synth", tmp_path, "--tess_words", "1", "--ravdess_actors", "1,21", "--seed", "2"
+    )
     assert result.returncode == 0, result.stderr
-    assert "wrote 14 TESS and 16 RAVDESS clips" in result.stdout and "--tess_split 1,0" in result.stdout
+    assert (
+        "wrote 14 TESS and 16 RAVDESS clips" in result.stdout
+        and "--tess_split 1,0" in result.stdout
+    )
     assert result.stdout.strip().endswith("no tensorflow")
     assert len(wav_files(tmp_path / "TESS")) == 14 and len(wav_files(tmp_path / "RAVDESS")) == 16
-    result = run_tool("prepare", tmp_path / "e.npz", "--tess", tmp_path / "TESS", "--ravdess", tmp_path / "RAVDESS",
-                      "--tess_split", "1,0")
+    result = run_tool(
+        "prepare",
+        tmp_path / "e.npz",
+        "--tess",
+        tmp_path / "TESS",
+        "--ravdess",
+        tmp_path / "RAVDESS",
+        "--tess_split",
+        "1,0",
+    )
     assert result.returncode == 0, result.stderr
     assert "packed 18 clips (13 train, 5 validate, 0 test" in result.stdout
     assert result.stdout.strip().endswith("no tensorflow")
@@ -470,22 +592,41 @@ def test_tools_run_end_to_end_without_tensorflow(tmp_path):
 
 
 def test_prepare_tool_corrupt_wav_is_one_line(tmp_path):
-    root = mini_ravdess(tmp_path / "RAVDESS", ("03-01-05-01-01-01-01.wav", b"RIFF....WAVEnot really"))
-    result = run_tool("prepare", tmp_path / "e.npz", "--ravdess", root)  # (--skip_bad: tested in-process)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and result.stderr.startswith("tfam: error: ")
+    root = mini_ravdess(
+        tmp_path / "RAVDESS", ("03-01-05-01-01-01-01.wav", b"RIFF....WAVEnot really")
+    )
+    result = run_tool(
+        "prepare", tmp_path / "e.npz", "--ravdess", root
+    )  # (--skip_bad: tested in-process)
+    assert (
+        result.returncode == 2
+        and result.stderr.count("\n") == 1
+        and result.stderr.startswith("tfam: error: ")
+    )
     assert "03-01-05-01-01-01-01.wav is not a readable WAV file" in result.stderr
     assert not (tmp_path / "e.npz").exists()
 
 
-@pytest.mark.parametrize("name, args, message", [
-    ("synth", [], "usage: synth_emotion.py OUT_ROOT"),
-    ("synth", ["OUT", "--tess_words", "0"], "--tess_words must be within 1..200"),
-    ("synth", ["OUT", "--ravdess_actors", "0,1"], "--ravdess_actors must be numbers within 1..24"),
-    ("prepare", ["OUT"], "give --tess DIR, --ravdess DIR or both"),
-    ("prepare", ["OUT", "--tess", "NOWHERE"], "no TESS download at"),
-    ("prepare", ["OUT", "--ravdess", "NOWHERE", "--tess_split", "5"], "--tess_split must be two counts"),
-    ("prepare", ["OUT", "--bogus"], "Unknown command line flag 'bogus'"),
-])
+@pytest.mark.parametrize(
+    "name, args, message",
+    [
+        ("synth", [], "usage: synth_emotion.py OUT_ROOT"),
+        ("synth", ["OUT", "--tess_words", "0"], "--tess_words must be within 1..200"),
+        (
+            "synth",
+            ["OUT", "--ravdess_actors", "0,1"],
+            "--ravdess_actors must be numbers within 1..24",
+        ),
+        ("prepare", ["OUT"], "give --tess DIR, --ravdess DIR or both"),
+        ("prepare", ["OUT", "--tess", "NOWHERE"], "no TESS download at"),
+        (
+            "prepare",
+            ["OUT", "--ravdess", "NOWHERE", "--tess_split", "5"],
+            "--tess_split must be two counts",
+        ),
+        ("prepare", ["OUT", "--bogus"], "Unknown command line flag 'bogus'"),
+    ],
+)
 def test_tools_bad_input_one_line_exit_2(tmp_path, name, args, message):
     replace = {"NOWHERE": tmp_path / "nowhere", "OUT": tmp_path / "out"}
     result = run_tool(name, *[replace.get(a, a) for a in args])
@@ -495,6 +636,8 @@ def test_tools_bad_input_one_line_exit_2(tmp_path, name, args, message):
 
 
 def test_data_module_does_not_import_tensorflow():
-    code = ("import sys, tfam.audio, tfam.data.emotion, tfam.cli; "
-            "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    code = (
+        "import sys, tfam.audio, tfam.data.emotion, tfam.cli; "
+        "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

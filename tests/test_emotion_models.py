@@ -1,4 +1,5 @@
 """Seed 000's emotion classifiers at their full size: inputs, outputs and the layers the seed names."""
+
 import numpy as np
 
 from tfam.models.emotion import MEL_SHAPE, RAW_SAMPLES, emotion_mel_cnn, emotion_raw_cnn
@@ -9,7 +10,9 @@ def test_mel_cnn_is_the_seeds_best_model():
     assert model.input_shape == (None,) + MEL_SHAPE == (None, 80, 160, 1)
     assert model.output_shape == (None, 4) and model.layers[-1].name == "logits"
     assert model.get_layer("logits").activation.__name__ == "linear"  # logits, for AM
-    assert model.get_layer("conv1").kernel_size == (11, 11) and model.get_layer("conv1").filters == 64
+    assert (
+        model.get_layer("conv1").kernel_size == (11, 11) and model.get_layer("conv1").filters == 64
+    )
     assert [model.get_layer(f"conv{i}").filters for i in (2, 3, 4)] == [128, 256, 512]
     assert model.get_layer("gap").output.shape == (None, 512)
     x = np.random.default_rng(0).uniform(0, 1, (2,) + MEL_SHAPE).astype(np.float32)
@@ -20,7 +23,7 @@ def test_raw_cnn_has_two_stacks_of_dilations_1_to_512():
     model = emotion_raw_cnn()
     assert model.input_shape == (None, RAW_SAMPLES) == (None, 32768)
     rates = [model.get_layer(f"dilated{i}_filter").dilation_rate[0] for i in range(20)]
-    assert rates == [2 ** i for i in range(10)] * 2
+    assert rates == [2**i for i in range(10)] * 2
     assert [model.get_layer(f"conv{i}").filters for i in (1, 2, 3)] == [16, 32, 64]
     # three max pools of 8 leave 32768 / 512 = 64 steps of 64 channels before the linear layer
     assert model.get_layer("flatten").output.shape == (None, 64 * 64)

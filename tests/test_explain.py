@@ -1,4 +1,5 @@
 """``tfam explain`` end to end: the files it writes, its summary, and its one-line errors."""
+
 import json
 
 import keras
@@ -6,9 +7,9 @@ import numpy as np
 import pytest
 
 from tfam import audio, cli
-from tfam.report import summaries
 from tfam.models import mnist_cnn, urbansound_cnn
 from tfam.models.emotion import emotion_mel_cnn, emotion_raw_cnn
+from tfam.report import summaries
 
 FAST = ["--steps", "20", "--griffin-lim-iterations", "4", "--quiet"]
 
@@ -35,11 +36,13 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("explain")
     keras.utils.set_random_seed(0)
     paths = {}
-    models = {"urban": urbansound_cnn(3, "waveform", width=0.0625),
-              "raw": emotion_raw_cnn(2, samples=4096, width=0.125, dilations=(1, 2)),
-              "emotion": emotion_mel_cnn(4, width=0.0625),
-              "mnist": mnist_cnn(),
-              "dense": keras.Sequential([keras.Input((32000,)), keras.layers.Dense(3, name="logits")])}
+    models = {
+        "urban": urbansound_cnn(3, "waveform", width=0.0625),
+        "raw": emotion_raw_cnn(2, samples=4096, width=0.125, dilations=(1, 2)),
+        "emotion": emotion_mel_cnn(4, width=0.0625),
+        "mnist": mnist_cnn(),
+        "dense": keras.Sequential([keras.Input((32000,)), keras.layers.Dense(3, name="logits")]),
+    }
     for name, model in models.items():
         paths[name] = root / f"{name}.keras"
         model.save(paths[name])
@@ -55,7 +58,7 @@ def files(tmp_path_factory):
     paths["garbage"].write_bytes(b"RIFF....WAVE this is not audio")
     data = paths["clip"].read_bytes()
     paths["truncated"] = root / "truncated.wav"
-    paths["truncated"].write_bytes(data[:len(data) // 2])
+    paths["truncated"].write_bytes(data[: len(data) // 2])
     paths["broken_model"] = root / "broken.keras"
     paths["broken_model"].write_bytes(b"not a zip file")
     return paths
@@ -63,10 +66,25 @@ def files(tmp_path_factory):
 
 def test_explain_writes_maps_sounds_summary_and_tensorboard(files, tmp_path, capsys):
     out = tmp_path / "out"
-    status, stdout, err = run_cli(["explain", files["urban"], files["stereo"], "--method", "gradcam",
-                                   "--class", "mid", "--out", out, *FAST], capsys)
+    status, stdout, err = run_cli(
+        [
+            "explain",
+            files["urban"],
+            files["stereo"],
+            "--method",
+            "gradcam",
+            "--class",
+            "mid",
+            "--out",
+            out,
+            *FAST,
+        ],
+        capsys,
+    )
     assert status == 0, err
-    assert "mixed down to mono" in stdout and "16000 Hz; the model hears 8000 Hz: resampled" in stdout
+    assert (
+        "mixed down to mono" in stdout and "16000 Hz; the model hears 8000 Hz: resampled" in stdout
+    )
     assert "zero-padded" in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["target"] == {"index": 1, "name": "mid"}
@@ -89,15 +107,35 @@ def test_explain_writes_maps_sounds_summary_and_tensorboard(files, tmp_path, cap
     assert tags["probability/keep"] == "scalars"
 
 
-@pytest.mark.parametrize("model, clip, extra, backend", [
-    ("raw", "voice", ["--method", "scorecam"], "tfam"),            # 1-D: a map over time
-    ("emotion", "voice", ["--method", "gradcam++", "--threshold", "none"], "tf-keras-vis"),
-    ("urban", "clip", ["--method", "saliency", "--smooth-samples", "4", "--threshold", "0.3"], "tf-keras-vis"),
-])
+@pytest.mark.parametrize(
+    "model, clip, extra, backend",
+    [
+        ("raw", "voice", ["--method", "scorecam"], "tfam"),  # 1-D: a map over time
+        ("emotion", "voice", ["--method", "gradcam++", "--threshold", "none"], "tf-keras-vis"),
+        (
+            "urban",
+            "clip",
+            ["--method", "saliency", "--smooth-samples", "4", "--threshold", "0.3"],
+            "tf-keras-vis",
+        ),
+    ],
+)
 def test_explain_other_model_kinds(files, tmp_path, capsys, model, clip, extra, backend):
     out = tmp_path / "out"
-    status, _, err = run_cli(["explain", files[model], files[clip], *extra, "--out", out,
-                              "--tensorboard", "none", *FAST], capsys)
+    status, _, err = run_cli(
+        [
+            "explain",
+            files[model],
+            files[clip],
+            *extra,
+            "--out",
+            out,
+            "--tensorboard",
+            "none",
+            *FAST,
+        ],
+        capsys,
+    )
     assert status == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["backend"] == backend and summary["tensorboard"] is None
@@ -105,31 +143,54 @@ def test_explain_other_model_kinds(files, tmp_path, capsys, model, clip, extra, 
     assert (out / "map.png").exists() and (out / "salient_optimized.wav").exists()
 
 
-@pytest.mark.parametrize("model, clip, extra, words", [
-    ("missing.keras", "clip", [], "no model at"),
-    ("broken_model", "clip", [], "cannot load the model"),
-    ("urban", "missing.wav", [], "no such WAV file"),
-    ("urban", "garbage", [], "not a readable WAV file"),
-    ("urban", "truncated", [], "is truncated"),
-    ("urban", "clip", ["--class", "dog"], "unknown class 'dog'; the classes are: low, mid, high"),
-    ("urban", "clip", ["--class", "7"], "class 7 is out of range"),
-    ("urban", "clip", ["--class", "low,mid"], "--class takes one class"),
-    ("urban", "clip", ["--layer", "nope"], "unknown layer 'nope'"),
-    ("urban", "clip", ["--layer", "fc1"], "needs a layer with time or space axes"),
-    ("urban", "clip", ["--method", "saliency", "--layer", "conv2"], "takes no layer"),
-    ("urban", "clip", ["--threshold", "high"], "--threshold must be 'mean', 'none' or a number"),
-    ("urban", "clip", ["--sample-rate", "16000"], "the model hears 8000 Hz"),
-    ("urban", "clip", ["--smooth-samples", "3"], "--smooth-samples is for --method saliency"),
-    ("dense", "clip", [], "no convolutional layer"),
-    ("raw", "voice", ["--backend", "tf-keras-vis"], "tf-keras-vis cannot compute gradcam"),
-    ("mnist", "clip", [], "cannot tell how a model with input (28, 28, 1) hears audio"),
-])
+@pytest.mark.parametrize(
+    "model, clip, extra, words",
+    [
+        ("missing.keras", "clip", [], "no model at"),
+        ("broken_model", "clip", [], "cannot load the model"),
+        ("urban", "missing.wav", [], "no such WAV file"),
+        ("urban", "garbage", [], "not a readable WAV file"),
+        ("urban", "truncated", [], "is truncated"),
+        (
+            "urban",
+            "clip",
+            ["--class", "dog"],
+            "unknown class 'dog'; the classes are: low, mid, high",
+        ),
+        ("urban", "clip", ["--class", "7"], "class 7 is out of range"),
+        ("urban", "clip", ["--class", "low,mid"], "--class takes one class"),
+        ("urban", "clip", ["--layer", "nope"], "unknown layer 'nope'"),
+        ("urban", "clip", ["--layer", "fc1"], "needs a layer with time or space axes"),
+        ("urban", "clip", ["--method", "saliency", "--layer", "conv2"], "takes no layer"),
+        (
+            "urban",
+            "clip",
+            ["--threshold", "high"],
+            "--threshold must be 'mean', 'none' or a number",
+        ),
+        ("urban", "clip", ["--sample-rate", "16000"], "the model hears 8000 Hz"),
+        ("urban", "clip", ["--smooth-samples", "3"], "--smooth-samples is for --method saliency"),
+        ("dense", "clip", [], "no convolutional layer"),
+        ("raw", "voice", ["--backend", "tf-keras-vis"], "tf-keras-vis cannot compute gradcam"),
+        ("mnist", "clip", [], "cannot tell how a model with input (28, 28, 1) hears audio"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(files, tmp_path, capsys, model, clip, extra, words):
     out = tmp_path / "out"
     out.mkdir()
     (out / "summary.json").write_text("{}")  # an earlier result survives a failed run
-    status, _, err = run_cli(["explain", files.get(model, tmp_path / model),
-                              files.get(clip, tmp_path / clip), *extra, "--out", out, *FAST], capsys)
+    status, _, err = run_cli(
+        [
+            "explain",
+            files.get(model, tmp_path / model),
+            files.get(clip, tmp_path / clip),
+            *extra,
+            "--out",
+            out,
+            *FAST,
+        ],
+        capsys,
+    )
     assert status == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tfam: error: "), err

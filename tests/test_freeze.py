@@ -1,4 +1,5 @@
 """Immutable graphs (tfam.train.freeze) and the seed's freeze_graph.py / eval.py programs."""
+
 import json
 import os
 import subprocess
@@ -9,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfam.train import freeze
 from tfam.audio import spectrogram
 from tfam.data import urbansound
 from tfam.models.urbansound_cnn import INPUT_NODE, OUTPUT_NODE, urbansound_cnn
+from tfam.train import freeze
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,8 +38,9 @@ def frozen_waveform(tmp_path_factory):
 
 
 @pytest.mark.parametrize("frontend", ["waveform", "spectrogram"])
-def test_frozen_graph_gives_the_keras_logits_at_the_documented_nodes(frontend, frozen_waveform,
-                                                                     tmp_path):
+def test_frozen_graph_gives_the_keras_logits_at_the_documented_nodes(
+    frontend, frozen_waveform, tmp_path
+):
     if frontend == "waveform":
         model, path, info = frozen_waveform
     else:
@@ -51,7 +53,9 @@ def test_frozen_graph_gives_the_keras_logits_at_the_documented_nodes(frontend, f
     nodes = graph_nodes(path)
     assert [n.name for n in nodes if n.op == "Placeholder"] == ["input"]
     assert [n.op for n in nodes if n.name == "fc2/fully_connected/fc_out"] == ["Identity"]
-    assert not any(n.op in ("VarHandleOp", "ReadVariableOp") for n in nodes)  # weights are constants
+    assert not any(
+        n.op in ("VarHandleOp", "ReadVariableOp") for n in nodes
+    )  # weights are constants
 
     graph = freeze.load_frozen(path)
     assert graph.input_shape == shape and graph.output_shape == (None, 9)
@@ -67,7 +71,9 @@ def test_load_frozen_errors_are_one_clear_line(frozen_waveform, tmp_path):
     garbage.write_bytes(b"this is not a GraphDef \x00\xff\xfe" * 10)
     with pytest.raises(ValueError, match="not a frozen graph"):
         freeze.load_frozen(str(garbage))
-    with pytest.raises(ValueError, match="no output node 'fc_out'.*Placeholder nodes: input") as error:
+    with pytest.raises(
+        ValueError, match="no output node 'fc_out'.*Placeholder nodes: input"
+    ) as error:
         freeze.load_frozen(path, output_node="fc_out")
     assert "\n" not in str(error.value) and "fc2/fully_connected/fc_out" in str(error.value)
     with pytest.raises(ValueError, match="no input node 'x'.*Placeholder nodes: input"):
@@ -75,10 +81,22 @@ def test_load_frozen_errors_are_one_clear_line(frozen_waveform, tmp_path):
 
 
 def test_evaluate_matches_a_hand_computation():
-    logits = np.array([[3, 1, 0, 0, -1], [0, 2, 1, 0, -1], [0, 0, 1, 5, -1], [1, 0, 0, 0, -1],
-                       [0, 9, 0, 0, -1], [0, 0, 4, 1, -1], [2, 3, 0, 0, -1]], np.float32)
+    logits = np.array(
+        [
+            [3, 1, 0, 0, -1],
+            [0, 2, 1, 0, -1],
+            [0, 0, 1, 5, -1],
+            [1, 0, 0, 0, -1],
+            [0, 9, 0, 0, -1],
+            [0, 0, 4, 1, -1],
+            [2, 3, 0, 0, -1],
+        ],
+        np.float32,
+    )
     y = np.array([0, 1, 3, 1, 1, 2, 0])  # no clips of class 4
-    x = np.arange(len(y))[:, None]  # each "clip" is its row index, so predict can look its logits up
+    x = np.arange(len(y))[
+        :, None
+    ]  # each "clip" is its row index, so predict can look its logits up
 
     result = freeze.evaluate(lambda batch: logits[batch[:, 0]], x, y, n_classes=5, batch_size=3)
     predicted = logits.argmax(axis=1)
@@ -100,8 +118,14 @@ def test_evaluate_matches_a_hand_computation():
 
 def start_program(*argv):
     env = {"PATH": os.environ.get("PATH", ""), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen([sys.executable, *argv], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, *argv],
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(process):
@@ -130,13 +154,21 @@ def small_dataset(tmp_path_factory):
     model = tiny_model("spectrogram", seed=3)
     model.save(root / "best.keras")
     rng = np.random.default_rng(0)
-    audio = {s: (rng.uniform(-1, 1, (n, urbansound.SAMPLES)) * 20000).astype(np.int16)
-             for s, n in (("train", 2), ("validate", 2), ("test", 20))}
+    audio = {
+        s: (rng.uniform(-1, 1, (n, urbansound.SAMPLES)) * 20000).astype(np.int16)
+        for s, n in (("train", 2), ("validate", 2), ("test", 20))
+    }
     x = audio["test"].astype(np.float32) / 32768.0  # what load_packed gives eval.py
     predicted = model(spectrogram.seed_spectrogram(x), training=False).numpy().argmax(axis=1)
     test_labels = np.where(np.arange(20) < 12, predicted, (predicted + 1) % 9)
-    splits = {s: (a, test_labels if s == "test" else np.zeros(len(a), np.int64),
-                  [f"{s}-{i}.wav" for i in range(len(a))]) for s, a in audio.items()}
+    splits = {
+        s: (
+            a,
+            test_labels if s == "test" else np.zeros(len(a), np.int64),
+            [f"{s}-{i}.wav" for i in range(len(a))],
+        )
+        for s, a in audio.items()
+    }
     urbansound._save_npz(str(root / "small.npz"), splits, urbansound.CLASSES)
     keras_accuracy = float(np.mean(predicted == test_labels))
     assert keras_accuracy == 0.6
@@ -146,18 +178,21 @@ def small_dataset(tmp_path_factory):
 def test_freeze_graph_then_eval_gives_the_keras_accuracy(small_dataset):
     root, keras_accuracy = small_dataset
     graph = str(root / "model" / "output.pb")
-    status, stdout, stderr = run_program("freeze_graph.py", "--model", str(root / "best.keras"),
-                                         "--output_graph", graph)
+    status, stdout, stderr = run_program(
+        "freeze_graph.py", "--model", str(root / "best.keras"), "--output_graph", graph
+    )
     assert status == 0, stderr
     assert f"wrote {graph}" in stdout
     assert "'input'" in stdout and "'fc2/fully_connected/fc_out'" in stdout
 
     # the graph's nodes exist, but not the one asked for (run beside the next: TF starts slowly)
-    nope = start_program("eval.py", "--graph", graph, "--data", str(root / "small.npz"),
-                         "--output_node", "nope")
+    nope = start_program(
+        "eval.py", "--graph", graph, "--data", str(root / "small.npz"), "--output_node", "nope"
+    )
     results = str(root / "results.json")
-    status, stdout, stderr = run_program("eval.py", "--graph", graph, "--data", str(root / "small.npz"),
-                                         "--json", results)
+    status, stdout, stderr = run_program(
+        "eval.py", "--graph", graph, "--data", str(root / "small.npz"), "--json", results
+    )
     assert status == 0, stderr
     assert f"accuracy: {keras_accuracy:.4f} (12/20 clips)" in stdout
     assert "confusion matrix" in stdout and "street_music" in stdout
@@ -172,7 +207,12 @@ def test_freeze_graph_then_eval_gives_the_keras_accuracy(small_dataset):
 def test_programs_report_missing_files_in_one_line(tmp_path):
     status, _, stderr = run_program("eval.py", "--graph", str(tmp_path / "missing.pb"))
     assert_one_line_error(status, stderr, "missing.pb")
-    status, _, stderr = run_program("freeze_graph.py", "--model", str(tmp_path / "missing.keras"),
-                                    "--output_graph", str(tmp_path / "out.pb"))
+    status, _, stderr = run_program(
+        "freeze_graph.py",
+        "--model",
+        str(tmp_path / "missing.keras"),
+        "--output_graph",
+        str(tmp_path / "out.pb"),
+    )
     assert_one_line_error(status, stderr, "missing.keras", "train.py")
     assert not (tmp_path / "out.pb").exists()

@@ -1,5 +1,6 @@
 """GAN priors: WaveGAN and the mel GAN (shapes, phase shuffle), WGAN-GP training (the gradient
 penalty by hand, learning a toy, checkpoints, interrupt and resume) and train_gan.py."""
+
 import dataclasses
 import json
 import os
@@ -12,17 +13,24 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfam.report import summaries
-from tfam.train.gan import (GanConfig, GanTrainer, gradient_penalty, real_batches, sample_latent,
-                               waveforms_to_mels)
 from tfam.models.mel_gan import mel_discriminator, mel_generator
 from tfam.models.wavegan import PhaseShuffle, wavegan_discriminator, wavegan_generator
+from tfam.report import summaries
+from tfam.train.gan import (
+    GanConfig,
+    GanTrainer,
+    gradient_penalty,
+    real_batches,
+    sample_latent,
+    waveforms_to_mels,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 W = 1 / 16  # tiny widths: every test model has a few thousand weights
 
 
 # --------------------------------------------------------------------------- models
+
 
 @pytest.mark.parametrize("samples, layers", [(256, 2), (1024, 3), (16384, 5)])
 @pytest.mark.parametrize("n_classes", [None, 3])
@@ -37,7 +45,9 @@ def test_wavegan_shapes_and_layer_names(samples, layers, n_classes):
     score = d([x, labels] if n_classes else x, training=True)
     assert score.shape == (2, 1)
     names = [layer.name for layer in g.layers]
-    assert [n for n in names if n.startswith("upconv")] == [f"upconv{i}" for i in range(1, layers + 1)]
+    assert [n for n in names if n.startswith("upconv")] == [
+        f"upconv{i}" for i in range(1, layers + 1)
+    ]
     assert {"z", "dense", "waveform"} <= set(names) and ("label" in names) == bool(n_classes)
     shuffles = [layer for layer in d.layers if isinstance(layer, PhaseShuffle)]
     assert len(shuffles) == layers - 1  # after every conv but the last
@@ -47,12 +57,23 @@ def test_wavegan_shapes_and_layer_names(samples, layers, n_classes):
 def test_wavegan_full_size_matches_the_paper():
     # dense 16 x 1024, then 512, 256, 128, 64, 1 channels: WaveGAN's 19.1 M generator weights
     g = wavegan_generator()
-    assert [g.get_layer(f"upconv{i}").output.shape[-1] for i in range(1, 6)] == [512, 256, 128, 64, 1]
+    assert [g.get_layer(f"upconv{i}").output.shape[-1] for i in range(1, 6)] == [
+        512,
+        256,
+        128,
+        64,
+        1,
+    ]
     assert g.get_layer("reshape").output.shape[1:] == (16, 1024)
     assert g.count_params() == 19_065_345
     d = wavegan_discriminator()
     assert [d.get_layer(f"conv{i}").output.shape[1:] for i in range(1, 6)] == [
-        (4096, 64), (1024, 128), (256, 256), (64, 512), (16, 1024)]
+        (4096, 64),
+        (1024, 128),
+        (256, 256),
+        (64, 512),
+        (16, 1024),
+    ]
 
 
 def test_wavegan_refuses_other_lengths():
@@ -73,7 +94,11 @@ def test_mel_gan_shapes(n_classes):
     assert 0.0 <= float(tf.reduce_min(mel)) and float(tf.reduce_max(mel)) <= 1.0  # sigmoid
     assert d([mel, labels] if n_classes else mel).shape == (2, 1)
     assert [d.get_layer(f"conv{i}").output.shape[1:3] for i in range(1, 5)] == [
-        (40, 80), (20, 40), (10, 20), (5, 10)]
+        (40, 80),
+        (20, 40),
+        (10, 20),
+        (5, 10),
+    ]
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in g.layers)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in d.layers)
     with pytest.raises(ValueError, match="multiples of 16"):
@@ -82,10 +107,11 @@ def test_mel_gan_shapes(n_classes):
 
 # --------------------------------------------------------------------------- phase shuffle
 
+
 def test_phase_shuffle_shifts_within_range_with_reflect_padding():
     x = np.random.default_rng(0).standard_normal((3, 12, 2)).astype(np.float32)
     padded = np.pad(x, [(0, 0), (2, 2), (0, 0)], mode="reflect")  # [x2 x1 | x0 x1 ... | x10 x9]
-    candidates = {s: padded[:, 2 - s:2 - s + 12] for s in range(-2, 3)}  # y[t] = x[t - s]
+    candidates = {s: padded[:, 2 - s : 2 - s + 12] for s in range(-2, 3)}  # y[t] = x[t - s]
     layer = PhaseShuffle(2, seed=3)
     seen = set()
     for _ in range(40):
@@ -113,6 +139,7 @@ def test_phase_shuffle_saves_and_loads_in_safe_mode(tmp_path):
 
 # --------------------------------------------------------------------------- gradient penalty
 
+
 def test_gradient_penalty_of_a_linear_critic():
     w = np.array([0.5, -2.0, 1.0, 0.25], np.float32)  # D(x) = w.x + 3: gradient w everywhere
 
@@ -130,7 +157,7 @@ def test_gradient_penalty_is_taken_at_the_interpolates():
     v = np.array([[1.0, -0.5, 2.0], [0.3, 0.0, -1.0]], np.float32)  # D(x) = sum(v x^2): grad 2 v x
 
     def critic(x):
-        return tf.reduce_sum(v * x ** 2, axis=[1, 2])
+        return tf.reduce_sum(v * x**2, axis=[1, 2])
 
     rng = np.random.default_rng(1)
     real, fake = rng.standard_normal((2, 4, 2, 3)).astype(np.float32)
@@ -144,19 +171,20 @@ def test_gradient_penalty_is_taken_at_the_interpolates():
 
 # --------------------------------------------------------------------------- data
 
+
 def test_real_batches_crop_long_examples_and_pad_short_ones():
     long = np.arange(3 * 50, dtype=np.float32).reshape(3, 50)
     x, y = next(iter(real_batches(long, np.array([0, 1, 2], np.int32), 3, 20, seed=0)))
     assert x.shape == (3, 20)
     for row, label in zip(x.numpy(), y.numpy()):  # a contiguous window of its own example
-        assert np.array_equal(row, long[label, int(row[0]) - 50 * label:][:20])
+        assert np.array_equal(row, long[label, int(row[0]) - 50 * label :][:20])
     short = np.ones((4, 5), np.float32)
     offsets = set()
     for x, _ in real_batches(short, None, 4, 12, seed=1).take(5):
         for row in x.numpy():
             assert row.sum() == 5 and np.array_equal(row[row != 0], np.ones(5))  # all of it, once
             offsets.add(int(np.flatnonzero(row)[0]))
-            assert np.all(row[np.flatnonzero(row)[0]:][:5] == 1)
+            assert np.all(row[np.flatnonzero(row)[0] :][:5] == 1)
     assert len(offsets) > 2  # placed at random
     mels = np.random.default_rng(0).uniform(size=(4, 16, 40)).astype(np.float32)
     x, _ = next(iter(real_batches(mels, None, 2, 32, seed=0)))
@@ -182,15 +210,24 @@ def sines(n=128, seed=0):
 
 
 def toy_config(logdir, iterations=STEPS, seed=0):
-    return GanConfig(kind="wavegan", iterations=iterations, batch_size=16, samples=SAMPLES, width=0.125,
-                     learning_rate=1e-3, logdir=str(logdir), summary_every=1000, seed=seed)
+    return GanConfig(
+        kind="wavegan",
+        iterations=iterations,
+        batch_size=16,
+        samples=SAMPLES,
+        width=0.125,
+        learning_rate=1e-3,
+        logdir=str(logdir),
+        summary_every=1000,
+        seed=seed,
+    )
 
 
 def statistics(x):
     """RMS and the share of the power at the sines' frequency."""
     x = np.asarray(x)
     power = np.abs(np.fft.rfft(x, axis=1)) ** 2
-    return float(np.sqrt(np.mean(x ** 2))), float(np.mean(power[:, 16] / power.sum(axis=1)))
+    return float(np.sqrt(np.mean(x**2))), float(np.mean(power[:, 16] / power.sum(axis=1)))
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +262,9 @@ def test_wgan_gp_moves_the_generator_toward_a_toy_distribution(toy, measured):
     assert tags.get("generated/spectrogram") == "images"
     info = json.loads(open(os.path.join(trainer.model_dir, "generator.json")).read())
     assert info["kind"] == "wavegan" and info["latent_dim"] == 100 and info["steps"] == STEPS
-    generator = keras.saving.load_model(os.path.join(trainer.model_dir, "generator.keras"), safe_mode=True)
+    generator = keras.saving.load_model(
+        os.path.join(trainer.model_dir, "generator.keras"), safe_mode=True
+    )
     np.testing.assert_allclose(generator(toy[3]), trainer.generate(toy[3]), atol=1e-6)
 
 
@@ -237,12 +276,20 @@ def test_resume_restores_exactly_and_continues_the_step_count_after_sigterm(toy,
     with pytest.raises(ValueError, match="other settings"):
         GanTrainer(dataclasses.replace(first.config, width=0.25), sines(), resume=True)
 
-    trainer = GanTrainer(dataclasses.replace(first.config, iterations=STEPS + 10), sines(seed=1),
-                         resume=True, progress_every=1000)
+    trainer = GanTrainer(
+        dataclasses.replace(first.config, iterations=STEPS + 10),
+        sines(seed=1),
+        resume=True,
+        progress_every=1000,
+    )
     assert int(trainer.step) == STEPS
-    np.testing.assert_array_equal(trainer.generate(z).numpy(), expected)  # the same weights, bit for bit
-    for a, b in zip(first.discriminator.weights + first.d_optimizer.variables,
-                    trainer.discriminator.weights + trainer.d_optimizer.variables):
+    np.testing.assert_array_equal(
+        trainer.generate(z).numpy(), expected
+    )  # the same weights, bit for bit
+    for a, b in zip(
+        first.discriminator.weights + first.d_optimizer.variables,
+        trainer.discriminator.weights + trainer.d_optimizer.variables,
+    ):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
     step = trainer._train_step
@@ -265,9 +312,14 @@ def test_resume_restores_exactly_and_continues_the_step_count_after_sigterm(toy,
 
 # --------------------------------------------------------------------------- train_gan.py
 
+
 def train_gan(args, cwd):
-    return subprocess.run([sys.executable, os.path.join(REPO, "train_gan.py"), *args], cwd=cwd,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "train_gan.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
 
 
 def one_line_error(result):
@@ -279,16 +331,45 @@ def one_line_error(result):
 
 def test_train_gan_py_conditional_mel_end_to_end(tmp_path):
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "mels.npz", train_mels=rng.uniform(0, 1, (8, 16, 40)).astype(np.float32),
-             train_labels=np.arange(8) % 2, class_names=np.array(["happy", "sad"]))
-    result = train_gan(["3", "mels.npz", "--kind", "mel", "--conditional", "--frames", "32",
-                        "--width", "0.0625", "--batch", "4", "--n_critic", "2", "--latent_dim", "8",
-                        "--summary_every", "2", "--progress_every", "1", "--logdir", "run"], tmp_path)
+    np.savez(
+        tmp_path / "mels.npz",
+        train_mels=rng.uniform(0, 1, (8, 16, 40)).astype(np.float32),
+        train_labels=np.arange(8) % 2,
+        class_names=np.array(["happy", "sad"]),
+    )
+    result = train_gan(
+        [
+            "3",
+            "mels.npz",
+            "--kind",
+            "mel",
+            "--conditional",
+            "--frames",
+            "32",
+            "--width",
+            "0.0625",
+            "--batch",
+            "4",
+            "--n_critic",
+            "2",
+            "--latent_dim",
+            "8",
+            "--summary_every",
+            "2",
+            "--progress_every",
+            "1",
+            "--logdir",
+            "run",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "step 3/3" in result.stdout and "steps/s" in result.stdout and "ETA" in result.stdout
     model_dir = tmp_path / "run" / "model"
     info = json.loads((model_dir / "generator.json").read_text())
-    assert info["kind"] == "mel" and info["class_names"] == ["happy", "sad"] and info["n_classes"] == 2
+    assert (
+        info["kind"] == "mel" and info["class_names"] == ["happy", "sad"] and info["n_classes"] == 2
+    )
     assert info["inputs"] == ["z", "label"] and info["output_shape"] == [16, 32, 1]
     generator = keras.saving.load_model(str(model_dir / "generator.keras"), safe_mode=True)
     assert generator([tf.zeros((1, 8)), tf.constant([1])]).shape == (1, 16, 32, 1)
@@ -310,5 +391,6 @@ def test_train_gan_py_one_line_errors(tmp_path):
     assert "fewer than the batch size" in one_line_error(train_gan(["5", "few.npz"], tmp_path))
     assert "NaN" in one_line_error(train_gan(["5", "nan.npz", "--batch", "4"], tmp_path))
     assert "train_labels" in one_line_error(
-        train_gan(["5", "unlabelled.npz", "--batch", "4", "--conditional"], tmp_path))
+        train_gan(["5", "unlabelled.npz", "--batch", "4", "--conditional"], tmp_path)
+    )
     assert "16 x 4^k" in one_line_error(train_gan(["5", "few.npz", "--samples", "1000"], tmp_path))

@@ -3,6 +3,7 @@
 Keras 2 files are made by tf_keras in a subprocess, so that this process stays as a user's without
 Keras 2: a legacy SavedModel then fails in tf.saved_model.load, as it does for them.
 """
+
 import hashlib
 import importlib.util
 import os
@@ -48,8 +49,12 @@ def keras2(tmp_path_factory):
     if importlib.util.find_spec("tf_keras") is None:
         pytest.skip("tf_keras (the Keras 2 package, tf-keras matching TensorFlow) is not installed")
     root = tmp_path_factory.mktemp("keras2")
-    subprocess.run([sys.executable, "-c", _KERAS2_SCRIPT, str(root)], check=True, timeout=300,
-                   env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    subprocess.run(
+        [sys.executable, "-c", _KERAS2_SCRIPT, str(root)],
+        check=True,
+        timeout=300,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
     reference = np.load(root / "reference.npz")
     return root, reference["x"], reference["y"]
 
@@ -62,8 +67,9 @@ class _Module(tf.Module):
         rng = np.random.default_rng(seed)
         self.kernel = tf.Variable(rng.normal(0, 0.3, (8, 1, 4)).astype("float32"))
         self.weights_ = tf.Variable(rng.normal(0, 0.3, (SAMPLES, 3)).astype("float32"))
-        self.serve = tf.function(lambda x: body(self, x),
-                                 input_signature=[tf.TensorSpec(shape, tf.float32, name="wave")])
+        self.serve = tf.function(
+            lambda x: body(self, x), input_signature=[tf.TensorSpec(shape, tf.float32, name="wave")]
+        )
 
 
 def _save(module, path):
@@ -75,11 +81,17 @@ def _dict_outputs(self, x):
     with tf.name_scope("conv3"):
         h = tf.nn.leaky_relu(x * 2.0)
     logits = tf.matmul(h, self.weights_, name="logits")
-    return {"probs": tf.nn.softmax(logits), "logits": logits, "energy": tf.reduce_mean(h, 1, keepdims=True)}
+    return {
+        "probs": tf.nn.softmax(logits),
+        "logits": logits,
+        "energy": tf.reduce_mean(h, 1, keepdims=True),
+    }
 
 
 def _time_axis(self, x):
-    frames = tf.nn.conv1d(tf.expand_dims(x, -1), self.kernel, stride=8, padding="VALID", name="frames")
+    frames = tf.nn.conv1d(
+        tf.expand_dims(x, -1), self.kernel, stride=8, padding="VALID", name="frames"
+    )
     return {"frame_probs": tf.nn.softmax(tf.nn.leaky_relu(frames, name="act"))}
 
 
@@ -97,17 +109,22 @@ def _tf1_frozen_graph(path):
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, [None, SAMPLES], name="input")
         with tf.compat.v1.variable_scope("conv3"):
-            kernel = tf.compat.v1.get_variable("kernel", initializer=rng.normal(0, .3, (5, 1, 4)).astype("float32"))
+            kernel = tf.compat.v1.get_variable(
+                "kernel", initializer=rng.normal(0, 0.3, (5, 1, 4)).astype("float32")
+            )
             h = tf.nn.leaky_relu(tf.nn.conv1d(tf.reshape(x, [-1, SAMPLES, 1]), kernel, 1, "SAME"))
         h = tf.reduce_max(h, axis=1)
         with tf.compat.v1.variable_scope("fc2/fully_connected"):
-            w = tf.compat.v1.get_variable("weights", initializer=rng.normal(0, .5, (4, 3)).astype("float32"))
+            w = tf.compat.v1.get_variable(
+                "weights", initializer=rng.normal(0, 0.5, (4, 3)).astype("float32")
+            )
             logits = tf.add(tf.matmul(h, w), 0.1, name="fc_out")
         tf.nn.softmax(logits, name="prob")
         with tf.compat.v1.Session(graph=graph) as session:
             session.run(tf.compat.v1.global_variables_initializer())
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
-                session, graph.as_graph_def(), ["fc2/fully_connected/fc_out", "prob"])
+                session, graph.as_graph_def(), ["fc2/fully_connected/fc_out", "prob"]
+            )
     with open(path, "wb") as f:
         f.write(frozen.SerializeToString())
     return str(path)
@@ -117,17 +134,25 @@ def _tf1_frozen_graph(path):
 def built(tmp_path_factory):
     """Paths of the models built in this process: modules, a Keras 3 export, a TF1 frozen graph."""
     root = tmp_path_factory.mktemp("graphs")
-    paths = {name: _save(_Module(body), root / name) for name, body in
-             [("dict", _dict_outputs), ("time", _time_axis), ("sigmoid", _sigmoid_end)]}
+    paths = {
+        name: _save(_Module(body), root / name)
+        for name, body in [("dict", _dict_outputs), ("time", _time_axis), ("sigmoid", _sigmoid_end)]
+    }
     keras.utils.set_random_seed(0)
     inputs = keras.Input((None, 1), name="wave")  # (samples, 1), of any length
     h = keras.layers.Conv1D(4, 5, activation="relu", name="conv1")(inputs)
-    outputs = keras.layers.Dense(3, activation="softmax", name="fc")(keras.layers.GlobalMaxPooling1D()(h))
+    outputs = keras.layers.Dense(3, activation="softmax", name="fc")(
+        keras.layers.GlobalMaxPooling1D()(h)
+    )
     model = keras.Model(inputs, outputs)
     model.export(str(root / "keras3"), verbose=False)
     model.save(str(root / "model.keras"))
-    paths.update(keras3=str(root / "keras3"), keras_file=str(root / "model.keras"),
-                 frozen=_tf1_frozen_graph(root / "frozen.pb"), root=str(root))
+    paths.update(
+        keras3=str(root / "keras3"),
+        keras_file=str(root / "model.keras"),
+        frozen=_tf1_frozen_graph(root / "frozen.pb"),
+        root=str(root),
+    )
     return paths
 
 
@@ -150,10 +175,13 @@ def _ascent(model, x, which, steps=5, rate=0.2):
 
 def _check_ascent(graph, inner, output=None, input_shape=None, x=X, column=0):
     """A class logit (pre-squash) and the mean square of ``inner`` rise under ascent."""
-    model = graphs.as_keras_model(graph, fetches=[OUTPUT, inner], output=output, logits=True,
-                                  input_shape=input_shape)
+    model = graphs.as_keras_model(
+        graph, fetches=[OUTPUT, inner], output=output, logits=True, input_shape=input_shape
+    )
     logit = _ascent(model, x, lambda outs: outs[0][:, column])
-    energy = _ascent(model, x, lambda outs: tf.reduce_mean(tf.reshape(outs[1], [len(x), -1]) ** 2, 1))
+    energy = _ascent(
+        model, x, lambda outs: tf.reduce_mean(tf.reshape(outs[1], [len(x), -1]) ** 2, 1)
+    )
     assert logit[-1].mean() > logit[0].mean() + 0.1, logit
     assert energy[-1].mean() > energy[0].mean(), energy
 
@@ -165,13 +193,18 @@ def _tree(path):
         for name in files:
             full = os.path.join(folder, name)
             with open(full, "rb") as f:
-                found[full] = (os.path.getsize(full), os.path.getmtime(full), hashlib.sha1(f.read()).hexdigest())
+                found[full] = (
+                    os.path.getsize(full),
+                    os.path.getmtime(full),
+                    hashlib.sha1(f.read()).hexdigest(),
+                )
     return found
 
 
 def test_legacy_keras2_saved_model_fails_in_tf_saved_model_load(keras2, monkeypatch):
     """The upstream failure that tfam works around (TF >= 2.16 without Keras 2)."""
     from tensorflow.python.saved_model import revived_types
+
     if "optimizer" in revived_types.registered_identifiers():
         pytest.skip("tf_keras was imported in this process: its optimizer revives the slots here")
     monkeypatch.setitem(sys.modules, "tf_keras", None)  # as for a user without Keras 2
@@ -188,11 +221,13 @@ def test_legacy_keras2_saved_model_opens_without_its_optimizer_slots(keras2, mon
         graph = graphs.load(path)
     assert _tree(path) == before
     assert graphs.sniff(path) == "saved_model"
-    assert [(i.name, i.shape, i.dtype) for i in graph.inputs] == [("input_1", (None, 64), "float32")]
+    assert [(i.name, i.shape, i.dtype) for i in graph.inputs] == [
+        ("input_1", (None, 64), "float32")
+    ]
     assert [(o.name, o.shape) for o in graph.outputs] == [("fc", (None, 3))]
     assert graph.squash() == graphs.Squash("softmax", "sequential/fc/BiasAdd")
     assert ("sequential/conv1/Relu", (None, 60, 4)) in [(t.name, t.shape) for t in graph.tensors()]
-    probabilities, = graph.function([OUTPUT])(x)
+    (probabilities,) = graph.function([OUTPUT])(x)
     np.testing.assert_allclose(probabilities.numpy(), reference, atol=1e-5)  # the trained weights
     _check_ascent(graph, "sequential/conv1/Relu")
 
@@ -259,7 +294,7 @@ def test_tf1_saved_model_restores_its_variables_through_its_saver(tmp_path):
     model = graphs.load(str(tmp_path / "tf1"))
     assert [(i.name, i.shape) for i in model.inputs] == [("x", (None, 8))]
     assert model.squash("prob") == graphs.Squash("softmax", "conv3/LeakyRelu")
-    hidden, = model.function(["conv3/LeakyRelu"])(np.ones((2, 8), "float32"))
+    (hidden,) = model.function(["conv3/LeakyRelu"])(np.ones((2, 8), "float32"))
     np.testing.assert_allclose(hidden, 2 * np.ones((2, 3)))  # the saved weights, not an initializer
     _check_ascent(model, "conv3/LeakyRelu", x=X[:, :8])
 
@@ -280,8 +315,10 @@ def test_a_signature_that_writes_a_file_is_refused(tmp_path):
 
 
 def test_a_signature_that_runs_python_is_refused(tmp_path):
-    path = _save(_Module(lambda self, x: {"y": tf.py_function(lambda a: a * 2, [x], tf.float32)}),
-                 tmp_path / "python")
+    path = _save(
+        _Module(lambda self, x: {"y": tf.py_function(lambda a: a * 2, [x], tf.float32)}),
+        tmp_path / "python",
+    )
     with pytest.raises(ValueError, match=r"holds the op EagerPyFunc"):
         graphs.load(path)
 
@@ -293,7 +330,9 @@ def test_a_frozen_graph_reading_a_file_in_a_function_is_refused(tmp_path):
 
     @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="input")])
     def serve(x):
-        return tf.identity(x + tf.cast(tf.size(read("/etc/hostname")), tf.float32) * 0.0, name="out")
+        return tf.identity(
+            x + tf.cast(tf.size(read("/etc/hostname")), tf.float32) * 0.0, name="out"
+        )
 
     path = tmp_path / "reader.pb"
     path.write_bytes(serve.get_concrete_function().graph.as_graph_def().SerializeToString())
@@ -304,7 +343,10 @@ def test_a_frozen_graph_reading_a_file_in_a_function_is_refused(tmp_path):
 def test_dict_of_outputs_chosen_by_name(built):
     graph = graphs.load(built["dict"])
     assert [(o.name, o.shape) for o in graph.outputs] == [
-        ("energy", (None, 1)), ("logits", (None, 3)), ("probs", (None, 3))]
+        ("energy", (None, 1)),
+        ("logits", (None, 3)),
+        ("probs", (None, 3)),
+    ]
     assert graph.squash("probs") == graphs.Squash("softmax", "logits")
     assert graph.squash("logits") is None
     with pytest.raises(ValueError, match="several outputs; choose one: energy, logits, probs"):
@@ -351,6 +393,7 @@ def test_function_keeps_the_batch_free_inside_a_while_loop(built):
                 tape.watch(x)
                 value = tf.reduce_sum(fn(x)[0][:, 0])
             return i + 1, x + 0.1 * tape.gradient(value, x)
+
         return tf.while_loop(lambda i, _: i < 3, body, (0, x))[1]
 
     assert climb(X).shape == (4, SAMPLES) and climb(X[:1]).shape == (1, SAMPLES)
@@ -370,17 +413,24 @@ def _write(data):
     return lambda path: path.write_bytes(data)
 
 
-@pytest.mark.parametrize("name, make, what", [
-    ("model.tflite", _write(b"\x1c\x00\x00\x00TFL3" + bytes(64)), "TensorFlow Lite"),
-    ("model.onnx", _write(b"\x08\x07\x12\x07pytorch\x1a\x032.1"), "ONNX"),
-    ("model.pt", _torch_zip, "PyTorch checkpoint"),
-    ("model.pth", _write(pickle.dumps({"weight": [1.0]}, protocol=2)), "pickle"),
-    ("model.mlpackage", lambda path: (path.mkdir(), (path / "Manifest.json").write_text("{}")), "Core ML"),
-    ("archive.zip", _zip, "zip archive"),
-    ("random.bin", _write(np.random.default_rng(0).bytes(256)), "unknown kind of file"),
-    ("empty.pb", _write(b""), "empty file"),
-    ("saved_model.pb", _write(b"\x08\x01\x12\x00"), "part of a SavedModel"),
-])
+@pytest.mark.parametrize(
+    "name, make, what",
+    [
+        ("model.tflite", _write(b"\x1c\x00\x00\x00TFL3" + bytes(64)), "TensorFlow Lite"),
+        ("model.onnx", _write(b"\x08\x07\x12\x07pytorch\x1a\x032.1"), "ONNX"),
+        ("model.pt", _torch_zip, "PyTorch checkpoint"),
+        ("model.pth", _write(pickle.dumps({"weight": [1.0]}, protocol=2)), "pickle"),
+        (
+            "model.mlpackage",
+            lambda path: (path.mkdir(), (path / "Manifest.json").write_text("{}")),
+            "Core ML",
+        ),
+        ("archive.zip", _zip, "zip archive"),
+        ("random.bin", _write(np.random.default_rng(0).bytes(256)), "unknown kind of file"),
+        ("empty.pb", _write(b""), "empty file"),
+        ("saved_model.pb", _write(b"\x08\x01\x12\x00"), "part of a SavedModel"),
+    ],
+)
 def test_files_that_are_not_tensorflow_models_get_one_clear_error(tmp_path, name, make, what):
     path = tmp_path / name
     make(path)

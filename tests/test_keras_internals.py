@@ -1,5 +1,6 @@
 """The Keras internals tfam relies on (tfam/keras_internals.py) still exist and mean what they did:
 this test fails loudly when a Keras release moves one."""
+
 import keras
 import pytest
 
@@ -19,7 +20,9 @@ def test_the_graph_walk_reads_a_functional_model():
 
 
 def test_all_layers_reaches_into_nested_models():
-    inner = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(name="bn")], name="inner")
+    inner = keras.Sequential(
+        [keras.Input((4,)), keras.layers.BatchNormalization(name="bn")], name="inner"
+    )
     x = keras.Input((4,))
     model = keras.Model(x, keras.layers.Dense(2, name="d")(inner(x)))
     names = [layer.name for layer in all_layers(model)]

@@ -1,5 +1,6 @@
 """Label Embeddings Projection (seed 003): word-vector files, class-name embeddings, the loss, training
 toward the embeddings through the Trainer, and train.py with --lep_weight / --word_vectors."""
+
 import os
 import subprocess
 import sys
@@ -7,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from tfam.train import lep
 from tfam.data import urbansound as us
+from tfam.train import lep
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = sorted({w for c in us.CLASSES for w in lep.words_of(c)})
@@ -68,8 +69,11 @@ def test_npz_words_and_vectors_and_npy_class_rows(tmp_path, glove):
     npz = str(tmp_path / "vectors.npz")
     np.savez(npz, words=np.array(list(vectors)), vectors=np.stack(list(vectors.values())))
     rows = lep.class_embeddings(us.CLASSES, npz)
-    assert np.allclose(rows[us.CLASSES.index("street_music")],
-                       (vectors["street"] + vectors["music"]) / 2, atol=1e-6)
+    assert np.allclose(
+        rows[us.CLASSES.index("street_music")],
+        (vectors["street"] + vectors["music"]) / 2,
+        atol=1e-6,
+    )
     npy = str(tmp_path / "classes.npy")
     np.save(npy, rows)
     assert np.array_equal(lep.class_embeddings(us.CLASSES, npy), rows)  # one row per class, as is
@@ -92,13 +96,16 @@ def test_missing_words_are_one_error_naming_class_and_words(tmp_path):
     assert "siren" not in message.replace(str(path), "")
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"cat 1 2\ndog 1\n", "line 2 has 1 values"),
-    (b"cat 1 2\ndog\n", "line 2 has a word but no vector"),
-    (b"dog 1 x\n", "not a number"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "UTF-8"),
-    (b"", "no word vectors"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"cat 1 2\ndog 1\n", "line 2 has 1 values"),
+        (b"cat 1 2\ndog\n", "line 2 has a word but no vector"),
+        (b"dog 1 x\n", "not a number"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "UTF-8"),
+        (b"", "no word vectors"),
+    ],
+)
 def test_unreadable_files_are_clear_errors(tmp_path, content, words):
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
@@ -115,7 +122,9 @@ def test_lep_loss_equals_the_formula_in_numpy():
     embeddings = rng.normal(size=(3, 5)).astype(np.float32)
     labels = np.array([0, 2, 1, 2])
     weight = 0.3
-    total, cross_entropy, mse = [t.numpy() for t in lep.lep_loss(labels, logits, projected, embeddings, weight)]
+    total, cross_entropy, mse = [
+        t.numpy() for t in lep.lep_loss(labels, logits, projected, embeddings, weight)
+    ]
 
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -128,31 +137,49 @@ def test_lep_loss_equals_the_formula_in_numpy():
 
 def _config(logdir, class_names, **kwargs):
     from tfam.train.classifier import TrainConfig
-    settings = dict(iterations=40, batch_size=18, logdir=str(logdir), architecture="timepool",
-                    width=0.125, learning_rate=0.003, schedule="constant", val_every=10, ckpt_every=1000,
-                    seed=0, n_classes=len(class_names), class_names=tuple(class_names))
+
+    settings = dict(
+        iterations=40,
+        batch_size=18,
+        logdir=str(logdir),
+        architecture="timepool",
+        width=0.125,
+        learning_rate=0.003,
+        schedule="constant",
+        val_every=10,
+        ckpt_every=1000,
+        seed=0,
+        n_classes=len(class_names),
+        class_names=tuple(class_names),
+    )
     return TrainConfig(**{**settings, **kwargs})
 
 
 def _projection_mse(trainer, x, y, embeddings):
     from tfam.train.classifier import predict_logits
+
     logits = predict_logits(trainer.model, x, "waveform")
     projected = trainer.projection(logits).numpy()
     return float(np.mean((projected - embeddings[y]) ** 2))
 
 
 @pytest.mark.trains
-def test_training_moves_the_projected_logits_toward_the_label_embeddings(packed, glove, tmp_path, seed,
-                                                                          measured):
-    from tfam.report import summaries
+def test_training_moves_the_projected_logits_toward_the_label_embeddings(
+    packed, glove, tmp_path, seed, measured
+):
     from tfam.models.loading import load_model
+    from tfam.report import summaries
     from tfam.train.classifier import Trainer
 
     splits, class_names = us.load_packed(packed)
     embeddings = lep.class_embeddings(class_names, glove[0])
     x, y = splits["train"]
-    settings = dict(learning_rate=0.01, lep_weight=0.5, word_vectors=glove[0], seed=seed, iterations=80)
-    trainer = Trainer(_config(tmp_path / "lep", class_names, **settings), splits, progress_every=1000)
+    settings = dict(
+        learning_rate=0.01, lep_weight=0.5, word_vectors=glove[0], seed=seed, iterations=80
+    )
+    trainer = Trainer(
+        _config(tmp_path / "lep", class_names, **settings), splits, progress_every=1000
+    )
     before = _projection_mse(trainer, x, y, embeddings)
     trainer.train()
     after = _projection_mse(trainer, x, y, embeddings)
@@ -161,8 +188,10 @@ def test_training_moves_the_projected_logits_toward_the_label_embeddings(packed,
     # after / constant 0.24-0.41, after / wrong 0.12-0.22)
     constant = float(np.mean((embeddings.mean(axis=0) - embeddings[y]) ** 2))
     wrong = _projection_mse(trainer, x, (y + 1) % len(class_names), embeddings)
-    measured("projection MSE before, after; of the mean embedding; to another class",
-             (before, after, constant, wrong))
+    measured(
+        "projection MSE before, after; of the mean embedding; to another class",
+        (before, after, constant, wrong),
+    )
     assert after < 0.6 * before, (before, after)
     assert after < 0.8 * constant, (after, constant)
     assert after < 0.5 * wrong, (after, wrong)
@@ -176,25 +205,39 @@ def test_training_moves_the_projected_logits_toward_the_label_embeddings(packed,
     assert np.allclose(np.load(model_dir / "lep_embeddings.npy"), embeddings)
     tags = summaries.read_tags(str(tmp_path / "lep" / "tensorboard"))
     assert tags.get("cross_entropy") == "scalars" and tags.get("lep_mse") == "scalars"
-    mse = [v for _, v in summaries.read_scalars(str(tmp_path / "lep" / "tensorboard"), "lep_mse", run="train")]
+    mse = [
+        v
+        for _, v in summaries.read_scalars(
+            str(tmp_path / "lep" / "tensorboard"), "lep_mse", run="train"
+        )
+    ]
     measured("logged lep_mse: last 5 / first 5", np.mean(mse[-5:]) / np.mean(mse[:5]))
     assert np.mean(mse[-5:]) < 0.7 * np.mean(mse[:5])
 
     # resume: the projection comes back from the checkpoint; other LEP settings are refused
     saved = trainer.projection.get_weights()
-    again = Trainer(_config(tmp_path / "lep", class_names, **{**settings, "iterations": 85}), splits,
-                    resume=True, progress_every=1000)
+    again = Trainer(
+        _config(tmp_path / "lep", class_names, **{**settings, "iterations": 85}),
+        splits,
+        resume=True,
+        progress_every=1000,
+    )
     assert all(np.array_equal(a, b) for a, b in zip(again.projection.get_weights(), saved))
     with pytest.raises(ValueError, match="lep_weight 0.5 -> 0.25"):
-        Trainer(_config(tmp_path / "lep", class_names, **{**settings, "lep_weight": 0.25}),
-                splits, resume=True)
+        Trainer(
+            _config(tmp_path / "lep", class_names, **{**settings, "lep_weight": 0.25}),
+            splits,
+            resume=True,
+        )
 
 
 def test_lep_weight_zero_is_plain_cross_entropy(packed, tmp_path):
     from tfam.train.classifier import Trainer
 
     splits, class_names = us.load_packed(packed)
-    trainer = Trainer(_config(tmp_path / "ce", class_names, iterations=2), splits, progress_every=1000)
+    trainer = Trainer(
+        _config(tmp_path / "ce", class_names, iterations=2), splits, progress_every=1000
+    )
     assert trainer.projection is None and "lep" not in trainer.checkpoint._trackable_children()
     with pytest.raises(ValueError, match="between 0 and 1"):
         Trainer(_config(tmp_path / "bad", class_names, lep_weight=1.5), splits)
@@ -203,18 +246,45 @@ def test_lep_weight_zero_is_plain_cross_entropy(packed, tmp_path):
 
 
 def train_py(args, cwd):
-    return subprocess.run([sys.executable, os.path.join(REPO, "train.py"), *args], cwd=cwd,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_train_py_slowfast_with_lep_end_to_end(packed, glove, tmp_path):
-    from tfam.report import summaries
     from tfam.models.loading import load_model
+    from tfam.report import summaries
     from tfam.train.classifier import predict_logits
 
-    result = train_py(["4", "9", packed, "--architecture", "slowfast", "--width", "0.125", "--blocks", "1",
-                       "--lep_weight", "0.5", "--word_vectors", glove[0], "--logdir", "logs",
-                       "--val_every", "2", "--progress_every", "2", "--learning_rate", "0.003"], tmp_path)
+    result = train_py(
+        [
+            "4",
+            "9",
+            packed,
+            "--architecture",
+            "slowfast",
+            "--width",
+            "0.125",
+            "--blocks",
+            "1",
+            "--lep_weight",
+            "0.5",
+            "--word_vectors",
+            glove[0],
+            "--logdir",
+            "logs",
+            "--val_every",
+            "2",
+            "--progress_every",
+            "2",
+            "--learning_rate",
+            "0.003",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "slowfast_audio" in result.stdout and "LEP: weight 0.5, 8-dimensional" in result.stdout
     assert "step 4/4" in result.stdout
@@ -224,8 +294,9 @@ def test_train_py_slowfast_with_lep_end_to_end(packed, glove, tmp_path):
     splits, class_names = us.load_packed(packed)
     assert predict_logits(model, splits["test"][0], "waveform").shape == (len(splits["test"][1]), 9)
     assert load_model(str(model_dir / "best.lep.keras")).output_shape == (None, 8)
-    assert np.allclose(np.load(model_dir / "lep_embeddings.npy"),
-                       lep.class_embeddings(class_names, glove[0]))
+    assert np.allclose(
+        np.load(model_dir / "lep_embeddings.npy"), lep.class_embeddings(class_names, glove[0])
+    )
     tags = summaries.read_tags(str(tmp_path / "logs" / "tensorboard"))
     for tag in ("loss", "cross_entropy", "lep_mse", "accuracy", "full_accuracy"):
         assert tags.get(tag) == "scalars", (tag, tags)
@@ -239,15 +310,24 @@ def test_train_py_slowfast_with_lep_end_to_end(packed, glove, tmp_path):
         assert loss[step] == pytest.approx(0.5 * ce[step] + 0.5 * mse[step], rel=1e-4)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--lep_weight", "0.5", "--word_vectors", "absent.txt"], "no word-vector file at absent.txt"),
-    (["--lep_weight", "0.5", "--word_vectors", "binary.txt"], "not UTF-8"),
-    (["--lep_weight", "0.5", "--word_vectors", "few.txt"], "dog_bark (bark)"),
-    (["--lep_weight", "1.5", "--word_vectors", "few.txt"], "--lep_weight must be between 0 and 1"),
-    (["--lep_weight", "-0.1"], "--lep_weight must be between 0 and 1"),
-    (["--lep_weight", "0.5"], "needs --word_vectors"),
-    (["--blocks", "1,x", "--architecture", "slowfast"], "--blocks must be whole numbers"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (
+            ["--lep_weight", "0.5", "--word_vectors", "absent.txt"],
+            "no word-vector file at absent.txt",
+        ),
+        (["--lep_weight", "0.5", "--word_vectors", "binary.txt"], "not UTF-8"),
+        (["--lep_weight", "0.5", "--word_vectors", "few.txt"], "dog_bark (bark)"),
+        (
+            ["--lep_weight", "1.5", "--word_vectors", "few.txt"],
+            "--lep_weight must be between 0 and 1",
+        ),
+        (["--lep_weight", "-0.1"], "--lep_weight must be between 0 and 1"),
+        (["--lep_weight", "0.5"], "needs --word_vectors"),
+        (["--blocks", "1,x", "--architecture", "slowfast"], "--blocks must be whole numbers"),
+    ],
+)
 def test_bad_lep_input_is_one_line(packed, tmp_path, args, words):
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00\x01 dog")
     (tmp_path / "few.txt").write_text("dog 1 2\n", encoding="utf-8")

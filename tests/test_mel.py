@@ -24,7 +24,7 @@ def reference_filterbank(sr=SR, n_fft=M.N_FFT, n_mels=M.N_MELS, fmin=M.FMIN, fma
     edges = [slaney_hz(lo + (hi - lo) * j / (n_mels + 1)) for j in range(n_mels + 2)]
     fb = np.zeros((n_fft // 2 + 1, n_mels))
     for i in range(n_mels):
-        a, b, c = edges[i:i + 3]
+        a, b, c = edges[i : i + 3]
         height = 2.0 / (c - a)  # unit-area triangle
         for k in range(n_fft // 2 + 1):
             f = k * sr / n_fft
@@ -42,7 +42,7 @@ def reference_magnitude(y, n_fft=M.N_FFT, hop=M.HOP, win=M.WIN):
     window = np.pad(window, (left, n_fft - win - left))  # librosa centres a short window
     y = np.pad(y.astype(np.float64), n_fft // 2, mode="reflect")
     n = 1 + (len(y) - n_fft) // hop
-    frames = np.stack([y[t * hop:t * hop + n_fft] for t in range(n)])
+    frames = np.stack([y[t * hop : t * hop + n_fft] for t in range(n)])
     return np.abs(np.fft.rfft(frames * window, axis=1))
 
 
@@ -57,9 +57,10 @@ def tone(freq, samples, amplitude=0.5):
 def chirp_and_tones(samples):
     t = np.arange(samples) / SR
     duration = samples / SR
-    chirp = 0.3 * np.sin(2 * np.pi * (100 * t + (4000 - 100) / (2 * duration) * t ** 2))
-    return (chirp + 0.2 * np.sin(2 * np.pi * 440 * t)
-            + 0.1 * np.sin(2 * np.pi * 1250 * t)).astype(np.float32)
+    chirp = 0.3 * np.sin(2 * np.pi * (100 * t + (4000 - 100) / (2 * duration) * t**2))
+    return (chirp + 0.2 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 1250 * t)).astype(
+        np.float32
+    )
 
 
 def spectral_convergence(magnitude, waveform):
@@ -71,25 +72,69 @@ def spectral_convergence(magnitude, waveform):
 def test_mel_scale_matches_librosa_documented_values():
     # librosa's docstring examples (hz_to_mel, mel_to_hz, mel_frequencies(n_mels=40))
     np.testing.assert_allclose(M.hz_to_mel([60, 110, 220, 440]), [0.9, 1.65, 3.3, 6.6], rtol=1e-12)
-    np.testing.assert_allclose(M.mel_to_hz([1, 2, 3, 4, 5]),
-                               [66.667, 133.333, 200.0, 266.667, 333.333], atol=1e-3)
-    librosa_40 = [0., 85.317, 170.635, 255.952, 341.269, 426.586, 511.904, 597.221, 682.538,
-                  767.855, 853.173, 938.49, 1024.856, 1119.114, 1222.042, 1334.436, 1457.167,
-                  1591.187, 1737.532, 1897.337, 2071.84, 2262.393, 2470.47, 2697.686, 2945.799,
-                  3216.731, 3512.582, 3835.643, 4188.417, 4573.636, 4994.285, 5453.621, 5955.205,
-                  6502.92, 7101.009, 7754.107, 8467.272, 9246.028, 10096.408, 11025.]
+    np.testing.assert_allclose(
+        M.mel_to_hz([1, 2, 3, 4, 5]), [66.667, 133.333, 200.0, 266.667, 333.333], atol=1e-3
+    )
+    librosa_40 = [
+        0.0,
+        85.317,
+        170.635,
+        255.952,
+        341.269,
+        426.586,
+        511.904,
+        597.221,
+        682.538,
+        767.855,
+        853.173,
+        938.49,
+        1024.856,
+        1119.114,
+        1222.042,
+        1334.436,
+        1457.167,
+        1591.187,
+        1737.532,
+        1897.337,
+        2071.84,
+        2262.393,
+        2470.47,
+        2697.686,
+        2945.799,
+        3216.731,
+        3512.582,
+        3835.643,
+        4188.417,
+        4573.636,
+        4994.285,
+        5453.621,
+        5955.205,
+        6502.92,
+        7101.009,
+        7754.107,
+        8467.272,
+        9246.028,
+        10096.408,
+        11025.0,
+    ]
     np.testing.assert_allclose(M.mel_frequencies(40, 0.0, 11025.0), librosa_40, atol=1e-3)
     hz = np.linspace(0, 11025, 101)
     np.testing.assert_allclose(M.mel_to_hz(M.hz_to_mel(hz)), hz, atol=1e-9)
 
 
-@pytest.mark.parametrize("settings", [
-    {}, dict(n_fft=512, n_mels=40, fmin=50.0, fmax=11025.0),
-    dict(sr=16000, n_fft=400, n_mels=64, fmin=125.0, fmax=7600.0)])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        dict(n_fft=512, n_mels=40, fmin=50.0, fmax=11025.0),
+        dict(sr=16000, n_fft=400, n_mels=64, fmin=125.0, fmax=7600.0),
+    ],
+)
 def test_mel_matrix_matches_independent_numpy_slaney(settings):
     sr = settings.pop("sr", SR)
-    expected = reference_filterbank(sr, **{**dict(n_fft=M.N_FFT, n_mels=M.N_MELS, fmin=M.FMIN,
-                                                   fmax=M.FMAX), **settings})
+    expected = reference_filterbank(
+        sr, **{**dict(n_fft=M.N_FFT, n_mels=M.N_MELS, fmin=M.FMIN, fmax=M.FMAX), **settings}
+    )
     got = M.mel_matrix(sr, **settings)
     assert got.dtype == np.float32 and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-8)
@@ -108,7 +153,10 @@ def test_mel_matrix_properties():
         assert np.all(np.diff(support) == 1)  # one contiguous piece
         peak = support[np.argmax(w[support, i])]
         assert abs(bins[peak] - centres[i]) <= SR / M.N_FFT  # peak within a bin of the centre
-        rising, falling = np.diff(w[support[0]:peak + 1, i]), np.diff(w[peak:support[-1] + 1, i])
+        rising, falling = (
+            np.diff(w[support[0] : peak + 1, i]),
+            np.diff(w[peak : support[-1] + 1, i]),
+        )
         assert np.all(rising > 0) and np.all(falling < 0)  # triangle
         # Slaney normalization: unit area in Hz, so the Riemann sum is ~1 (coarse for narrow bands)
         assert w[:, i].sum() * SR / M.N_FFT == pytest.approx(1.0, abs=0.1)
@@ -138,8 +186,9 @@ def test_log_mel_matches_numpy_reference(win):
     for row, x in zip(got, y):
         expected = reference_log_mel(x, win=win)
         # float32 FFT: absolute error ~1e-6 of the loudest bin, so compare linear mels
-        np.testing.assert_allclose(np.exp(row), np.exp(expected), rtol=1e-4,
-                                   atol=2e-6 * np.exp(expected).max())
+        np.testing.assert_allclose(
+            np.exp(row), np.exp(expected), rtol=1e-4, atol=2e-6 * np.exp(expected).max()
+        )
         np.testing.assert_allclose(row, expected, atol=2e-3)
 
 
@@ -170,9 +219,14 @@ def test_unit_scaling_bounds_and_inverse():
     assert M.LOG_MIN == pytest.approx(math.log(1e-5)) and M.LOG_MAX == pytest.approx(math.log(100))
     # the loudest signals in [-1, 1] stay inside [0, 1]
     n = 8192
-    loud = np.stack([tone(f, n, 1.0) for f in (100.0, 1000.0, 7000.0)]
-                    + [np.sign(tone(200.0, n, 1.0)), np.ones(n, np.float32),
-                       np.sign(np.random.default_rng(1).normal(size=n)).astype(np.float32)])
+    loud = np.stack(
+        [tone(f, n, 1.0) for f in (100.0, 1000.0, 7000.0)]
+        + [
+            np.sign(tone(200.0, n, 1.0)),
+            np.ones(n, np.float32),
+            np.sign(np.random.default_rng(1).normal(size=n)).astype(np.float32),
+        ]
+    )
     unit = M.to_unit(M.log_mel(loud)).numpy()
     assert unit.min() >= -1e-6 and unit.max() < 1.0
     assert M.to_unit(tf.constant(math.log(1e-5))).numpy() == pytest.approx(0.0, abs=1e-7)
@@ -210,8 +264,9 @@ def gl_run():
     y = chirp_and_tones(33075)[None]
     magnitude = M.stft_magnitude(y).numpy()
     run = tf.function(lambda s, n: M.griffin_lim(s, n, length=33075))  # n a tensor: one trace
-    return {n: spectral_convergence(magnitude, run(magnitude, tf.constant(n)))
-            for n in (0, 8, 32, 64)}
+    return {
+        n: spectral_convergence(magnitude, run(magnitude, tf.constant(n))) for n in (0, 8, 32, 64)
+    }
 
 
 def test_griffin_lim_reconstructs_magnitude(gl_run):
@@ -232,8 +287,9 @@ def test_griffin_lim_is_deterministic_batched_and_works_in_tf_function():
     # rows are independent: the second row alone gives the same waveform (same initial phase)
     for seed in (0, None):
         single = M.griffin_lim(magnitude[1:], 8, seed=seed).numpy()
-        np.testing.assert_allclose(M.griffin_lim(magnitude, 8, seed=seed).numpy()[1:], single,
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            M.griffin_lim(magnitude, 8, seed=seed).numpy()[1:], single, atol=1e-5
+        )
     assert M.griffin_lim(magnitude, 8, length=4096 + 100).shape == (2, 4196)
     with pytest.raises(ValueError, match="frames"):
         M.griffin_lim(magnitude, 8, length=5000)
@@ -304,8 +360,9 @@ def test_mel_griffin_lim_layer_composes_with_a_raw_classifier_and_reloads(tmp_pa
     np.testing.assert_allclose(loaded(unit).numpy(), model(unit).numpy(), atol=1e-5)
     # the layer itself: same numbers as the function
     direct = M.mel_griffin_lim(M.from_unit(unit[..., 0]), 4, length=4096)
-    np.testing.assert_allclose(M.MelGriffinLim(4, 4096, True)(unit).numpy(), direct.numpy(),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        M.MelGriffinLim(4, 4096, True)(unit).numpy(), direct.numpy(), atol=1e-6
+    )
     x = tf.constant(unit)
     with tf.GradientTape() as tape:
         tape.watch(x)

@@ -139,8 +139,13 @@ def test_fourier_low_frequencies_have_larger_amplitude():
 
 def tiny_generator(out_shape, dim=4):
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((dim,)), keras.layers.Dense(int(np.prod(out_shape))),
-                             keras.layers.Reshape(out_shape)])
+    return keras.Sequential(
+        [
+            keras.Input((dim,)),
+            keras.layers.Dense(int(np.prod(out_shape))),
+            keras.layers.Reshape(out_shape),
+        ]
+    )
 
 
 @pytest.mark.parametrize("input_shape", [(9, 11, 3), (40, 2)])

@@ -1,6 +1,7 @@
 """Seed 000's study on models trained here: latent AM through a mel GAN raises the classes'
 probabilities, the vocoded pair fits a raw-audio classifier, the report and the gallery are complete,
 and the gallery loads in a real browser."""
+
 import json
 
 import keras
@@ -10,18 +11,18 @@ import tensorflow as tf
 
 from tfam.audio import mel
 from tfam.data import emotion
-from tfam.train.gan import GanConfig, GanTrainer, waveforms_to_mels
-from tfam.models.emotion import emotion_mel_cnn, emotion_raw_cnn
 from tfam.demos.prior_study import Pair, latent_dreams, markdown_table, run_study, vocoded
+from tfam.models.emotion import emotion_mel_cnn, emotion_raw_cnn
+from tfam.train.gan import GanConfig, GanTrainer, waveforms_to_mels
 
-FRAMES = 32                    # a short mel crop keeps the models tiny
-RAW = mel.HOP * (FRAMES - 1)   # what Griffin-Lim makes of FRAMES frames: 7936 samples
+FRAMES = 32  # a short mel crop keeps the models tiny
+RAW = mel.HOP * (FRAMES - 1)  # what Griffin-Lim makes of FRAMES frames: 7936 samples
 N_CLASSES = 4
 
 
 def centre(x, length):
     start = (x.shape[-1] - length) // 2
-    return x[..., start:start + length]
+    return x[..., start : start + length]
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +42,31 @@ def study_models(tmp_path_factory, seed):
     mel_cnn = emotion_mel_cnn(N_CLASSES, input_shape=(80, FRAMES, 1), width=0.125)
     raw_cnn = emotion_raw_cnn(N_CLASSES, samples=RAW, width=0.25, dilations=(1, 2, 4, 8))
     for model, inputs in ((mel_cnn, mels), (raw_cnn, waves)):
-        model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
+        model.compile(
+            keras.optimizers.Adam(3e-3),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
         model.fit(inputs[train], labels[train], batch_size=16, epochs=15, verbose=0)
 
-    config = GanConfig(kind="mel", iterations=50, batch_size=16, n_mels=80, frames=FRAMES, width=1 / 16,
-                       learning_rate=1e-3, logdir=str(root / "gan"), summary_every=1000, seed=seed)
+    config = GanConfig(
+        kind="mel",
+        iterations=50,
+        batch_size=16,
+        n_mels=80,
+        frames=FRAMES,
+        width=1 / 16,
+        learning_rate=1e-3,
+        logdir=str(root / "gan"),
+        summary_every=1000,
+        seed=seed,
+    )
     gan = GanTrainer(config, mels[train][..., 0], progress_every=1000)
     gan.train()
-    real = {mel_cnn: (mels[len(x):], labels[len(x):]), raw_cnn: (waves[len(x):], labels[len(x):])}
+    real = {
+        mel_cnn: (mels[len(x) :], labels[len(x) :]),
+        raw_cnn: (waves[len(x) :], labels[len(x) :]),
+    }
     return mel_cnn, raw_cnn, gan.generator, real, class_names
 
 
@@ -58,7 +75,9 @@ def test_the_classifiers_learned(study_models, measured):
     mel_cnn, raw_cnn, _, real, _ = study_models
     for name, model in (("mel", mel_cnn), ("raw", raw_cnn)):
         x, y = real[model]
-        accuracy = measured(f"{name} accuracy", np.mean(model.predict(x, verbose=0).argmax(-1) == y))
+        accuracy = measured(
+            f"{name} accuracy", np.mean(model.predict(x, verbose=0).argmax(-1) == y)
+        )
         # chance: 0.25; measured on 32 clips under seeds 0-5: mel 1.0, raw 0.69-0.88
         assert accuracy > {"mel": 0.8, "raw": 0.5}[name], (name, accuracy)
 
@@ -66,8 +85,9 @@ def test_the_classifiers_learned(study_models, measured):
 @pytest.mark.trains
 def test_latent_am_raises_the_class_probabilities(study_models, measured):
     mel_cnn, _, generator, _, _ = study_models
-    _, dreams, before, after = latent_dreams(Pair("mel", generator, mel_cnn), N_CLASSES, per_class=3,
-                                             steps=150)
+    _, dreams, before, after = latent_dreams(
+        Pair("mel", generator, mel_cnn), N_CLASSES, per_class=3, steps=150
+    )
     assert dreams.shape == (12, 80, FRAMES, 1)
     before, after = before.reshape(N_CLASSES, 3).mean(1), after.reshape(N_CLASSES, 3).mean(1)
     gain = measured("p(target) after - before, per class", after - before)
@@ -83,18 +103,26 @@ def test_latent_am_raises_the_class_probabilities(study_models, measured):
 def test_vocoded_generator_feeds_a_raw_classifier(study_models, measured):
     _, raw_cnn, generator, _, _ = study_models
     voiced = vocoded(generator, RAW, n_iter=4)
-    z = np.random.default_rng(0).standard_normal((2, generator.inputs[0].shape[1])).astype(np.float32)
+    z = (
+        np.random.default_rng(0)
+        .standard_normal((2, generator.inputs[0].shape[1]))
+        .astype(np.float32)
+    )
     wave = voiced(z).numpy()
     assert wave.shape == (2, RAW) and np.all(np.isfinite(wave)) and np.abs(wave).max() > 0
     # it is Griffin-Lim of the generated mel: the sound's log-mel follows the generated one
     heard = mel.LogMel(scale_to_unit=True)(wave).numpy().ravel()
-    correlation = measured("log-mel correlation", np.corrcoef(heard, generator(z).numpy().ravel())[0, 1])
+    correlation = measured(
+        "log-mel correlation", np.corrcoef(heard, generator(z).numpy().ravel())[0, 1]
+    )
     assert correlation > 0.7, correlation
     with tf.GradientTape() as tape:
         zt = tf.constant(z)
         tape.watch(zt)
         score = tf.reduce_sum(raw_cnn(voiced(zt))[:, 0])
-    assert np.abs(tape.gradient(score, zt).numpy()).max() > 0  # gradients reach z through the vocoder
+    assert (
+        np.abs(tape.gradient(score, zt).numpy()).max() > 0
+    )  # gradients reach z through the vocoder
     with pytest.raises(ValueError, match="the classifier takes"):
         vocoded(generator, RAW + mel.HOP)
 
@@ -103,8 +131,10 @@ def test_study_report_table_and_gallery(study_models, tmp_path):
     from tfam.demos.emotion import write_results
 
     mel_cnn, raw_cnn, generator, real, class_names = study_models
-    pairs = [Pair("mel GAN -> mel CNN", generator, mel_cnn),
-             Pair("mel GAN -> Griffin-Lim -> raw CNN", vocoded(generator, RAW, n_iter=4), raw_cnn)]
+    pairs = [
+        Pair("mel GAN -> mel CNN", generator, mel_cnn),
+        Pair("mel GAN -> Griffin-Lim -> raw CNN", vocoded(generator, RAW, n_iter=4), raw_cnn),
+    ]
     report = run_study(pairs, real, N_CLASSES, per_class=3, steps=20)
     assert [p["name"] for p in report["pairs"]] == [p.name for p in pairs]
     assert len(report["direct"]) == 2
@@ -121,9 +151,13 @@ def test_study_report_table_and_gallery(study_models, tmp_path):
     assert [p["name"] for p in summary["pairs"]] == [p.name for p in pairs]
     for run in summary["pairs"] + summary["direct"]:
         for record in run["classes"]:
-            assert (tmp_path / record["wav"]).stat().st_size > 44 and (tmp_path / record["png"]).exists()
+            assert (tmp_path / record["wav"]).stat().st_size > 44 and (
+                tmp_path / record["png"]
+            ).exists()
     page = (tmp_path / "index.html").read_text()
-    assert page.count("<audio") == N_CLASSES * (1 + 2 + 2) and page.count("<img") == page.count("<audio")
+    assert page.count("<audio") == N_CLASSES * (1 + 2 + 2) and page.count("<img") == page.count(
+        "<audio"
+    )
     # the page in a real browser: every picture decodes, every clip's metadata loads
     from browser import load_page
 
@@ -131,7 +165,9 @@ def test_study_report_table_and_gallery(study_models, tmp_path):
     assert len(state["images"]) == len(state["audios"]) == N_CLASSES * 5
     assert all(i["ok"] for i in state["images"]), [i for i in state["images"] if not i["ok"]]
     assert all(a["ok"] for a in state["audios"]), [a for a in state["audios"] if not a["ok"]]
-    assert all(abs(a["duration"] - RAW / emotion.SAMPLE_RATE) < 1e-3 for a in state["audios"])  # every clip
+    assert all(
+        abs(a["duration"] - RAW / emotion.SAMPLE_RATE) < 1e-3 for a in state["audios"]
+    )  # every clip
     assert (tmp_path / "screenshot.png").stat().st_size > 10_000
     with pytest.raises(ValueError, match="no real clips"):
         run_study(pairs, {mel_cnn: real[mel_cnn]}, N_CLASSES, per_class=2, steps=2)

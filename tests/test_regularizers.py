@@ -4,8 +4,17 @@ import tensorflow as tf
 from scipy.ndimage import gaussian_filter1d
 
 from tfam.layout import layout_of
-from tfam.regularizers import (blur, contribution_crop, high_band, l2_decay, loudness_bound, lp_norm,
-                               norm_crop, row_percentile, total_variation)
+from tfam.regularizers import (
+    blur,
+    contribution_crop,
+    high_band,
+    l2_decay,
+    loudness_bound,
+    lp_norm,
+    norm_crop,
+    row_percentile,
+    total_variation,
+)
 
 # 1-D: (B, samples) and (B, samples, C); 2-D: (B, H, W) and (B, H, W, C)
 SHAPES = [(3, 50), (2, 40, 2), (2, 9, 11), (2, 9, 11, 3)]
@@ -25,8 +34,13 @@ def test_total_variation_matches_numpy(shape, beta):
     x = sample(shape)
     layout = layout_of(shape)
     per_row = np.prod(shape[1:])
-    expected = sum(np.sum(np.abs(np.diff(x, axis=a)) ** beta, axis=tuple(range(1, x.ndim)))
-                   for a in layout.spatial_axes) / per_row
+    expected = (
+        sum(
+            np.sum(np.abs(np.diff(x, axis=a)) ** beta, axis=tuple(range(1, x.ndim)))
+            for a in layout.spatial_axes
+        )
+        / per_row
+    )
     got = total_variation(weight=0.7, beta=beta)(tf.constant(x), layout).numpy()
     assert got.shape == (shape[0],)
     np.testing.assert_allclose(got, 0.7 * expected, rtol=1e-5, atol=1e-6)
@@ -73,8 +87,13 @@ def test_blur_inside_tf_function():
     x = sample((2, 9, 11, 3))
     proj = blur(sigma=1.0, every=2)
     f = tf.function(lambda x, step: proj(x, step, layout_of(x.shape)))
-    expected = gaussian_filter1d(gaussian_filter1d(x, 1.0, axis=1, mode="reflect", truncate=4.0),
-                                 1.0, axis=2, mode="reflect", truncate=4.0)
+    expected = gaussian_filter1d(
+        gaussian_filter1d(x, 1.0, axis=1, mode="reflect", truncate=4.0),
+        1.0,
+        axis=2,
+        mode="reflect",
+        truncate=4.0,
+    )
     np.testing.assert_allclose(f(tf.constant(x), tf.constant(4)).numpy(), expected, atol=1e-5)
     np.testing.assert_array_equal(f(tf.constant(x), tf.constant(5)).numpy(), x)
 
@@ -118,8 +137,9 @@ def test_contribution_crop_zeros_small_elements(shape):
     assert 0.3 < np.mean(got == 0) < 0.5
 
 
-@pytest.mark.parametrize("shape, sigma",
-                         [((2, 3, 5, 1), 1.0), ((2, 4, 9), 1.0), ((2, 9, 11), 3.0), ((3, 6), 2.5)])
+@pytest.mark.parametrize(
+    "shape, sigma", [((2, 3, 5, 1), 1.0), ((2, 4, 9), 1.0), ((2, 9, 11), 3.0), ((3, 6), 2.5)]
+)
 def test_blur_matches_scipy_when_kernel_is_longer_than_the_axis(shape, sigma):
     x = sample(shape, 6)
     expected = x.astype(np.float64)
@@ -130,10 +150,17 @@ def test_blur_matches_scipy_when_kernel_is_longer_than_the_axis(shape, sigma):
 
 def test_blur_on_short_axis_of_unknown_length():
     x = sample((2, 3, 5, 1), 7)
-    f = tf.function(lambda x: blur(1.0, every=1)(x, tf.constant(0), layout_of(x.shape)),
-                    input_signature=[tf.TensorSpec([None, None, None, 1])])
-    expected = gaussian_filter1d(gaussian_filter1d(x, 1.0, axis=1, mode="reflect", truncate=4.0),
-                                 1.0, axis=2, mode="reflect", truncate=4.0)
+    f = tf.function(
+        lambda x: blur(1.0, every=1)(x, tf.constant(0), layout_of(x.shape)),
+        input_signature=[tf.TensorSpec([None, None, None, 1])],
+    )
+    expected = gaussian_filter1d(
+        gaussian_filter1d(x, 1.0, axis=1, mode="reflect", truncate=4.0),
+        1.0,
+        axis=2,
+        mode="reflect",
+        truncate=4.0,
+    )
     np.testing.assert_allclose(f(tf.constant(x)).numpy(), expected, atol=1e-5)
 
 
@@ -186,8 +213,9 @@ def high_band_reference(x, cutoff_hz, sample_rate):
     high = counts * (np.fft.rfftfreq(n, 1.0 / sample_rate) > cutoff_hz)
     shape = (-1,) + (1,) * (x.ndim - 2)
     axes = tuple(range(1, x.ndim))
-    return (np.sum(energy * high.reshape(shape), axis=axes)
-            / np.sum(energy * counts.reshape(shape), axis=axes))
+    return np.sum(energy * high.reshape(shape), axis=axes) / np.sum(
+        energy * counts.reshape(shape), axis=axes
+    )
 
 
 @pytest.mark.parametrize("shape", AUDIO_SHAPES)
@@ -195,7 +223,9 @@ def high_band_reference(x, cutoff_hz, sample_rate):
 def test_high_band_matches_numpy(shape, cutoff):
     x = sample(shape, 10)
     expected = high_band_reference(x, cutoff, 8000)
-    got = high_band(weight=1.5, cutoff_hz=cutoff, sample_rate=8000)(tf.constant(x), layout_of(shape)).numpy()
+    got = high_band(weight=1.5, cutoff_hz=cutoff, sample_rate=8000)(
+        tf.constant(x), layout_of(shape)
+    ).numpy()
     assert got.shape == (shape[0],)
     np.testing.assert_allclose(got, 1.5 * expected, rtol=1e-4, atol=1e-6)
     if len(shape) == 2:
@@ -207,8 +237,14 @@ def test_high_band_matches_numpy(shape, cutoff):
 
 def test_high_band_of_pure_tones():
     t = np.arange(800) / 8000.0
-    x = np.stack([np.sin(2 * np.pi * 500 * t), np.sin(2 * np.pi * 3000 * t),
-                  np.sin(2 * np.pi * 500 * t) + np.sin(2 * np.pi * 3000 * t), np.zeros_like(t)])
+    x = np.stack(
+        [
+            np.sin(2 * np.pi * 500 * t),
+            np.sin(2 * np.pi * 3000 * t),
+            np.sin(2 * np.pi * 500 * t) + np.sin(2 * np.pi * 3000 * t),
+            np.zeros_like(t),
+        ]
+    )
     got = high_band(1.0, 2000, 8000)(tf.constant(x, tf.float32), layout_of(x.shape)).numpy()
     np.testing.assert_allclose(got, [0.0, 1.0, 0.5, 0.0], atol=1e-4)
 
@@ -259,13 +295,26 @@ def test_high_band_rejects_images_and_cutoffs_outside_the_band():
 def test_audio_regularizers_in_the_engine(tiny_audio_model, jit_compile):
     import tfam
     from tfam import objectives, params
-    common = dict(param=params.direct((-1.0, 1.0)), steps=40, learning_rate=0.05, verbose=0,
-                  jit_compile=jit_compile)
+
+    common = dict(
+        param=params.direct((-1.0, 1.0)),
+        steps=40,
+        learning_rate=0.05,
+        verbose=0,
+        jit_compile=jit_compile,
+    )
     bound = loudness_bound(0.05)
     free = tfam.dream(tiny_audio_model, objectives.class_logit([0, 1, 2]), **common)
-    kept = tfam.dream(tiny_audio_model, objectives.class_logit([0, 1, 2]),
-                      regularizers=[high_band(2.0, 2000, 8000), bound], **common)
-    rms = lambda x: np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=1))
+    kept = tfam.dream(
+        tiny_audio_model,
+        objectives.class_logit([0, 1, 2]),
+        regularizers=[high_band(2.0, 2000, 8000), bound],
+        **common,
+    )
+
+    def rms(x):
+        return np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=1))
+
     assert np.all(rms(free.x) > 0.05)  # without the bound, the dream is louder than it
     assert np.all(rms(kept.x) <= 0.05 * (1 + 1e-5)), rms(kept.x)
     assert np.all(kept.best_value > kept.history[0])

@@ -1,6 +1,7 @@
 """Reliability (issue 11): real signals stop real programs within about a second with one line and
 exit 130; every error is one line; broken audio, one-class datasets and --unsafe-load are handled
 through every path; wide batches run in parts."""
+
 import os
 import signal
 import subprocess
@@ -14,14 +15,14 @@ from scipy.io import wavfile
 
 import tfam
 from tfam import audio, cli
-from tfam.cli.common import INTERRUPTED
 from tfam import objectives as obj
+from tfam.cli.common import INTERRUPTED
 from tfam.data.classes import check_classes
 from tfam.pacing import Pace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STOP_WITHIN = 2.0   # seconds from the signal to the exit (chunks aim at 0.5 s)
-START_WITHIN = 90   # seconds for TensorFlow's import and the first chunk on a loaded machine
+STOP_WITHIN = 2.0  # seconds from the signal to the exit (chunks aim at 0.5 s)
+START_WITHIN = 90  # seconds for TensorFlow's import and the first chunk on a loaded machine
 
 
 def run_cli(argv, capsys):
@@ -45,7 +46,8 @@ def models(tmp_path_factory):
     x = keras.layers.Conv1D(8, 9, activation="relu", name="conv")(x)
     x = keras.layers.GlobalAveragePooling1D()(x)
     keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(x)).save(
-        root / "audio.keras")
+        root / "audio.keras"
+    )
     paths["audio"] = root / "audio.keras"
     inputs = keras.Input((256,))
     x = keras.layers.Lambda(lambda t: t * 2.0, name="double")(inputs)
@@ -53,7 +55,8 @@ def models(tmp_path_factory):
     x = keras.layers.Conv1D(4, 9, activation="relu", name="conv")(x)
     x = keras.layers.GlobalAveragePooling1D()(x)
     keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(x)).save(
-        root / "lambda.keras")
+        root / "lambda.keras"
+    )
     paths["lambda"] = root / "lambda.keras"
     clip = (0.2 * np.sin(np.arange(4000) / 3.0)).astype(np.float32)
     for name, bad in (("nan", np.nan), ("inf", np.inf)):
@@ -67,10 +70,17 @@ def models(tmp_path_factory):
 
 # ----------------------------------------------------------------------------- signals
 
+
 def start(args, cwd):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "tfam.cli", *map(str, args)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tfam.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_output(process, deadline):
@@ -98,8 +108,21 @@ def stop(process, signum):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_long_dream_stops_within_a_second(models, tmp_path, signum):
-    process = start(["dream", models["audio"], "--class", "all", "--steps", "1000000",
-                     "--tensorboard", "none", "--out", tmp_path / "out"], tmp_path)
+    process = start(
+        [
+            "dream",
+            models["audio"],
+            "--class",
+            "all",
+            "--steps",
+            "1000000",
+            "--tensorboard",
+            "none",
+            "--out",
+            tmp_path / "out",
+        ],
+        tmp_path,
+    )
     wait_for_output(process, time.monotonic() + START_WITHIN)
     time.sleep(1.0)  # well into the steady chunks
     seconds, status, err = stop(process, signum)
@@ -120,36 +143,59 @@ def test_ctrl_c_while_tensorflow_loads_is_one_line(models, tmp_path):
 def test_chunks_are_sized_by_time():
     pace = Pace(target=0.5, first=4)
     assert pace.next(1000) == 4
-    pace.took(4, 2.0)            # a first chunk that traced: slow
+    pace.took(4, 2.0)  # a first chunk that traced: slow
     assert pace.next(1000) == 1
     sizes = []
-    for _ in range(6):           # then 10 ms a step: grows at most fourfold towards 50 steps
+    for _ in range(6):  # then 10 ms a step: grows at most fourfold towards 50 steps
         count = pace.next(1000)
         sizes.append(count)
         pace.took(count, 0.01 * count)
     assert sizes == [1, 4, 16, 50, 50, 50]
-    assert pace.next(7) == 7     # never past the steps left
+    assert pace.next(7) == 7  # never past the steps left
 
 
 # ----------------------------------------------------------------------------- one-line errors
+
 
 def test_argparse_error_is_one_line(models, capsys):
     status, _, err = run_cli(["dream", models["audio"], "--steps", "abc"], capsys)
     assert status == 2
     assert err.strip().splitlines() == [
-        "tfam dream: error: argument --steps: invalid int value: 'abc' (see 'tfam dream --help')"]
+        "tfam dream: error: argument --steps: invalid int value: 'abc' (see 'tfam dream --help')"
+    ]
 
 
 def test_tensorflow_error_is_one_line(models, capsys):
-    status, _, err = run_cli(["dream", models["audio"], "--class", "0", "--steps", "2", "--quiet",
-                              "--out", "/proc/no-such-process/out"], capsys)
+    status, _, err = run_cli(
+        [
+            "dream",
+            models["audio"],
+            "--class",
+            "0",
+            "--steps",
+            "2",
+            "--quiet",
+            "--out",
+            "/proc/no-such-process/out",
+        ],
+        capsys,
+    )
     assert status == 2 and len(err.strip().splitlines()) == 1, err
     assert err.startswith("tfam: error: ") and "No such file" in err and "{{" not in err
 
 
 def test_unsafe_load_is_honoured_by_the_linear_logits_copy(models, tmp_path, capsys):
-    argv = ["dream", models["lambda"], "--class", "1", "--steps", "3", "--quiet",
-            "--out", tmp_path / "out"]
+    argv = [
+        "dream",
+        models["lambda"],
+        "--class",
+        "1",
+        "--steps",
+        "3",
+        "--quiet",
+        "--out",
+        tmp_path / "out",
+    ]
     status, _, err = run_cli(argv, capsys)
     assert status == 2 and "--unsafe-load" in err
     status, _, err = run_cli(argv + ["--unsafe-load"], capsys)
@@ -159,9 +205,12 @@ def test_unsafe_load_is_honoured_by_the_linear_logits_copy(models, tmp_path, cap
 
 # ----------------------------------------------------------------------------- broken audio
 
+
 @pytest.mark.parametrize("kind", ["nan", "inf"])
 def test_non_finite_wav_is_refused_naming_the_sample(models, kind):
-    with pytest.raises(ValueError, match=r"1 NaN or infinite sample\(s\), the first at sample 1234"):
+    with pytest.raises(
+        ValueError, match=r"1 NaN or infinite sample\(s\), the first at sample 1234"
+    ):
         audio.read_wav(models[kind])
     x, _ = audio.read_wav(models[kind], non_finite="zero")
     assert x[1234] == 0.0 and np.all(np.isfinite(x)) and np.abs(x).max() > 0.1
@@ -169,8 +218,20 @@ def test_non_finite_wav_is_refused_naming_the_sample(models, kind):
 
 @pytest.mark.parametrize("command", ["deepdream", "explain"])
 def test_non_finite_wav_stops_deepdream_and_explain(models, tmp_path, capsys, caplog, command):
-    extra = ["--layer", "conv", "--steps", "2", "--octaves", "1"] if command == "deepdream" else \
-        ["--method", "saliency", "--steps", "2", "--griffin-lim-iterations", "2", "--sample-rate", "8000"]
+    extra = (
+        ["--layer", "conv", "--steps", "2", "--octaves", "1"]
+        if command == "deepdream"
+        else [
+            "--method",
+            "saliency",
+            "--steps",
+            "2",
+            "--griffin-lim-iterations",
+            "2",
+            "--sample-rate",
+            "8000",
+        ]
+    )
     argv = [command, models["audio"], models["nan"], *extra, "--quiet", "--out", tmp_path / "out"]
     status, _, err = run_cli(argv, capsys)
     assert status == 2 and len(err.strip().splitlines()) == 1, err
@@ -179,8 +240,10 @@ def test_non_finite_wav_stops_deepdream_and_explain(models, tmp_path, capsys, ca
     with caplog.at_level("WARNING", logger="tfam"):
         status, _, err = run_cli(argv + ["--zero-non-finite"], capsys)
     assert status == 0, err
-    assert "nan.wav holds 1 NaN or infinite sample(s), the first at sample 1234 (0.154 s): " \
-           "replaced by silence" in caplog.text
+    assert (
+        "nan.wav holds 1 NaN or infinite sample(s), the first at sample 1234 (0.154 s): "
+        "replaced by silence" in caplog.text
+    )
 
 
 def test_clipping_on_write_is_counted(tmp_path, caplog):
@@ -196,6 +259,7 @@ def test_clipping_on_write_is_counted(tmp_path, caplog):
 
 
 # ----------------------------------------------------------------------------- datasets
+
 
 def test_fewer_than_two_classes_or_an_empty_class_is_named():
     with pytest.raises(ValueError, match=r"1 class\(es\) \(dog\); a classifier needs at least two"):
@@ -214,8 +278,16 @@ def test_pack_tool_refuses_a_one_class_folder(tmp_path):
     clip = np.zeros(32000, np.int16)
     for split in ("TRAIN", "VALIDATE", "TEST"):
         wavfile.write(folder / f"{split}-1.wav", 8000, clip)
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "datatools", "pack_urbansound.py"),
-                             str(tmp_path / "modified")], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "datatools", "pack_urbansound.py"),
+            str(tmp_path / "modified"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "1 class(es) (siren)" in result.stderr
     assert not (tmp_path / "modified" / "urbansound.npz").exists()
@@ -225,19 +297,31 @@ def test_training_refuses_a_split_lacking_a_class(tmp_path):
     from tfam.train.classifier import TrainConfig, Trainer
 
     x = np.zeros((4, 32000), np.float32)
-    splits = {"train": (x, np.array([0, 0, 1, 1])), "validate": (x[:2], np.array([0, 0])),
-              "test": (x[:0], np.array([], np.int64))}
-    config = TrainConfig(iterations=1, batch_size=2, logdir=str(tmp_path), width=0.0625, n_classes=2,
-                         class_names=("dog", "cat"))
+    splits = {
+        "train": (x, np.array([0, 0, 1, 1])),
+        "validate": (x[:2], np.array([0, 0])),
+        "test": (x[:0], np.array([], np.int64)),
+    }
+    config = TrainConfig(
+        iterations=1,
+        batch_size=2,
+        logdir=str(tmp_path),
+        width=0.0625,
+        n_classes=2,
+        class_names=("dog", "cat"),
+    )
     with pytest.raises(ValueError, match="the validate split has no clip of class 'cat'"):
         Trainer(config, splits)
 
 
 # ----------------------------------------------------------------------------- wide batches
 
+
 def test_a_wide_batch_in_parts_matches_one_run(models):
     model = keras.models.load_model(models["audio"])
-    objective = obj.channel("conv", list(range(8))) - 0.5 * obj.class_logit([0, 1, 2, 0, 1, 2, 0, 1])
+    objective = obj.channel("conv", list(range(8))) - 0.5 * obj.class_logit(
+        [0, 1, 2, 0, 1, 2, 0, 1]
+    )
     whole = tfam.dream(model, objective, steps=15, verbose=0, spatial_rank=1)
     parts = tfam.dream(model, objective, steps=15, verbose=0, spatial_rank=1, max_batch=3)
     np.testing.assert_allclose(parts.start_x, whole.start_x)
@@ -247,8 +331,25 @@ def test_a_wide_batch_in_parts_matches_one_run(models):
 
 
 def test_dream_every_channel_of_a_layer_in_batches(models, tmp_path, capsys):
-    status, _, err = run_cli(["dream", models["audio"], "--layer", "conv", "--channel", "all",
-                              "--max-batch", "3", "--steps", "5", "--quiet", "--tensorboard", "none",
-                              "--out", tmp_path / "out"], capsys)
+    status, _, err = run_cli(
+        [
+            "dream",
+            models["audio"],
+            "--layer",
+            "conv",
+            "--channel",
+            "all",
+            "--max-batch",
+            "3",
+            "--steps",
+            "5",
+            "--quiet",
+            "--tensorboard",
+            "none",
+            "--out",
+            tmp_path / "out",
+        ],
+        capsys,
+    )
     assert status == 0, err
     assert len(list((tmp_path / "out").glob("*.wav"))) == 8

@@ -1,16 +1,16 @@
 """Salient audio: how tfam models hear a clip, maps onto the log-mel, the two ways back to sound,
 and the faithfulness check on a model trained here."""
+
 import keras
 import numpy as np
 import pytest
+from tone_clips import RATE, tone_clips  # tests/tone_clips.py
 
 from tfam import attribution as at
 from tfam.audio import mel
 from tfam.audio import salient as sa
 from tfam.models import mnist_cnn, urbansound_cnn
 from tfam.models.emotion import emotion_mel_cnn, emotion_raw_cnn
-
-from tone_clips import RATE, tone_clips  # tests/tone_clips.py
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,9 @@ def tone_model(seed):
     keras.utils.set_random_seed(seed)
     x, y = tone_clips(12, seed=10 * seed, noise_class=True)
     model = urbansound_cnn(4, "waveform", width=0.0625)
-    model.compile(keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(x, y, epochs=8, batch_size=12, verbose=0)
     return model
 
@@ -29,7 +31,12 @@ def tone_model(seed):
 def test_how_each_model_kind_hears():
     keras.utils.set_random_seed(0)
     wave = sa.hearing(urbansound_cnn(9, "waveform", width=0.05))
-    assert (wave.kind, wave.sample_rate, wave.samples, wave.frontend) == ("spectrogram", 8000, 32000, "spectrogram")
+    assert (wave.kind, wave.sample_rate, wave.samples, wave.frontend) == (
+        "spectrogram",
+        8000,
+        32000,
+        "spectrogram",
+    )
     assert wave.times.shape == (13,) and wave.freqs.shape == (129,) and wave.freqs[-1] == 4000
     assert 1.0 < wave.times[0] < wave.times[-1] < 3.0  # seed 002 hears seconds 1-3
     spec = sa.hearing(urbansound_cnn(9, "spectrogram", width=0.05))
@@ -37,15 +44,23 @@ def test_how_each_model_kind_hears():
     assert np.allclose(spec.times, wave.times)
     clip = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 32000)).astype(np.float32)
     from tfam.audio.spectrogram import seed_spectrogram
+
     assert np.allclose(spec.model_input(clip), seed_spectrogram(clip))
     emotion = sa.hearing(emotion_mel_cnn(4, width=0.05))
     assert (emotion.kind, emotion.sample_rate, emotion.freq_scale) == ("log_mel", 22050, "mel")
-    assert emotion.samples == 159 * mel.HOP and emotion.times.shape == (160,) and emotion.freqs.shape == (80,)
+    assert (
+        emotion.samples == 159 * mel.HOP
+        and emotion.times.shape == (160,)
+        and emotion.freqs.shape == (80,)
+    )
     assert emotion.model_input(np.zeros((1, emotion.samples), np.float32)).shape == (1, 80, 160, 1)
     assert emotion.mel_settings()["n_mels"] == 80  # salient audio masks the model's own log-mel
     raw = sa.hearing(emotion_raw_cnn(4, samples=4096, width=0.1, dilations=(1, 2)))
     assert (raw.kind, raw.sample_rate, raw.samples, raw.freqs) == ("waveform", 22050, 4096, None)
-    assert sa.hearing(emotion_raw_cnn(4, samples=4096, width=0.1, dilations=(1,)), 16000).sample_rate == 16000
+    assert (
+        sa.hearing(emotion_raw_cnn(4, samples=4096, width=0.1, dilations=(1,)), 16000).sample_rate
+        == 16000
+    )
     with pytest.raises(ValueError, match="cannot tell how a model with input"):
         sa.hearing(mnist_cnn())
 
@@ -63,7 +78,9 @@ def test_resample_axis_interpolates_averages_and_stops_at_the_ends():
     source = np.arange(5.0)
     values = np.array([[0.0, 1.0, 2.0, 3.0, 4.0]])
     assert np.allclose(sa.resample_axis(values, 1, source, [0.5, 2.0, 3.25]), [[0.5, 2.0, 3.25]])
-    assert np.allclose(sa.resample_axis(values, 1, source, [4.0, 4.4, 4.6]), [[4.0, 4.0, 0.0]])  # half a cell on
+    assert np.allclose(
+        sa.resample_axis(values, 1, source, [4.0, 4.4, 4.6]), [[4.0, 4.0, 0.0]]
+    )  # half a cell on
     fine = np.linspace(0, 1, 1001)  # a per-sample map read per frame: the mean over each frame
     spiky = (np.arange(1001) % 10 == 0).astype(np.float32)[None]
     assert np.allclose(sa.resample_axis(spiky, 1, fine, np.linspace(0.1, 0.9, 5)), 0.1, atol=0.02)
@@ -101,11 +118,15 @@ def masked_target():
     """The log-mel of a second of two tones in noise, with its first half masked away."""
     rng = np.random.default_rng(0)
     t = np.arange(RATE) / RATE
-    clip = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 1500 * t) + 0.05 * rng.standard_normal(RATE)
+    clip = (
+        0.3 * np.sin(2 * np.pi * 440 * t)
+        + 0.2 * np.sin(2 * np.pi * 1500 * t)
+        + 0.05 * rng.standard_normal(RATE)
+    )
     settings = sa.mel_settings(RATE)
     values = sa.log_mel(clip[None].astype(np.float32), settings)
     mask = np.zeros_like(values)
-    mask[..., values.shape[-1] // 2:] = 1.0
+    mask[..., values.shape[-1] // 2 :] = 1.0
     return sa.mask_log_mel(values, mask), settings
 
 

@@ -1,10 +1,10 @@
 """The slow/fast audio CNN (seed 003): stream shapes, what each stream sees, the lateral connections,
 the waveform front end, saving, and the seed's ResNet-50-sized configuration."""
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import keras
 
 from tfam.models.slowfast_audio import seed_log_mel, slowfast_audio, stream_features
 
@@ -15,8 +15,9 @@ MELS, FRAMES = 32, 40
 def tiny():
     keras.utils.set_random_seed(0)
     # beta 1/4: two fast channels; dropout 0 so inference and these checks are deterministic
-    return slowfast_audio(5, input_shape=(MELS, FRAMES, 1), alpha=4, beta=1 / 4, width=8,
-                          stages=(1, 1), dropout=0.0)
+    return slowfast_audio(
+        5, input_shape=(MELS, FRAMES, 1), alpha=4, beta=1 / 4, width=8, stages=(1, 1), dropout=0.0
+    )
 
 
 def _randomize_norms(model, seed=0):
@@ -26,8 +27,9 @@ def _randomize_norms(model, seed=0):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               mean, var])
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape), mean, var]
+            )
 
 
 def _time(model, name):
@@ -45,8 +47,11 @@ def test_stream_shapes_and_names(tiny):
     assert (slow_c, fast_c) == (8, 2)  # beta of the channels
     assert tiny.get_layer("lateral1").output.shape[-1] == 2 * fast_c
     assert tiny.get_layer("slow_fuse1").output.shape[-1] == slow_c + 2 * fast_c  # concatenated
-    assert [n for n in ("lateral1", "lateral2", "lateral3") if n in {l.name for l in tiny.layers}] == \
-        ["lateral1", "lateral2"]  # after the stem and after each stage but the last
+    assert [
+        n
+        for n in ("lateral1", "lateral2", "lateral3")
+        if n in {layer.name for layer in tiny.layers}
+    ] == ["lateral1", "lateral2"]  # after the stem and after each stage but the last
     features = stream_features(tiny)
     assert features == {"slow": "slow_res3_block1_out", "fast": "fast_res3_block1_out"}
     slow, fast = (tiny.get_layer(features[s]).output.shape for s in ("slow", "fast"))
@@ -74,8 +79,10 @@ def test_slow_stream_sees_only_every_alpha_th_frame(tiny):
     assert np.allclose(slow_only(tiny, skipped), slow_only(tiny, x))  # the slow path never sees it
     assert not np.allclose(slow_only(tiny, seen), slow_only(tiny, x))
     # the skipped frame still changes the fast stream, and through it the output
-    assert not np.allclose(_activation(tiny, "fast_stem_conv_relu", skipped),
-                           _activation(tiny, "fast_stem_conv_relu", x))
+    assert not np.allclose(
+        _activation(tiny, "fast_stem_conv_relu", skipped),
+        _activation(tiny, "fast_stem_conv_relu", x),
+    )
     assert not np.allclose(tiny(skipped, training=False), tiny(x, training=False), atol=1e-6)
 
 
@@ -104,7 +111,7 @@ def test_laterals_carry_the_fast_stream_into_the_slow_one(tiny):
     fast_conv = tiny.get_layer("fast_stem_conv")
     laterals = [tiny.get_layer(n) for n in ("lateral1", "lateral2")]
     saved_fast = fast_conv.get_weights()
-    saved_laterals = [l.get_weights() for l in laterals]
+    saved_laterals = [layer.get_weights() for layer in laterals]
     try:
         before = _activation(tiny, slow_out, x)
         fast_conv.set_weights([w * 1.7 + 0.05 for w in saved_fast])
@@ -149,6 +156,7 @@ def test_waveform_front_end_is_the_seed_log_mel_at_the_data_rate(tmp_path):
     # a fresh process that imported nothing else loads it too (freeze_graph.py, tfam dream do that)
     import subprocess
     import sys
+
     code = f"from tfam.models.loading import load_model; print(load_model({path!r}).name)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and model.name in done.stdout, done.stderr[-500:]
@@ -161,7 +169,7 @@ def test_waveform_front_end_is_the_seed_log_mel_at_the_data_rate(tmp_path):
 
 def test_the_seed_resnet50_configuration_builds():
     model = slowfast_audio(309, input_shape=(128, 400, 1))  # VGG-Sound's 309 classes
-    names = {l.name for l in model.layers}
+    names = {layer.name for layer in model.layers}
     # 3, 4, 6, 3 bottleneck blocks per stream; laterals after the stem, res2, res3, res4
     for stream in ("slow", "fast"):
         for stage, blocks in zip(range(2, 6), (3, 4, 6, 3)):

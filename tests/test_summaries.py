@@ -17,9 +17,13 @@ def tone(frequency=1000.0, seconds=1.0, rate=RATE, amplitude=0.5):
 
 
 def test_import_is_light():
-    code = ("import sys, tfam.report.summaries; "
-            "print(sorted(m for m in ('tensorflow', 'matplotlib', 'scipy') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, tfam.report.summaries; "
+        "print(sorted(m for m in ('tensorflow', 'matplotlib', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -36,7 +40,9 @@ def test_spectrogram_db_accepts_a_column_and_keeps_silence_finite():
     _, _, column = summaries.spectrogram_db(tone()[:, None], RATE)
     _, _, flat = summaries.spectrogram_db(tone(), RATE)
     np.testing.assert_allclose(column, flat)
-    _, times, silent = summaries.spectrogram_db(np.zeros(100, np.float32), RATE)  # shorter than nfft
+    _, times, silent = summaries.spectrogram_db(
+        np.zeros(100, np.float32), RATE
+    )  # shorter than nfft
     assert len(times) == 1 and np.all(np.isfinite(silent)) and silent.max() == pytest.approx(-100.0)
     with pytest.raises(ValueError):
         summaries.spectrogram_db(np.zeros((10, 2, 2)), RATE)
@@ -55,6 +61,7 @@ def test_spectrogram_png_and_figure(tmp_path):
     summaries.write_spectrogram_png(path, tone(), RATE, title="a tone")
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     import matplotlib.image
+
     assert matplotlib.image.imread(path).shape[:2] == (320, 600)
     assert os.listdir(path.parent) == ["tone.png"]  # no temporary file left beside it
 
@@ -66,8 +73,18 @@ def test_figure_to_array():
 
 
 def test_confusion_figure_has_class_names_and_counts(tmp_path):
-    names = ["air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",
-             "engine_idling", "gun_shot", "jackhammer", "siren", "street_music"]
+    names = [
+        "air_conditioner",
+        "car_horn",
+        "children_playing",
+        "dog_bark",
+        "drilling",
+        "engine_idling",
+        "gun_shot",
+        "jackhammer",
+        "siren",
+        "street_music",
+    ]
     matrix = np.arange(100).reshape(10, 10)
     fig = summaries.confusion_figure(matrix, names, title="test")
     ax = fig.axes[0]
@@ -92,7 +109,9 @@ def test_tensorboard_summaries_read_back(tmp_path):
         for step, (loss, accuracy) in enumerate([(2.0, 0.25), (1.5, 0.5), (0.75, 0.875)]):
             summaries.log_scalars({"loss": loss, "accuracy": accuracy}, step=step)
         summaries.log_audio("examples/audio", waves, RATE, step=0)
-        summaries.log_spectrograms("examples/spectrograms", waves, RATE, step=0, titles=["low", "high"])
+        summaries.log_spectrograms(
+            "examples/spectrograms", waves, RATE, step=0, titles=["low", "high"]
+        )
         summaries.log_confusion("confusion", [[3, 1], [0, 4]], ["cat", "dog"], step=0)
     writer.flush()
     writer.close()
@@ -102,8 +121,12 @@ def test_tensorboard_summaries_read_back(tmp_path):
     other.close()
 
     assert summaries.read_tags(tmp_path) == {
-        "loss": "scalars", "accuracy": "scalars", "examples/audio": "audio",
-        "examples/spectrograms": "images", "confusion": "images"}
+        "loss": "scalars",
+        "accuracy": "scalars",
+        "examples/audio": "audio",
+        "examples/spectrograms": "images",
+        "confusion": "images",
+    }
     assert summaries.read_scalars(tmp_path, "accuracy") == [(0, 0.25), (1, 0.5), (2, 0.875)]
     assert summaries.read_scalars(tmp_path, "loss", run="train") == [(0, 2.0), (1, 1.5), (2, 0.75)]
     assert summaries.read_scalars(tmp_path, "loss", run="validation") == [(5, 9.0)]
@@ -112,13 +135,24 @@ def test_tensorboard_summaries_read_back(tmp_path):
 
 def test_gallery_html(tmp_path):
     entries = [
-        {"name": "dog <script>alert(1)</script>", "image": "img/dog.png", "audio": "wav/dog & cat.wav",
-         "scores": {"dog_bark": 0.93456, "verdict": "<b>yes</b>"}, "note": "seed 7"},
-        {"name": "siren", "image": None, "audio": "wav/siren.wav", "scores": {"siren": np.float32(0.5)}},
+        {
+            "name": "dog <script>alert(1)</script>",
+            "image": "img/dog.png",
+            "audio": "wav/dog & cat.wav",
+            "scores": {"dog_bark": 0.93456, "verdict": "<b>yes</b>"},
+            "note": "seed 7",
+        },
+        {
+            "name": "siren",
+            "image": None,
+            "audio": "wav/siren.wav",
+            "scores": {"siren": np.float32(0.5)},
+        },
     ]
     path = tmp_path / "site" / "index.html"
-    summaries.write_gallery(path, "Dreams & sounds", entries,
-                            intro=["test accuracy 0.91", "tensorboard --logdir runs"])
+    summaries.write_gallery(
+        path, "Dreams & sounds", entries, intro=["test accuracy 0.91", "tensorboard --logdir runs"]
+    )
     page = path.read_text(encoding="utf-8")
     assert page.count("<audio controls") == 2
     assert "<script>" not in page and "dog &lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -20,7 +20,9 @@ SPLIT_OF_FOLD = {1: "TRAIN", 2: "TRAIN", 9: "VALIDATE", 10: "TEST"}
 @pytest.fixture(scope="module")
 def download(tmp_path_factory):
     root = tmp_path_factory.mktemp("UrbanSound8K")
-    rows = us.synthesize_download(root, clips_per_class=8, seed=0, folds=FOLDS)  # 2 per class and fold
+    rows = us.synthesize_download(
+        root, clips_per_class=8, seed=0, folds=FOLDS
+    )  # 2 per class and fold
     return str(root), rows
 
 
@@ -32,42 +34,66 @@ def modified(download, tmp_path_factory):
 
 
 def wav_files(root):
-    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root)
-                  for f in fs if f.endswith(".wav"))
+    return sorted(
+        os.path.relpath(os.path.join(d, f), root)
+        for d, _, fs in os.walk(root)
+        for f in fs
+        if f.endswith(".wav")
+    )
 
 
 def original_seconds(download_root, row):
-    rate, data = wavfile.read(os.path.join(download_root, "audio", f"fold{row['fold']}", row["slice_file_name"]))
+    rate, data = wavfile.read(
+        os.path.join(download_root, "audio", f"fold{row['fold']}", row["slice_file_name"])
+    )
     return len(data) / rate
 
 
 # --- the synthetic download ---------------------------------------------------------------------
 
+
 def test_synthetic_download_has_the_real_layout(download):
     root, rows = download
-    assert sorted(os.listdir(os.path.join(root, "audio"))) == sorted(f"fold{k}" for k in range(1, 11))
+    assert sorted(os.listdir(os.path.join(root, "audio"))) == sorted(
+        f"fold{k}" for k in range(1, 11)
+    )
     with open(os.path.join(root, "metadata", "UrbanSound8K.csv"), newline="") as f:
         reader = csv.DictReader(f)
-        assert reader.fieldnames == ["slice_file_name", "fsID", "start", "end", "salience", "fold",
-                                     "classID", "class"]
+        assert reader.fieldnames == [
+            "slice_file_name",
+            "fsID",
+            "start",
+            "end",
+            "salience",
+            "fold",
+            "classID",
+            "class",
+        ]
         listed = list(reader)
     assert len(listed) == len(rows) == 80
     assert {r["class"] for r in listed} == set(us.CLASSES_10)  # gun_shot included
     for r in listed:
-        fs_id, class_id, _, _ = re.fullmatch(r"(\d+)-(\d)-(\d+)-(\d+)\.wav", r["slice_file_name"]).groups()
-        assert fs_id == r["fsID"] and class_id == r["classID"] == str(us.CLASSES_10.index(r["class"]))
+        fs_id, class_id, _, _ = re.fullmatch(
+            r"(\d+)-(\d)-(\d+)-(\d+)\.wav", r["slice_file_name"]
+        ).groups()
+        assert fs_id == r["fsID"] and class_id == r["classID"] == str(
+            us.CLASSES_10.index(r["class"])
+        )
         assert int(r["fold"]) in FOLDS
         duration = original_seconds(root, r)
         assert abs((float(r["end"]) - float(r["start"])) - duration) < 1e-5
     assert wav_files(os.path.join(root, "audio")) == sorted(
-        os.path.join(f"fold{r['fold']}", r["slice_file_name"]) for r in listed)
+        os.path.join(f"fold{r['fold']}", r["slice_file_name"]) for r in listed
+    )
 
 
 def test_synthetic_download_is_varied_like_the_real_one(download):
     root, rows = download
     rates, kinds, channels, short = set(), set(), set(), set()
     for r in rows:
-        rate, data = audio.read_wav_raw(os.path.join(root, "audio", f"fold{r['fold']}", r["slice_file_name"]))
+        rate, data = audio.read_wav_raw(
+            os.path.join(root, "audio", f"fold{r['fold']}", r["slice_file_name"])
+        )
         rates.add(rate)
         kinds.add(str(data.dtype))
         channels.add(1 if data.ndim == 1 else data.shape[1])
@@ -86,16 +112,28 @@ def test_synthesis_is_deterministic(tmp_path):
     files = wav_files(a)
     assert files == wav_files(b) and len(files) == 10
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
-    assert (a / "metadata" / "UrbanSound8K.csv").read_text() == (b / "metadata" / "UrbanSound8K.csv").read_text()
+    assert (a / "metadata" / "UrbanSound8K.csv").read_text() == (
+        b / "metadata" / "UrbanSound8K.csv"
+    ).read_text()
 
 
 def test_classes():
     assert us.CLASSES_10.index("gun_shot") == 6 and us.CLASSES_10.index("street_music") == 9
-    assert us.CLASSES == ["air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",
-                          "engine_idling", "jackhammer", "siren", "street_music"]
+    assert us.CLASSES == [
+        "air_conditioner",
+        "car_horn",
+        "children_playing",
+        "dog_bark",
+        "drilling",
+        "engine_idling",
+        "jackhammer",
+        "siren",
+        "street_music",
+    ]
 
 
 # --- prepare --------------------------------------------------------------------------------------
+
 
 def test_prepare_writes_mono_16_bit_8_khz_4_s_clips(modified):
     out, _ = modified
@@ -109,17 +147,24 @@ def test_prepare_writes_mono_16_bit_8_khz_4_s_clips(modified):
 def test_prepare_keeps_exactly_the_4_s_clips_sorts_and_splits_by_fold(download, modified):
     root, rows = download
     out, summary = modified
-    expected = sorted(os.path.join(r["class"], f"{SPLIT_OF_FOLD[r['fold']]}-{r['slice_file_name']}")
-                      for r in rows if r["class"] != "gun_shot" and abs(original_seconds(root, r) - 4) < 1e-3)
+    expected = sorted(
+        os.path.join(r["class"], f"{SPLIT_OF_FOLD[r['fold']]}-{r['slice_file_name']}")
+        for r in rows
+        if r["class"] != "gun_shot" and abs(original_seconds(root, r) - 4) < 1e-3
+    )
     assert wav_files(os.path.join(out, "audio")) == expected
     assert "gun_shot" not in os.listdir(os.path.join(out, "audio"))
     assert set(os.listdir(os.path.join(out, "audio"))) == set(us.CLASSES)
-    short = sum(r["class"] != "gun_shot" and abs(original_seconds(root, r) - 4) > 1e-3 for r in rows)
+    short = sum(
+        r["class"] != "gun_shot" and abs(original_seconds(root, r) - 4) > 1e-3 for r in rows
+    )
     assert short > 0 and summary.wrong_length == short
     assert summary.dropped == {"gun_shot": 8}
     assert summary.total == len(expected)
     for split, prefix in (("train", "TRAIN"), ("validate", "VALIDATE"), ("test", "TEST")):
-        assert sum(summary.counts[split].values()) == sum(f"{os.sep}{prefix}-" in f for f in expected)
+        assert sum(summary.counts[split].values()) == sum(
+            f"{os.sep}{prefix}-" in f for f in expected
+        )
     # A recording (fsID) never lands in two splits.
     split_of_id = {}
     for f in expected:
@@ -134,7 +179,9 @@ def test_prepared_audio_is_the_band_limited_mono_original(download, modified):
     out, _ = modified
     row = next(r for r in rows if r["class"] == "siren" and r["fold"] == 1)
     original = audio.load_audio(os.path.join(root, "audio", "fold1", row["slice_file_name"]), 8000)
-    prepared, _ = audio.read_wav(os.path.join(out, "audio", "siren", "TRAIN-" + row["slice_file_name"]))
+    prepared, _ = audio.read_wav(
+        os.path.join(out, "audio", "siren", "TRAIN-" + row["slice_file_name"])
+    )
     np.testing.assert_allclose(prepared, np.clip(original, -1, 1), atol=2e-4)
 
 
@@ -152,10 +199,13 @@ def test_prepare_again_with_other_folds_removes_stale_files(download, tmp_path):
 
 def test_prepare_refuses_overlapping_splits(download, tmp_path):
     with pytest.raises(ValueError, match="fold 9 is in both"):
-        us.prepare(download[0], tmp_path, split_folds={"train": (1, 9), "validate": (9,), "test": (10,)})
+        us.prepare(
+            download[0], tmp_path, split_folds={"train": (1, 9), "validate": (9,), "test": (10,)}
+        )
 
 
 # A tiny hand-made download for the bad-input cases.
+
 
 def mini_download(root, clips, columns=us.CSV_COLUMNS):
     """clips: (file name, class, fold, seconds or raw bytes)."""
@@ -167,8 +217,18 @@ def mini_download(root, clips, columns=us.CSV_COLUMNS):
             path.write_bytes(content)
         else:
             audio.write_pcm(path, np.zeros(int(content * 16000)) + 0.1, 16000, "int16")
-        rows.append({"slice_file_name": name, "fsID": name.split("-")[0], "start": 0, "end": 4.0,
-                     "salience": 1, "fold": fold, "classID": us.CLASSES_10.index(cls), "class": cls})
+        rows.append(
+            {
+                "slice_file_name": name,
+                "fsID": name.split("-")[0],
+                "start": 0,
+                "end": 4.0,
+                "salience": 1,
+                "fold": fold,
+                "classID": us.CLASSES_10.index(cls),
+                "class": cls,
+            }
+        )
     (root / "metadata").mkdir(parents=True, exist_ok=True)
     with open(root / "metadata" / "UrbanSound8K.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
@@ -182,14 +242,18 @@ def good_bytes(tmp_path):
     return (tmp_path / "good.wav").read_bytes()
 
 
-@pytest.mark.parametrize("bad, message", [
-    (b"definitely not audio", "is not a readable WAV file"),
-    ("truncated", "is truncated"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (b"definitely not audio", "is not a readable WAV file"),
+        ("truncated", "is truncated"),
+    ],
+)
 def test_prepare_names_a_corrupt_wav_and_skip_bad_skips_it(tmp_path, bad, message):
     content = good_bytes(tmp_path)[:5000] if bad == "truncated" else bad
-    root = mini_download(tmp_path / "dl", [("1-3-0-0.wav", "dog_bark", 1, 4.0),
-                                           ("2-8-0-0.wav", "siren", 1, content)])
+    root = mini_download(
+        tmp_path / "dl", [("1-3-0-0.wav", "dog_bark", 1, 4.0), ("2-8-0-0.wav", "siren", 1, content)]
+    )
     with pytest.raises(ValueError, match=message) as error:
         us.prepare(root, tmp_path / "out")
     assert os.path.join("fold1", "2-8-0-0.wav") in str(error.value)
@@ -205,8 +269,11 @@ def test_prepare_missing_wav_listed_in_csv(tmp_path):
 
 
 def test_prepare_checks_the_csv(tmp_path):
-    root = mini_download(tmp_path / "a", [("1-3-0-0.wav", "dog_bark", 1, 4.0)],
-                         columns=["slice_file_name", "fsID", "start", "end", "fold", "class"])
+    root = mini_download(
+        tmp_path / "a",
+        [("1-3-0-0.wav", "dog_bark", 1, 4.0)],
+        columns=["slice_file_name", "fsID", "start", "end", "fold", "class"],
+    )
     with pytest.raises(ValueError, match="lacks the column.s. salience, classID"):
         us.prepare(root, tmp_path / "out")
     root = mini_download(tmp_path / "b", [("1-3-0-0.wav", "dog_bark", 1, 4.0)])
@@ -217,15 +284,21 @@ def test_prepare_checks_the_csv(tmp_path):
 
 
 def test_prepare_with_nothing_to_keep_is_an_error(tmp_path):
-    root = mini_download(tmp_path / "dl", [("1-3-0-0.wav", "dog_bark", 1, 2.5),
-                                           ("2-6-0-0.wav", "gun_shot", 1, 4.0)])
+    root = mini_download(
+        tmp_path / "dl", [("1-3-0-0.wav", "dog_bark", 1, 2.5), ("2-6-0-0.wav", "gun_shot", 1, 4.0)]
+    )
     with pytest.raises(ValueError, match="no clip was kept .* 1 were not 4 s long, 1 dropped"):
         us.prepare(root, tmp_path / "out")
 
 
 def test_prepare_tolerates_one_sample_off(tmp_path):
-    root = mini_download(tmp_path / "dl", [("1-3-0-0.wav", "dog_bark", 1, 4.0 - 1 / 16000),
-                                           ("2-3-0-0.wav", "dog_bark", 1, 4.0 - 2 / 16000)])
+    root = mini_download(
+        tmp_path / "dl",
+        [
+            ("1-3-0-0.wav", "dog_bark", 1, 4.0 - 1 / 16000),
+            ("2-3-0-0.wav", "dog_bark", 1, 4.0 - 2 / 16000),
+        ],
+    )
     summary = us.prepare(root, tmp_path / "out")
     assert summary.total == 1 and summary.wrong_length == 1
     rate, data = wavfile.read(tmp_path / "out" / "audio" / "dog_bark" / "TRAIN-1-3-0-0.wav")
@@ -241,6 +314,7 @@ def test_missing_download_says_how_to_get_one(tmp_path):
 
 
 # --- pack and load --------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def packed(modified):
@@ -266,7 +340,9 @@ def test_pack_round_trips_exactly(modified, packed):
         assert files.dtype.kind == "U" and x.dtype == np.float32 and x.shape == (len(files), 32000)
         for i, name in enumerate(files):
             cls, base = name.split("/")
-            assert base.startswith({"train": "TRAIN-", "validate": "VALIDATE-", "test": "TEST-"}[split])
+            assert base.startswith(
+                {"train": "TRAIN-", "validate": "VALIDATE-", "test": "TEST-"}[split]
+            )
             assert class_names[y[i]] == cls
             _, pcm = wavfile.read(os.path.join(out, "audio", cls, base))
             np.testing.assert_array_equal(raw[f"{split}_audio"][i], pcm)
@@ -275,7 +351,9 @@ def test_pack_round_trips_exactly(modified, packed):
 
 
 def test_load_packed_missing_says_how_to_build_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="datatools/prepare_urbansound.py .*datatools/pack_urbansound.py"):
+    with pytest.raises(
+        FileNotFoundError, match="datatools/prepare_urbansound.py .*datatools/pack_urbansound.py"
+    ):
         us.load_packed(tmp_path / "urbansound.npz")
 
 
@@ -295,15 +373,23 @@ def prepared_tree(root, files):
     return root
 
 
-@pytest.mark.parametrize("files, message", [
-    ({"siren/TRAIN-1.wav": (32000, 8000, "int16"), "dog_bark/.keep.wav": (1, 8000, "int16")},
-     r"class folder .*dog_bark holds no WAV files"),
-    ({"siren/TRAIN-1.wav": (31999, 8000, "int16")}, r"TRAIN-1.wav is 8000 Hz, int16, 1 channel\(s\), 31999 samples"),
-    ({"siren/TEST-1.wav": (64000, 16000, "int16")}, r"TEST-1.wav is 16000 Hz"),
-    ({"siren/TEST-1.wav": (32000, 8000, "int24")}, r"TEST-1.wav is 8000 Hz, int32"),
-    ({"siren/1.wav": (32000, 8000, "int16")}, r"1.wav has no TRAIN-/VALIDATE-/TEST- prefix"),
-    ({"cat_meow/TRAIN-1.wav": (32000, 8000, "int16")}, r"unknown class 'cat_meow'"),
-])
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        (
+            {"siren/TRAIN-1.wav": (32000, 8000, "int16"), "dog_bark/.keep.wav": (1, 8000, "int16")},
+            r"class folder .*dog_bark holds no WAV files",
+        ),
+        (
+            {"siren/TRAIN-1.wav": (31999, 8000, "int16")},
+            r"TRAIN-1.wav is 8000 Hz, int16, 1 channel\(s\), 31999 samples",
+        ),
+        ({"siren/TEST-1.wav": (64000, 16000, "int16")}, r"TEST-1.wav is 16000 Hz"),
+        ({"siren/TEST-1.wav": (32000, 8000, "int24")}, r"TEST-1.wav is 8000 Hz, int32"),
+        ({"siren/1.wav": (32000, 8000, "int16")}, r"1.wav has no TRAIN-/VALIDATE-/TEST- prefix"),
+        ({"cat_meow/TRAIN-1.wav": (32000, 8000, "int16")}, r"unknown class 'cat_meow'"),
+    ],
+)
 def test_pack_rejects_bad_trees(tmp_path, files, message):
     root = prepared_tree(tmp_path / "mod", files)
     with pytest.raises(ValueError, match=message):
@@ -318,13 +404,19 @@ def test_pack_missing_tree_says_how_to_build_it(tmp_path):
 
 # --- the seed's pickle ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def seed_pickle(tmp_path):
     rng = np.random.default_rng(0)
-    clip = lambda: rng.integers(-32768, 32768, 32000).astype(np.int16)
-    data = [[["siren", clip()], ["dog_bark", clip()], ["siren", clip()]],
-            [["dog_bark", clip()]],
-            [["air_conditioner", clip()]]]
+
+    def clip():
+        return rng.integers(-32768, 32768, 32000).astype(np.int16)
+
+    data = [
+        [["siren", clip()], ["dog_bark", clip()], ["siren", clip()]],
+        [["dog_bark", clip()]],
+        [["air_conditioner", clip()]],
+    ]
     path = tmp_path / "urbansound.pkl"
     path.write_bytes(pickle.dumps(data))
     return path, data
@@ -332,7 +424,9 @@ def seed_pickle(tmp_path):
 
 def test_seed_pickle_is_refused_without_permission(seed_pickle):
     path, _ = seed_pickle
-    with pytest.raises(ValueError, match="pickle files can run code; pass --allow_pickle if you trust it"):
+    with pytest.raises(
+        ValueError, match="pickle files can run code; pass --allow_pickle if you trust it"
+    ):
         us.load_seed_pickle(path)
 
 
@@ -362,9 +456,15 @@ def test_seed_pickle_of_the_wrong_shape(tmp_path):
 
 # --- the command-line programs ----------------------------------------------------------------------
 
+
 def run_tool(name, *args):
-    return subprocess.run([sys.executable, os.path.join("datatools", f"{name}_urbansound.py"), *map(str, args)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, os.path.join("datatools", f"{name}_urbansound.py"), *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_tools_run_end_to_end(tmp_path):
@@ -386,23 +486,34 @@ def test_tools_run_end_to_end(tmp_path):
 def test_pack_tool_converts_a_pickle_only_when_allowed(seed_pickle, tmp_path):
     path, _ = seed_pickle
     result = run_tool("pack", "--from_pickle", path, "--out", tmp_path / "p.npz")
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--allow_pickle" in result.stderr
+    assert (
+        result.returncode == 2
+        and result.stderr.count("\n") == 1
+        and "--allow_pickle" in result.stderr
+    )
     result = run_tool("pack", "--from_pickle", path, "--allow_pickle", "--out", tmp_path / "p.npz")
     assert result.returncode == 0, result.stderr
     assert len(us.load_packed(tmp_path / "p.npz")[0]["train"][0]) == 3
 
 
-@pytest.mark.parametrize("name, args, message", [
-    ("synth", [], "usage: synth_urbansound.py OUT_DIR"),
-    ("synth", ["OUT", "--clips_per_class", "0"], "--clips_per_class must be at least 1"),
-    ("prepare", ["NOWHERE", "OUT"], "no UrbanSound8K download at"),
-    ("prepare", ["CORRUPT", "OUT"], "is not a readable WAV file"),
-    ("pack", ["NOWHERE"], "no prepared UrbanSound8K at"),
-    ("pack", ["NOWHERE", "--bogus"], "Unknown command line flag 'bogus'"),
-])
+@pytest.mark.parametrize(
+    "name, args, message",
+    [
+        ("synth", [], "usage: synth_urbansound.py OUT_DIR"),
+        ("synth", ["OUT", "--clips_per_class", "0"], "--clips_per_class must be at least 1"),
+        ("prepare", ["NOWHERE", "OUT"], "no UrbanSound8K download at"),
+        ("prepare", ["CORRUPT", "OUT"], "is not a readable WAV file"),
+        ("pack", ["NOWHERE"], "no prepared UrbanSound8K at"),
+        ("pack", ["NOWHERE", "--bogus"], "Unknown command line flag 'bogus'"),
+    ],
+)
 def test_tools_bad_input_one_line_exit_2(tmp_path, name, args, message):
     mini_download(tmp_path / "corrupt", [("2-8-0-0.wav", "siren", 1, b"RIFF....WAVEnot really")])
-    replace = {"NOWHERE": tmp_path / "nowhere", "OUT": tmp_path / "out", "CORRUPT": tmp_path / "corrupt"}
+    replace = {
+        "NOWHERE": tmp_path / "nowhere",
+        "OUT": tmp_path / "out",
+        "CORRUPT": tmp_path / "corrupt",
+    }
     result = run_tool(name, *[replace.get(a, a) for a in args])
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("tfam: error: ")
@@ -410,8 +521,10 @@ def test_tools_bad_input_one_line_exit_2(tmp_path, name, args, message):
 
 
 def test_data_modules_do_not_import_tensorflow():
-    code = ("import sys, tfam.audio, tfam.data.urbansound, tfam.cli; "
-            "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    code = (
+        "import sys, tfam.audio, tfam.data.urbansound, tfam.cli; "
+        "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 

@@ -1,4 +1,5 @@
 """Tone classes for the attribution and salient-audio tests: class c is a steady tone at TONES[c]."""
+
 import numpy as np
 
 RATE = 8000
