@@ -31,13 +31,15 @@ def run_cli(argv, capsys):
     return status, out, err
 
 
-def test_dream_by_class_name_writes_pngs_grid_and_summary(digits_model_path, tmp_path, capsys):
+@pytest.mark.trains
+def test_dream_by_class_name_writes_pngs_grid_and_summary(digits_model_path, tmp_path, capsys, measured):
     out = tmp_path / "dreams"
     status, stdout, _ = run_cli(["dream", digits_model_path, "--class", "seven,1", "--steps", "300",
                                  "--out", str(out), "--quiet"], capsys)
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
     assert [r["target"] for r in summary["rows"]] == ["seven", "one"]
+    measured("p(target)", [r["probability"] for r in summary["rows"]])
     for row in summary["rows"]:
         assert (out / row["file"]).exists()
         assert row["probability"] > 0.5, summary["rows"]
@@ -113,10 +115,12 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert os.listdir(tmp_path) == ["summary.json"]
 
 
-def test_demo_trains_dreams_and_writes_its_results(tmp_path, capsys):
+@pytest.mark.trains
+def test_demo_trains_dreams_and_writes_its_results(tmp_path, capsys, seed, measured):
     from tfam.demos import mnist as demo
-    demo.main(["--out", str(tmp_path), "--epochs", "2", "--steps", "20"])
+    demo.main(["--out", str(tmp_path), "--epochs", "2", "--steps", "20", "--seed", str(seed)])
     summary = json.loads((tmp_path / "summary.json").read_text())
+    measured("test accuracy", summary["test_accuracy"])
     assert len(summary["classes"]) == 10 and summary["test_accuracy"] > 0.3
     for name in ("dreams.png", "mnist_cnn.keras", "mnist_cnn.labels.txt", "dream_7_seven.png"):
         assert (tmp_path / name).exists()

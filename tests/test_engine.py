@@ -37,13 +37,15 @@ def test_diversity_pushes_rows_apart(tiny_image_model):
     assert rises(result)
 
 
-def test_one_batched_run_dreams_all_ten_digits(digits_cnn):
+@pytest.mark.trains
+def test_one_batched_run_dreams_all_ten_digits(digits_cnn, measured):
     result = tfam.dream(digits_cnn, obj.class_logit(list(range(10))),
                         transforms=[tr.jitter(2)],
                         regularizers=[reg.total_variation(0.1), reg.lp_norm(0.1, p=1)],
                         steps=300, verbose=0)
     assert result.x.shape == (10, 28, 28, 1)
     assert result.x.min() >= 0.0 and result.x.max() <= 1.0
+    measured("p(target)", result.target_probability)
     assert np.all(result.target_probability >= 0.9), result.target_probability
     # the reported probabilities are the user's softmax model's own
     np.testing.assert_allclose(result.probabilities, digits_cnn.predict(result.x, verbose=0), atol=1e-5)

@@ -17,9 +17,9 @@ FAST = ["--width", "0.125", "--learning_rate", "0.001", "--val_every", "5", "--p
 
 
 @pytest.fixture(scope="module")
-def packed(tmp_path_factory):
+def packed(tmp_path_factory, seed):
     path = str(tmp_path_factory.mktemp("data") / "urbansound.npz")
-    us.synthesize_packed(path, clips_per_class=(10, 3, 3), seed=0)
+    us.synthesize_packed(path, clips_per_class=(10, 3, 3), seed=10 * seed)
     return path
 
 
@@ -58,12 +58,14 @@ def test_batch_smaller_than_the_class_count_is_refused():
         balanced_batches(np.zeros((4, 32000), np.float32), np.arange(4), 4, 3, "waveform", 0)
 
 
-def test_train_py_learns_the_synthetic_classes_and_logs_tensorboard(packed, tmp_path):
+@pytest.mark.trains
+def test_train_py_learns_the_synthetic_classes_and_logs_tensorboard(packed, tmp_path, seed, measured):
     from tfam.report import summaries
     from tfam.models.loading import load_model
     from tfam.train.classifier import predict_logits
 
-    result = train_py(["40", "27", packed, "--logdir", "logs", "--ckpt_every", "20", *FAST], tmp_path)
+    result = train_py(["40", "27", packed, "--logdir", "logs", "--ckpt_every", "20", "--seed", str(seed), *FAST],
+                      tmp_path)
     assert "step 40/40" in result.stdout and "ETA" in result.stdout and "steps/s" in result.stdout
     model_dir = tmp_path / "logs" / "model"
     for name in ("best.keras", "best.labels.txt", "model.keras", "config.json", "checkpoint"):
@@ -71,7 +73,7 @@ def test_train_py_learns_the_synthetic_classes_and_logs_tensorboard(packed, tmp_
     splits, class_names = us.load_packed(packed)
     model = load_model(str(model_dir / "best.keras"))
     x, y = splits["test"]
-    accuracy = np.mean(predict_logits(model, x, "waveform").argmax(-1) == y)
+    accuracy = measured("test accuracy", np.mean(predict_logits(model, x, "waveform").argmax(-1) == y))
     assert accuracy > 0.6, accuracy  # chance is 1/9
     assert (model_dir / "best.labels.txt").read_text().split() == class_names
 
@@ -86,17 +88,18 @@ def test_train_py_learns_the_synthetic_classes_and_logs_tensorboard(packed, tmp_
     assert steps == list(range(1, 41))
 
 
-def test_seed_schedule_drops_the_learning_rate_spectrogram_front_end(packed, tmp_path):
+@pytest.mark.trains
+def test_seed_schedule_drops_the_learning_rate_spectrogram_front_end(packed, tmp_path, seed, measured):
     from tfam.report import summaries
     result = train_py(["30", "27", packed, "--logdir", "logs", "--ckpt_every", "30", "--drop_window", "5",
                        "--drop_accuracy", "0.2", "--low_learning_rate", "0.00002",
-                       "--frontend", "spectrogram", *FAST], tmp_path)
+                       "--frontend", "spectrogram", "--seed", str(seed), *FAST], tmp_path)
     assert "urbansound_cnn_spectrogram" in result.stdout
     rates = dict(summaries.read_scalars(str(tmp_path / "logs" / "tensorboard"), "learning_rate",
                                         run="train"))
     assert rates[1] == pytest.approx(0.001)
     assert rates[30] == pytest.approx(0.00002)
-    dropped_at = min(s for s, r in rates.items() if r < 0.001)
+    dropped_at = measured("dropped at step", min(s for s, r in rates.items() if r < 0.001))
     assert dropped_at >= 5  # not before the window is full
     assert all(r == pytest.approx(0.00002) for s, r in rates.items() if s >= dropped_at)  # stays low
 
@@ -134,16 +137,18 @@ def test_interrupted_run_resumes_where_it_stopped(packed, tmp_path):
     assert "width" in one_line_error(other)
 
 
-def test_mirrored_strategy_on_two_cpu_devices_learns(packed, tmp_path):
+@pytest.mark.trains
+def test_mirrored_strategy_on_two_cpu_devices_learns(packed, tmp_path, seed, measured):
     from tfam.models.loading import load_model
     from tfam.train.classifier import predict_logits
     result = train_py(["40", "27", packed, "--logdir", "logs", "--strategy", "mirrored",
-                       "--cpu_devices", "2", "--ckpt_every", "40", *FAST], tmp_path)
+                       "--cpu_devices", "2", "--ckpt_every", "40", "--seed", str(seed), *FAST], tmp_path)
     assert "2 replica(s)" in result.stdout
     splits, _ = us.load_packed(packed)
     model = load_model(str(tmp_path / "logs" / "model" / "best.keras"))
     x, y = splits["test"]
-    assert np.mean(predict_logits(model, x, "waveform").argmax(-1) == y) > 0.6
+    accuracy = measured("test accuracy", np.mean(predict_logits(model, x, "waveform").argmax(-1) == y))
+    assert accuracy > 0.6, accuracy  # chance is 1/9
 
 
 @pytest.mark.parametrize("args, words", [
@@ -163,21 +168,24 @@ def test_pickle_is_refused_without_the_flag(tmp_path):
     assert "--allow_pickle" in line and "pickle" in line
 
 
-def test_train_py_trains_the_emotion_mel_classifier(tmp_path):
+@pytest.mark.trains
+def test_train_py_trains_the_emotion_mel_classifier(tmp_path, seed, measured):
     from tfam.data import emotion
     from tfam.models.loading import load_model
     from tfam.train.classifier import predict_logits, input_settings
 
     data = str(tmp_path / "emotion.npz")
-    emotion.synthesize_packed(data, clips_per_class=(8, 3, 3), seed=0)
+    emotion.synthesize_packed(data, clips_per_class=(8, 3, 3), seed=10 * seed)
     result = train_py(["20", "16", data, "--dataset", "emotion", "--logdir", "logs", "--width", "0.25",
-                       "--learning_rate", "0.001", "--ckpt_every", "20", "--progress_every", "10"], tmp_path)
+                       "--learning_rate", "0.001", "--ckpt_every", "20", "--progress_every", "10",
+                       "--seed", str(seed)], tmp_path)
     assert "emotion_mel_cnn" in result.stdout
     splits, _ = emotion.load_packed(data)
     model = load_model(str(tmp_path / "logs" / "model" / "best.keras"))
     frontend, crop = input_settings("emotion_mel")
     x, y = splits["test"]
-    assert np.mean(predict_logits(model, x, frontend, crop=crop).argmax(-1) == y) > 0.5  # chance 0.25
+    accuracy = measured("test accuracy", np.mean(predict_logits(model, x, frontend, crop=crop).argmax(-1) == y))
+    assert accuracy > 0.5, accuracy  # chance 0.25
 
 
 def test_architecture_must_fit_the_dataset(packed, tmp_path):
