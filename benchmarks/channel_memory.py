@@ -37,8 +37,15 @@ def child(channels, max_batch, layer, width, steps):
     model = urbansound_cnn(frontend="waveform", width=width)
     before = peak_mb()
     started = time.perf_counter()
-    tfam.dream(model, objectives.channel(layer, list(range(channels))), steps=steps, verbose=0,
-               spatial_rank=1, max_batch=max_batch or None, **audio_recipe(8000))
+    tfam.dream(
+        model,
+        objectives.channel(layer, list(range(channels))),
+        steps=steps,
+        verbose=0,
+        spatial_rank=1,
+        max_batch=max_batch or None,
+        **audio_recipe(8000),
+    )
     print(f"{before:.0f} {peak_mb():.0f} {time.perf_counter() - started:.1f}")
 
 
@@ -54,14 +61,28 @@ def main():
     if args.child:
         channels, max_batch = (int(v) for v in args.child.split(","))
         return child(channels, max_batch, args.layer, args.width, args.steps)
-    print(f"{args.layer} of the seed CNN at width {args.width:g}, {args.steps} steps, 4 s rows at 8 kHz")
-    print(f"{'channels':>8} {'rows at a time':>15} {'RSS after build MB':>19} {'peak RSS MB':>12} {'s':>6}")
+    print(
+        f"{args.layer} of the seed CNN at width {args.width:g}, {args.steps} steps, 4 s rows at 8 kHz"
+    )
+    print(
+        f"{'channels':>8} {'rows at a time':>15} {'RSS after build MB':>19} {'peak RSS MB':>12} {'s':>6}"
+    )
     for channels in (int(c) for c in args.channels.split(",")):
         for max_batch in (args.max_batch, 0):
             if max_batch == 0 and channels > 4 * args.max_batch:
                 continue  # one batch of all of them: the point is that it is not needed
-            command = [sys.executable, __file__, "--child", f"{channels},{max_batch}",
-                       "--layer", args.layer, "--width", str(args.width), "--steps", str(args.steps)]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                f"{channels},{max_batch}",
+                "--layer",
+                args.layer,
+                "--width",
+                str(args.width),
+                "--steps",
+                str(args.steps),
+            ]
             out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
             rows = max_batch or channels
             print(f"{channels:>8} {rows:>15} {out[0]:>19} {out[1]:>12} {out[2]:>6}")
