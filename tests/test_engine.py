@@ -5,7 +5,9 @@ import tensorflow as tf
 
 import tfam
 from tfam import objectives as obj
-from tfam import params, regularizers as reg, transforms as tr
+from tfam import params
+from tfam import regularizers as reg
+from tfam import transforms as tr
 from tfam.surgery import ends_in_softmax, with_linear_logits
 
 
@@ -14,16 +16,20 @@ def rises(result):
     return np.all(result.best_value > result.history[0] + 1e-6)
 
 
-@pytest.mark.parametrize("objective", [
-    obj.class_logit(1),
-    obj.class_logit([[0, 2]]),
-    obj.neuron("conv", 3),
-    obj.neuron("conv", 1, position=(2, 5)),
-    obj.channel("conv", 2),
-    obj.channel("dense", 4),
-    obj.layer("conv"),
-    obj.layer("dense") + 0.5 * obj.channel("conv", 1) - 0.1 * obj.class_logit(0),
-], ids=lambda o: o.name)
+@pytest.mark.parametrize(
+    "objective",
+    [
+        obj.class_logit(1),
+        obj.class_logit([[0, 2]]),
+        obj.neuron("conv", 3),
+        obj.neuron("conv", 1, position=(2, 5)),
+        obj.channel("conv", 2),
+        obj.channel("dense", 4),
+        obj.layer("conv"),
+        obj.layer("dense") + 0.5 * obj.channel("conv", 1) - 0.1 * obj.class_logit(0),
+    ],
+    ids=lambda o: o.name,
+)
 def test_each_objective_rises_under_ascent(tiny_image_model, objective):
     result = tfam.dream(tiny_image_model, objective, steps=15, batch_size=2, verbose=0)
     assert result.history.shape == (15, 2)
@@ -32,23 +38,35 @@ def test_each_objective_rises_under_ascent(tiny_image_model, objective):
 
 def test_diversity_pushes_rows_apart(tiny_image_model):
     objective = obj.diversity("conv")
-    result = tfam.dream(tiny_image_model, objective, steps=20, batch_size=4, verbose=0,
-                        param=params.direct(noise=0.2))
+    result = tfam.dream(
+        tiny_image_model,
+        objective,
+        steps=20,
+        batch_size=4,
+        verbose=0,
+        param=params.direct(noise=0.2),
+    )
     assert rises(result)
 
 
 @pytest.mark.trains
 def test_one_batched_run_dreams_all_ten_digits(digits_cnn, measured):
-    result = tfam.dream(digits_cnn, obj.class_logit(list(range(10))),
-                        transforms=[tr.jitter(2)],
-                        regularizers=[reg.total_variation(0.1), reg.lp_norm(0.1, p=1)],
-                        steps=300, verbose=0)
+    result = tfam.dream(
+        digits_cnn,
+        obj.class_logit(list(range(10))),
+        transforms=[tr.jitter(2)],
+        regularizers=[reg.total_variation(0.1), reg.lp_norm(0.1, p=1)],
+        steps=300,
+        verbose=0,
+    )
     assert result.x.shape == (10, 28, 28, 1)
     assert result.x.min() >= 0.0 and result.x.max() <= 1.0
     measured("p(target)", result.target_probability)
     assert np.all(result.target_probability >= 0.9), result.target_probability
     # the reported probabilities are the user's softmax model's own
-    np.testing.assert_allclose(result.probabilities, digits_cnn.predict(result.x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        result.probabilities, digits_cnn.predict(result.x, verbose=0), atol=1e-5
+    )
 
 
 def test_softmax_swap_works_on_a_copy_and_leaves_the_model_untouched(tiny_image_model):
@@ -72,13 +90,19 @@ def test_a_separate_softmax_layer_is_removed_on_the_copy():
     assert ends_in_softmax(model)
     copy = with_linear_logits(model)
     x = np.ones((2, 5), np.float32)
-    np.testing.assert_allclose(copy.predict(x, verbose=0), model.get_layer("dense")(x).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        copy.predict(x, verbose=0), model.get_layer("dense")(x).numpy(), atol=1e-6
+    )
     assert ends_in_softmax(model)
 
 
 def test_new_step_counts_and_batch_sizes_do_not_retrace(tiny_image_model):
-    dreamer = tfam.Dreamer(tiny_image_model, obj.class_logit(1), transforms=[tr.jitter(1)],
-                           regularizers=[reg.total_variation(0.1)])
+    dreamer = tfam.Dreamer(
+        tiny_image_model,
+        obj.class_logit(1),
+        transforms=[tr.jitter(1)],
+        regularizers=[reg.total_variation(0.1)],
+    )
     for steps, batch in [(3, 1), (7, 2), (4, 5)]:
         result = dreamer.run(steps=steps, batch_size=batch, verbose=0, chunk_size=2)
         assert result.history.shape == (steps, batch)
@@ -114,21 +138,44 @@ def test_best_input_is_the_highest_scoring_one(tiny_image_model):
 
 def test_callbacks_run_between_chunks(tiny_image_model):
     seen = []
-    tfam.dream(tiny_image_model, obj.class_logit(1), steps=10, chunk_size=4, verbose=0,
-               callbacks=[lambda p: seen.append((p.step, p.input().shape))])
+    tfam.dream(
+        tiny_image_model,
+        obj.class_logit(1),
+        steps=10,
+        chunk_size=4,
+        verbose=0,
+        callbacks=[lambda p: seen.append((p.step, p.input().shape))],
+    )
     assert seen == [(4, (1, 12, 12, 2)), (8, (1, 12, 12, 2)), (10, (1, 12, 12, 2))]
 
 
 def test_sgd_with_yosinski_projections_rises(tiny_image_model):
-    regs = [reg.l2_decay(0.01), reg.blur(0.5, every=4), reg.norm_crop(10), reg.contribution_crop(10)]
-    result = tfam.dream(tiny_image_model, obj.class_logit(1), regularizers=regs, steps=20,
-                        optimizer=tfam.optimizers.sgd(5.0, normalize_gradients=True), verbose=0)
+    regs = [
+        reg.l2_decay(0.01),
+        reg.blur(0.5, every=4),
+        reg.norm_crop(10),
+        reg.contribution_crop(10),
+    ]
+    result = tfam.dream(
+        tiny_image_model,
+        obj.class_logit(1),
+        regularizers=regs,
+        steps=20,
+        optimizer=tfam.optimizers.sgd(5.0, normalize_gradients=True),
+        verbose=0,
+    )
     assert rises(result)
 
 
 def test_fourier_parameterization_rises(tiny_image_model):
-    result = tfam.dream(tiny_image_model, obj.class_logit(0), param=params.fourier(), steps=20,
-                        batch_size=2, verbose=0)
+    result = tfam.dream(
+        tiny_image_model,
+        obj.class_logit(0),
+        param=params.fourier(),
+        steps=20,
+        batch_size=2,
+        verbose=0,
+    )
     assert rises(result)
     assert result.x.shape == (2, 12, 12, 2)
 
@@ -138,19 +185,30 @@ def test_latent_parameterization_optimizes_z_through_a_generator(tiny_image_mode
     z = keras.Input((6,))
     h = keras.layers.Dense(12 * 12 * 2, activation="sigmoid")(z)
     generator = keras.Model(z, keras.layers.Reshape((12, 12, 2))(h))
-    result = tfam.dream(tiny_image_model, obj.class_logit(1), param=params.latent(generator),
-                        steps=30, batch_size=3, learning_rate=0.1, verbose=0)
+    result = tfam.dream(
+        tiny_image_model,
+        obj.class_logit(1),
+        param=params.latent(generator),
+        steps=30,
+        batch_size=3,
+        learning_rate=0.1,
+        verbose=0,
+    )
     assert rises(result)
     assert result.params.shape == (3, 6)
     np.testing.assert_allclose(generator(result.params).numpy(), result.x, atol=1e-6)
 
 
 def test_waveform_model_dreams_with_audio_transforms(tiny_audio_model):
-    result = tfam.dream(tiny_audio_model, obj.class_logit([0, 1, 2, 3]),
-                        param=params.direct((-1.0, 1.0)),
-                        transforms=[tr.time_shift(8), tr.gain(-3, 3), tr.random_scale(0.95, 1.05)],
-                        regularizers=[reg.total_variation(0.1), reg.lp_norm(0.1, p=2)],
-                        steps=40, verbose=0)
+    result = tfam.dream(
+        tiny_audio_model,
+        obj.class_logit([0, 1, 2, 3]),
+        param=params.direct((-1.0, 1.0)),
+        transforms=[tr.time_shift(8), tr.gain(-3, 3), tr.random_scale(0.95, 1.05)],
+        regularizers=[reg.total_variation(0.1), reg.lp_norm(0.1, p=2)],
+        steps=40,
+        verbose=0,
+    )
     assert result.x.shape == (4, 256)
     assert np.abs(result.x).max() <= 1.0
     assert rises(result)
@@ -174,8 +232,13 @@ def test_batch_size_must_fit_per_row_targets(tiny_image_model):
 
 def test_wrong_start_shape_is_a_clear_error(tiny_image_model):
     with pytest.raises(ValueError, match="does not fit the model input"):
-        tfam.dream(tiny_image_model, obj.class_logit(0), param=params.direct(start=np.zeros((5, 5))),
-                   steps=2, verbose=0)
+        tfam.dream(
+            tiny_image_model,
+            obj.class_logit(0),
+            param=params.direct(start=np.zeros((5, 5))),
+            steps=2,
+            verbose=0,
+        )
 
 
 def test_nan_from_the_model_is_a_clear_error():
@@ -188,8 +251,9 @@ def test_nan_from_the_model_is_a_clear_error():
 
 def test_projections_need_the_direct_parameterization(tiny_image_model):
     with pytest.raises(ValueError, match="direct parameterization"):
-        tfam.Dreamer(tiny_image_model, obj.class_logit(0), param=params.fourier(),
-                     regularizers=[reg.blur()])
+        tfam.Dreamer(
+            tiny_image_model, obj.class_logit(0), param=params.fourier(), regularizers=[reg.blur()]
+        )
 
 
 def test_objective_algebra_is_immutable():
@@ -204,8 +268,13 @@ def test_objective_algebra_is_immutable():
 
 def test_components_are_immutable():
     penalty, jitter, objective = reg.total_variation(1.0), tr.jitter(2), obj.class_logit(1)
-    for thing, name in ((penalty, "weight"), (jitter, "name"), (objective, "layers"),
-                        (params.direct(), "value_range"), (tfam.optimizers.adam(), "learning_rate")):
+    for thing, name in (
+        (penalty, "weight"),
+        (jitter, "name"),
+        (objective, "layers"),
+        (params.direct(), "value_range"),
+        (tfam.optimizers.adam(), "learning_rate"),
+    ):
         with pytest.raises(AttributeError, match="immutable"):
             setattr(thing, name, 0)
 
@@ -214,8 +283,15 @@ def test_a_sigmoid_classifier_reports_its_own_probabilities_and_is_dreamed_on_lo
     keras.utils.set_random_seed(3)
     inputs = keras.Input((6,))
     model = keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid", name="out")(inputs))
-    result = tfam.dream(model, obj.class_logit(1), param=params.direct((-1.0, 1.0)), steps=30,
-                        batch_size=2, learning_rate=0.1, verbose=0)
+    result = tfam.dream(
+        model,
+        obj.class_logit(1),
+        param=params.direct((-1.0, 1.0)),
+        steps=30,
+        batch_size=2,
+        learning_rate=0.1,
+        verbose=0,
+    )
     np.testing.assert_allclose(result.probabilities, model.predict(result.x, verbose=0), atol=1e-6)
     logits = with_linear_logits(model)(result.best_x).numpy()[:, 1]
     np.testing.assert_allclose(result.best_value, logits, rtol=1e-4, atol=1e-4)
@@ -230,7 +306,9 @@ def test_softmax_at_the_end_of_a_nested_model_is_swapped_on_a_copy():
     x = np.ones((2, 5), np.float32)
     copy = with_linear_logits(model)
     np.testing.assert_allclose(tf.nn.softmax(copy(x)).numpy(), model(x).numpy(), atol=1e-6)
-    nested_softmax = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3), keras.layers.Softmax()])
+    nested_softmax = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(3), keras.layers.Softmax()]
+    )
     outer = keras.Model(inputs, nested_softmax(inputs))
     with pytest.raises(ValueError, match="Softmax layer inside a nested model"):
         with_linear_logits(outer)
@@ -239,6 +317,7 @@ def test_softmax_at_the_end_of_a_nested_model_is_swapped_on_a_copy():
 def test_dreaming_does_not_keep_the_model_alive():
     import gc
     import weakref
+
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
     tfam.dream(model, obj.class_logit(0), steps=2, verbose=0)
@@ -251,7 +330,9 @@ def test_dreaming_does_not_keep_the_model_alive():
 def test_class_targets_on_a_layer_that_is_not_batch_by_classes_is_a_clear_error():
     inputs = keras.Input((16, 4))
     model = keras.Model(inputs, keras.layers.Dense(3)(inputs))  # output (B, 16, 3)
-    with pytest.raises(ValueError, match=r"class targets need a \(batch, classs\) tensor|\(batch, class"):
+    with pytest.raises(
+        ValueError, match=r"class targets need a \(batch, classs\) tensor|\(batch, class"
+    ):
         tfam.Dreamer(model, obj.class_logit(1), spatial_rank=1)
 
 
