@@ -224,7 +224,7 @@ def test_two_streams_of_known_grad_cam_are_resized_and_combined():
     # each stream's Grad-CAM is its activation / positions; weighted by positions and summed, the
     # map is the input plus its 4-frame average resized back to 32 frames
     pooled = x[..., 0].reshape(2, 16, 8, 4).mean(axis=-1)
-    expected = at.normalize(x[..., 0] + at.resize(pooled, (16, 32)).numpy()).numpy()
+    expected = at.normalize(x[..., 0] + at.resize_maps(pooled, (16, 32)).numpy()).numpy()
     assert np.allclose(
         att.maps, expected, atol=1e-3
     )  # (the normalization adds 1e-7 to tiny ranges)
@@ -280,11 +280,11 @@ def test_layers_by_name_and_clear_errors(tone_models):
 
 def test_resize_keeps_the_corners_like_scipy_zoom():
     maps = np.random.default_rng(0).uniform(size=(2, 5, 3)).astype(np.float32)
-    ours = at.resize(maps, (17, 9)).numpy()
+    ours = at.resize_maps(maps, (17, 9)).numpy()
     theirs = scipy.ndimage.zoom(maps, (1, 17 / 5, 9 / 3), order=1)
     assert np.allclose(ours, theirs, atol=1e-5)
     assert np.allclose(
-        at.resize(maps[:, :, :1], (5, 4)).numpy(), np.repeat(maps[:, :, :1], 4, axis=2)
+        at.resize_maps(maps[:, :, :1], (5, 4)).numpy(), np.repeat(maps[:, :, :1], 4, axis=2)
     )
 
 

@@ -170,7 +170,7 @@ def check_layers(model, names):
 # ----------------------------------------------------------------------------- shared pieces
 
 
-def resize(maps, size):
+def resize_maps(maps, size):
     """(B, *s) -> (B, *size) by separable linear interpolation that keeps the corners (as
     scipy.ndimage.zoom with order=1, tf-keras-vis' upsampling): out[i] = in[i * (n - 1) / (m - 1)]."""
     maps = tf.convert_to_tensor(maps, tf.float32)
@@ -293,7 +293,7 @@ def _scorecam_weights(logit_model, features, act, targets, batch_size):
 
         def body(i, scores):
             index = tf.range(i * batch_size, (i + 1) * batch_size)
-            masks = normalize(resize(tf.gather(maps, index), size))
+            masks = normalize(resize_maps(tf.gather(maps, index), size))
             rows_here = tf.gather(row_of, index)
             x = tf.gather(features, rows_here)
             x = x * (masks[..., None] if with_channels else masks)
@@ -360,7 +360,7 @@ def _tfam_maps(
         else:
             weights = _scorecam_weights(logit_model, features, act, targets, batch_size)
             cam = tf.nn.relu(tf.einsum("b...c,bc->b...", act, weights))
-        resized = resize(cam, size)
+        resized = resize_maps(cam, size)
         per_layer[name] = normalize(resized).numpy()
         # A CAM value is evidence per position of its layer; a stream at a quarter of the time
         # resolution has a quarter of the positions, each standing for four times as much input,
@@ -518,7 +518,7 @@ __all__ = [
     "stream_layers",
     "split_at_frontend",
     "find_frontend",
-    "resize",
+    "resize_maps",
     "normalize",
     "METHODS",
     "BACKENDS",

@@ -290,7 +290,7 @@ def map_to_mel(maps, hear, settings=None):
     return resample_axis(resample_axis(maps, 1, hear.freqs, freqs), 2, hear.times, times)
 
 
-def log_mel(waveforms, settings):
+def clip_log_mel(waveforms, settings):
     """(B, n_mels, frames) log-mel of (B, samples) waveforms (tfam.audio.mel, floor 1e-5)."""
     return mel.log_mel(tf.constant(waveforms, tf.float32), **settings).numpy()
 
@@ -323,7 +323,7 @@ def griffin_lim(log_mel_values, settings, samples, n_iter=GRIFFIN_LIM_ITERATIONS
 def log_mel_error(waveforms, target, settings, floor=mel.LOG_FLOOR):
     """(B,) RMS difference between the log-mel of the waveforms and ``target`` (both floored)."""
     low = math.log(floor)
-    diff = np.maximum(log_mel(waveforms, settings), low) - np.maximum(target, low)
+    diff = np.maximum(clip_log_mel(waveforms, settings), low) - np.maximum(target, low)
     return np.sqrt(np.mean(diff**2, axis=(1, 2)))
 
 
@@ -401,7 +401,7 @@ def salient_audio(
     # on the log-mel grid: cells the model never hears (outside its crop) are not kept, so they
     # stay in the complement
     mask = map_to_mel(salient_mask(maps, threshold), hear, settings)
-    values = log_mel(clips, settings)
+    values = clip_log_mel(clips, settings)
     keep, remove = mask_log_mel(values, mask), mask_log_mel(values, 1.0 - mask)
     audio = griffin_lim(np.concatenate([keep, remove, values]), settings, hear.samples, n_iter)
     keep_audio, remove_audio, resynth = np.split(audio, 3)
@@ -445,7 +445,7 @@ __all__ = [
     "salient_mask",
     "resample_axis",
     "map_to_mel",
-    "log_mel",
+    "clip_log_mel",
     "mask_log_mel",
     "griffin_lim",
     "log_mel_error",
