@@ -1,17 +1,13 @@
 """Label Embeddings Projection (seed 003): word-vector files, class-name embeddings, the loss, training
 toward the embeddings through the Trainer, and train.py with --lep_weight / --word_vectors."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from train_program import run_train_py  # tests/train_program.py: train.py in this process
 
 from tfam.data import urbansound as us
 from tfam.train import lep
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = sorted({w for c in us.CLASSES for w in lep.words_of(c)})
 
 
@@ -246,12 +242,7 @@ def test_lep_weight_zero_is_plain_cross_entropy(packed, tmp_path):
 
 
 def train_py(args, cwd):
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, "train.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-    )
+    return run_train_py(args, cwd)  # in this process: tests/test_training.py runs the program too
 
 
 def test_train_py_slowfast_with_lep_end_to_end(packed, glove, tmp_path):

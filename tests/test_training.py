@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from train_program import run_train_py  # tests/train_program.py: train.py in this process
 
 from tfam.data import urbansound as us
 
@@ -24,14 +25,18 @@ def packed(tmp_path_factory, seed):
     return path
 
 
-def train_py(args, cwd, check=True, **kwargs):
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "train.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        **kwargs,
-    )
+def train_py(args, cwd, check=True, process=False):
+    """train.py ARGS in ``cwd``: in this process (which saves starting TensorFlow), or with
+    ``process`` as a program of its own."""
+    if process:
+        result = subprocess.run(
+            [sys.executable, os.path.join(REPO, "train.py"), *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        )
+    else:
+        result = run_train_py(args, cwd)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -219,6 +224,7 @@ def test_mirrored_strategy_on_two_cpu_devices_learns(packed, tmp_path, seed, mea
             *FAST,
         ],
         tmp_path,
+        process=True,  # logical CPU devices are set before TensorFlow starts
     )
     assert "2 replica(s)" in result.stdout
     splits, _ = us.load_packed(packed)
@@ -241,12 +247,14 @@ def test_mirrored_strategy_on_two_cpu_devices_learns(packed, tmp_path, seed, mea
 def test_bad_input_is_one_line(packed, tmp_path, args, words):
     if args[1:2] == ["4"]:
         args = args + [packed]
-    assert words in one_line_error(train_py(args, tmp_path, check=False))
+    assert words in one_line_error(train_py(args, tmp_path, check=False, process=True))
 
 
 def test_pickle_is_refused_without_the_flag(tmp_path):
     (tmp_path / "urbansound.pkl").write_bytes(b"not read")
-    line = one_line_error(train_py(["5", "27", "urbansound.pkl"], tmp_path, check=False))
+    line = one_line_error(
+        train_py(["5", "27", "urbansound.pkl"], tmp_path, check=False, process=True)
+    )
     assert "--allow_pickle" in line and "pickle" in line
 
 
