@@ -4,7 +4,7 @@ import sys
 
 from tfam.cli import deepdream, explain  # light: they import TensorFlow only when they run
 from tfam.cli.common import (
-    TfamParser,
+    ArgumentParser,
     add_output_arguments,
     import_tensorflow_quietly,
     interrupted,
@@ -14,12 +14,11 @@ from tfam.cli.common import (
 
 
 def build_parser():
-    from absl.flags import argparse_flags
-
-    class Parser(TfamParser, argparse_flags.ArgumentParser):
-        pass
-
-    parser = Parser(prog="tfam", description="See and hear what a Keras network has learned.")
+    # plain argparse, not absl's argparse_flags: that one adds every absl flag defined in the process
+    # (train.py's --seed, once train.py is imported) and then clashes with tfam's own
+    parser = ArgumentParser(
+        prog="tfam", description="See and hear what a Keras network has learned."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     dream = commands.add_parser(
