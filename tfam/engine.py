@@ -282,7 +282,8 @@ class Dreamer(tf.Module):
                 tf.constant(count, tf.int32),
             )
             values = values.numpy()
-            pace.took(count, time.perf_counter() - chunk_started)
+            if not chunk_size:  # a chunk_size the caller gave stays fixed
+                pace.took(count, time.perf_counter() - chunk_started)
             bad = np.argwhere(~np.isfinite(values))
             if len(bad):
                 step, row = bad[0]
