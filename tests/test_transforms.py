@@ -103,6 +103,15 @@ def test_time_shift_moves_rows_along_last_spatial_axis_with_zero_fill(shape):
     assert any(s != 0 for s in shifts)
 
 
+def test_time_shift_longer_than_the_clip_keeps_three_quarters_of_it():
+    """A recipe's 0.16 s shift is longer than a short model input: it must not shift it away."""
+    x = sample((32, 64))
+    out = apply(time_shift(2560), x)
+    kept = (out != 0).sum(axis=1)
+    assert kept.min() >= 48, kept  # at most 64 // 4 samples shifted out of each row
+    assert len({int(k) for k in kept}) > 4  # still a random shift per row
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_random_scale_of_one_is_identity(shape):
     x = sample(shape)

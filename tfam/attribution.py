@@ -47,7 +47,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfam.keras_internals import producer, producer_inputs
-from tfam.surgery import clone_model, with_linear_logits
+from tfam.objectives import OUTPUT
+from tfam.surgery import clone_model, layer_names, layer_shape, outputs_model, with_linear_logits
 
 METHODS = ("saliency", "gradcam", "gradcam++", "scorecam")
 BACKENDS = ("auto", "tf-keras-vis", "tfam")
@@ -126,6 +127,14 @@ def _cam_layer(tensor):
 
 def stream_layers(model):
     """Names of the last convolution of every stream of ``model`` (see the module docstring)."""
+    backed = getattr(model, "graph_backed", None)  # a SavedModel or frozen graph: its tensors
+    if backed is not None:
+        if not backed.cam_tensors():
+            raise ValueError(
+                f"no convolution found on the way back from the output of '{model.name}'; "
+                "use the saliency method, or name a tensor (tfam inspect lists them)"
+            )
+        return backed.cam_tensors()
     heads, queue, seen = [], [model.outputs[0]], set()
     while queue:
         t = queue.pop(0)
@@ -152,13 +161,13 @@ def stream_layers(model):
 
 def check_layers(model, names):
     """The named layers, which must exist and have time/space axes; clear errors otherwise."""
-    known = [layer.name for layer in model.layers]
+    known = layer_names(model)
     for name in names:
         if name not in known:
             listed = [n for n in known if not n.startswith(("input", "keras_tensor"))]
             shown = ", ".join(listed[:12]) + (", ..." if len(listed) > 12 else "")
             raise ValueError(f"unknown layer '{name}'; the model's layers include: {shown}")
-        shape = model.get_layer(name).output.shape
+        shape = layer_shape(model, name)
         if len(shape) < 3:
             raise ValueError(
                 f"layer '{name}' has output shape {tuple(shape)}: a CAM method needs a "
@@ -229,8 +238,7 @@ def targets_for(logits, target):
 
 
 def _cam_model(logit_model, layers):
-    outputs = [logit_model.get_layer(n).output for n in layers] + [logit_model.outputs[0]]
-    return keras.Model(logit_model.inputs[0], outputs)
+    return outputs_model(logit_model, list(layers) + [OUTPUT])
 
 
 def _gradients(cam_model, x, targets):
@@ -239,6 +247,7 @@ def _gradients(cam_model, x, targets):
     @tf.function
     def run(x, targets):
         with tf.GradientTape() as tape:
+            tape.watch(x)  # a frozen graph has no variables: nothing else would be recorded
             *acts, logits = cam_model(x, training=False)
             score = tf.gather(logits, targets, batch_dims=1)
         return acts, tape.gradient(score, acts)
@@ -407,8 +416,11 @@ def _keras_vis_maps(
     return np.asarray(maps, np.float32)
 
 
-def keras_vis_can_run(features, layers, method):
-    """True when tf-keras-vis handles the case: a 2-D input with channels and at most one CAM layer."""
+def keras_vis_can_run(features, layers, method, model=None):
+    """True when tf-keras-vis handles the case: a 2-D input with channels and at most one CAM
+    layer, of a Keras model (a graph-backed model's tensors are no layers it can find)."""
+    if getattr(model, "graph_backed", None) is not None:
+        return False
     return len(features.shape) == 4 and (method == "saliency" or len(layers) == 1)
 
 
@@ -468,7 +480,7 @@ def attribute(
             logit_model,
             [layers] if isinstance(layers, str) else (layers or stream_layers(logit_model)),
         )
-    can_use_keras_vis = keras_vis_can_run(features, layers, method)
+    can_use_keras_vis = keras_vis_can_run(features, layers, method, logit_model)
     if backend == "tf-keras-vis" and not can_use_keras_vis:
         raise ValueError(
             f"tf-keras-vis cannot compute {method} here (input {features.shape[1:]}, "

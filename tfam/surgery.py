@@ -1,6 +1,9 @@
-"""Operations on Keras models that tfam needs: logits instead of softmax, feature extraction, clones.
+"""Operations on Keras models that tfam needs: logits instead of softmax, feature extraction, clones,
+one output chosen from several, a fixed input size.
 
-The user's model is never changed: surgery works on a clone.
+The user's model is never changed: surgery works on a clone. A graph-backed model (a SavedModel or
+frozen graph, tfam.models.graphs) carries ``model.graph_backed``, which answers the same questions
+for its graph: the core cannot import models/, so it asks the model.
 """
 
 import logging
@@ -8,8 +11,10 @@ import weakref
 
 import keras
 
-from tfam.keras_internals import safe_mode_scope
+from tfam.keras_internals import producer, safe_mode_scope
 from tfam.objectives import OUTPUT
+
+REDUCTIONS = ("mean", "max")
 
 log = logging.getLogger("tfam")
 
@@ -21,6 +26,95 @@ def mark_loaded_unsafely(model):
     """Remember that the user loaded ``model`` with safe mode off, so that clones of it may
     deserialize what the file holds (its Lambda layers) too."""
     _loaded_unsafely.add(model)
+
+
+def _graph_backed(model):
+    return getattr(model, "graph_backed", None)
+
+
+@keras.saving.register_keras_serializable(package="tfam")
+class OverTime(keras.layers.Layer):
+    """(batch, frames, classes) -> (batch, classes) by the mean or the max over frames: an output
+    with a time axis as one score per class."""
+
+    def __init__(self, reduce="mean", **kwargs):
+        super().__init__(**kwargs)
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}, got {reduce!r}")
+        self.reduce = reduce
+
+    def call(self, x):
+        op = keras.ops.mean if self.reduce == "mean" else keras.ops.max
+        return op(x, axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "reduce": self.reduce}
+
+
+def output_names(model):
+    """The names of a Keras model's outputs (the layers that make them), in order."""
+    return [
+        producer(t).name if producer(t) is not None else str(i) for i, t in enumerate(model.outputs)
+    ]
+
+
+def select_output(model, output=None, reduce="mean"):
+    """A model with one output: the one named ``output`` (None: the only one), reduced over time
+    by ``reduce`` when it has a time axis (batch, frames, classes). Layers are shared."""
+    names = output_names(model)
+    if output is None:
+        if len(names) != 1:
+            raise ValueError(
+                f"the model has {len(names)} outputs ({', '.join(names)}); choose one "
+                "(--output NAME, output=)"
+            )
+        output = names[0]
+    if output not in names:
+        raise ValueError(f"the model has no output {output!r}; its outputs: {', '.join(names)}")
+    tensor = model.outputs[names.index(output)]
+    if len(tensor.shape) == 3:
+        tensor = OverTime(reduce, name=f"{reduce}_over_time")(tensor)
+    elif len(names) == 1:
+        return model
+    return keras.Model(model.inputs, tensor, name=model.name)
+
+
+def fix_input_size(model, shape):
+    """A copy of ``model`` (same weights, same layer names) whose input has this shape (no batch
+    axis): a model of open input size dreamed at one size."""
+    shape = tuple(shape)
+    declared = tuple(model.inputs[0].shape[1:])
+    if len(declared) != len(shape) or any(d not in (None, s) for d, s in zip(declared, shape)):
+        raise ValueError(f"the model takes input of shape {declared}; {shape} does not fit it")
+    if declared == shape:
+        return model
+    backed = _graph_backed(model)
+    if backed is not None:
+        return backed.with_input_shape(shape)
+    with safe_mode_scope(model not in _loaded_unsafely):
+        copy = keras.models.clone_model(
+            model, input_tensors=keras.Input(shape, dtype=model.inputs[0].dtype)
+        )
+    copy.set_weights(model.get_weights())
+    if model in _loaded_unsafely:
+        mark_loaded_unsafely(copy)
+    return copy
+
+
+def layer_names(model):
+    """The names that layer, channel and neuron objectives (and CAM methods) can read."""
+    backed = _graph_backed(model)
+    if backed is not None:
+        return backed.tensor_names()
+    return [layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def layer_shape(model, name):
+    """The output shape of the named layer (or inner tensor), batch axis first."""
+    backed = _graph_backed(model)
+    if backed is not None:
+        return backed.tensor_shape(name)
+    return tuple(layer_output(model, name).shape)
 
 
 def _final_layer(model):
@@ -36,7 +130,11 @@ _SQUASHES = {"softmax": "softmax", "softmax_v2": "softmax", "sigmoid": "sigmoid"
 
 def output_activation(model):
     """'softmax' or 'sigmoid' when the model's last layer squashes its output, else None."""
+    if _graph_backed(model) is not None:
+        return _graph_backed(model).squash()
     layer = _final_layer(model)
+    if isinstance(layer, OverTime):  # a reduction over frames of squashed frames
+        return output_activation(keras.Model(model.inputs, layer.input))
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     return _SQUASHES.get(getattr(getattr(layer, "activation", None), "__name__", None))
@@ -69,6 +167,20 @@ def with_linear_logits(model):
         return model
     if model in _linear_copies:
         return _linear_copies[model]
+    _warn_squash(model, squash)
+    backed, last = _graph_backed(model), _final_layer(model)
+    if backed is not None:
+        copy = backed.with_logits()
+    elif isinstance(last, OverTime):  # linear frames, then the same reduction
+        frames = _linear_logits(keras.Model(model.inputs, last.input, name=model.name))
+        copy = keras.Model(frames.inputs, OverTime(last.reduce)(frames.outputs[0]))
+    else:
+        copy = _linear_logits(model)
+    _linear_copies[model] = copy
+    return copy
+
+
+def _warn_squash(model, squash):
     log.warning(
         "tfam: the model '%s' ends in %s; class objectives use a copy with linear logits, "
         "because maximizing a %s output can succeed by suppressing the other classes "
@@ -77,6 +189,9 @@ def with_linear_logits(model):
         squash,
         squash,
     )
+
+
+def _linear_logits(model):
     copy = clone_model(model)
     copy.set_weights(model.get_weights())
     last = _final_layer(copy)
@@ -90,7 +205,6 @@ def with_linear_logits(model):
         copy = keras.Model(copy.inputs, last.input, name=f"{model.name}_logits")
     else:  # a Dense/Conv/Activation layer: its activation is read at call time
         last.activation = keras.activations.linear
-    _linear_copies[model] = copy
     return copy
 
 
@@ -104,7 +218,16 @@ def layer_output(model, name):
         raise ValueError(f"unknown layer '{name}'; the model's layers are: {names}") from None
 
 
+def outputs_model(model, names):
+    """A model from the input to a list: the output of each named layer, in order (``OUTPUT``:
+    the model's output)."""
+    backed = _graph_backed(model)
+    if backed is not None:
+        return backed.features(names)
+    return keras.Model(model.inputs, [layer_output(model, n) for n in names])
+
+
 def feature_model(model, names):
-    """A model from the input to the outputs of the named layers (``OUTPUT``: the model's output)."""
+    """(sorted names, a model from the input to the outputs of those layers)."""
     names = sorted(names)
-    return names, keras.Model(model.inputs, [layer_output(model, n) for n in names])
+    return names, outputs_model(model, names)

@@ -100,11 +100,16 @@ def jitter(pixels, per_row=True):
 
 def time_shift(max_shift):
     """Delay or advance each row by up to ``max_shift`` samples (or frames) along the last spatial
-    axis (time, for waveforms and time-last spectrograms), filling with silence instead of wrapping."""
+    axis (time, for waveforms and time-last spectrograms), filling with silence instead of wrapping.
+    The shift stays within a quarter of the axis: a shift as long as a short clip would leave
+    only silence (0.16 s is 2,560 samples at 16 kHz, longer than a model's 64-sample input)."""
 
     def fn(x, seed, layout):
-        shifts = _random_ints(seed, tf.shape(x)[0], max_shift)
-        return shift_rows(x, shifts, layout.spatial_axes[-1])
+        axis = layout.spatial_axes[-1]
+        length = x.shape[axis]
+        limit = max_shift if length is None else min(max_shift, length // 4)
+        shifts = _random_ints(seed, tf.shape(x)[0], limit)
+        return shift_rows(x, shifts, axis)
 
     return Transform(fn, f"time_shift({max_shift})")
 

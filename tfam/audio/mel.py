@@ -243,6 +243,11 @@ class LogMel(keras.layers.Layer):
         )
         self.scale_to_unit = scale_to_unit
 
+    @property
+    def sample_rate(self):
+        """The rate the mel filters assume (tfam inspect shows it as the model's)."""
+        return self.settings["sample_rate"]
+
     def call(self, waveform):
         x = log_mel(waveform, **self.settings)
         if self.scale_to_unit:

@@ -69,6 +69,7 @@ class SeedSpectrogram(keras.layers.Layer):
     is_frontend = (
         True  # attribution splits a waveform model here (and needs no import of this module)
     )
+    sample_rate = SAMPLE_RATE  # the rate seed 002's spectrogram settings assume (tfam inspect)
 
     def __init__(
         self,

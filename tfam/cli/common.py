@@ -159,7 +159,8 @@ def add_output_arguments(group, default_out, tensorboard=True):
     group.add_argument(
         "--unsafe-load",
         action="store_true",
-        help="load models with Keras safe_mode off (lets the file run code: trusted files only)",
+        help="load models with Keras safe_mode off and run graphs without checking their ops "
+        "(lets the file run code, read or write files: trusted files only)",
     )
 
 
@@ -178,6 +179,55 @@ class TfamParser:
 
 class ArgumentParser(TfamParser, argparse.ArgumentParser):
     """argparse the tfam way (the demos' parsers)."""
+
+
+MODEL_HELP = (
+    ".keras / .h5 file, SavedModel directory or frozen GraphDef .pb (tfam inspect MODEL lists "
+    "its inputs, outputs and the layers or tensors objectives can name)"
+)
+
+
+def add_model_arguments(parser):
+    """The model and how to read it, the same for every tfam command that takes one."""
+    parser.add_argument("model", help=MODEL_HELP)
+    group = parser.add_argument_group("reading the model")
+    group.add_argument(
+        "--output", default=None, help="the output to read when the model has several (by name)"
+    )
+    group.add_argument(
+        "--reduce",
+        choices=("mean", "max"),
+        default="mean",
+        help="an output with a time axis (batch, frames, classes) becomes one score per class "
+        "by this reduction over frames (default mean)",
+    )
+    group.add_argument(
+        "--input-node", default=None, help="a frozen graph's input node (default 'input')"
+    )
+    group.add_argument(
+        "--output-node",
+        default=None,
+        help="a frozen graph's output node (default 'fc2/fully_connected/fc_out')",
+    )
+    group.add_argument(
+        "--signature", default=None, help="a SavedModel's signature (default its only one)"
+    )
+
+
+def load_user_model(args, input_shape=None):
+    """The model that the arguments name, as one Keras model with one input and one output."""
+    from tfam.models.loading import load_model
+
+    return load_model(
+        args.model,
+        safe_mode=not args.unsafe_load,
+        output=args.output,
+        reduce=args.reduce,
+        input_shape=input_shape,
+        input_node=args.input_node,
+        output_node=args.output_node,
+        signature=args.signature,
+    )
 
 
 def add_audio_input_arguments(group):

@@ -17,7 +17,12 @@ import numpy as np
 
 # light imports only: cli.main.build_parser calls add_parser before TensorFlow is (quietly) imported
 from tfam import audio, outputs
-from tfam.cli.common import add_audio_input_arguments, add_output_arguments, non_finite_policy
+from tfam.cli.common import (
+    add_audio_input_arguments,
+    add_model_arguments,
+    add_output_arguments,
+    non_finite_policy,
+)
 from tfam.layout import layout_of
 
 AUDIO_RANGE = (-1.0, 1.0)
@@ -34,7 +39,7 @@ def add_parser(commands):
         description="Amplify what the given layers respond to in a WAV file (1-D models) or a PNG/JPEG "
         "image (2-D models); writes dream.wav or dream.png and summary.json.",
     )
-    p.add_argument("model", help=".keras / .h5 file or SavedModel directory")
+    add_model_arguments(p)
     p.add_argument("input", help="WAV file (1-D waveform models) or PNG/JPEG image (2-D models)")
     target = p.add_argument_group("target")
     target.add_argument(
@@ -146,15 +151,14 @@ def octave_exponents(count):
 def build_objective(model, names, weights):
     """The weighted sum of the layers' mean squares; unknown names fail with a few known ones."""
     from tfam import objectives
+    from tfam.surgery import layer_names
 
-    known = [layer.name for layer in model.layers]
+    known = layer_names(model)
     for name in names:
         if name not in known:
-            listed = [
-                layer.name for layer in model.layers if type(layer).__name__ != "InputLayer"
-            ] or known
-            shown = ", ".join(listed[:LISTED_LAYERS]) + (
-                ", ..." if len(listed) > LISTED_LAYERS else ""
+            close = [n for n in known if name in n or n in name] or known
+            shown = ", ".join(close[:LISTED_LAYERS]) + (
+                ", ..." if len(close) > LISTED_LAYERS else ""
             )
             raise ValueError(f"unknown layer '{name}'; the model's layers include: {shown}")
     total = None
@@ -320,10 +324,10 @@ class Job:
 
 def load(args, names, weights):
     """The model and the input, checked against each other."""
-    from tfam.models.loading import load_model
+    from tfam.cli.common import load_user_model
 
     kind = input_kind(args.input)
-    model = load_model(args.model, safe_mode=not args.unsafe_load)
+    model = load_user_model(args)
     if len(model.inputs) != 1:
         raise ValueError(f"the model takes {len(model.inputs)} inputs; tfam deepdream needs one")
     input_shape = tuple(model.inputs[0].shape)

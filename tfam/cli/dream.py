@@ -7,9 +7,10 @@ from tfam import audio, objectives, outputs
 from tfam import params as param_lib
 from tfam import regularizers as reg
 from tfam import transforms as tr
+from tfam.cli.common import load_user_model
 from tfam.engine import dream
 from tfam.layout import layout_of
-from tfam.models.loading import load_model
+from tfam.surgery import fix_input_size, layer_shape
 
 
 def read_labels(path):
@@ -88,9 +89,10 @@ def build_objective(args, model):
 
 def _layer_width(model, name):
     """The number of channels (last axis) of a layer's output."""
-    from tfam.surgery import layer_output
-
-    return int(layer_output(model, name).shape[-1])
+    shape = layer_shape(model, name)
+    if not shape or shape[-1] is None:
+        raise ValueError(f"layer '{name}' has output shape {shape}: no known channel count")
+    return int(shape[-1])
 
 
 def parse_range(spec, spatial_rank):
@@ -205,11 +207,26 @@ class Plan:
 
 
 def load(args):
-    """The model the arguments name, with one input."""
-    model = load_model(args.model, safe_mode=not args.unsafe_load)
-    if len(model.inputs) != 1:
-        raise ValueError(f"the model takes {len(model.inputs)} inputs; tfam dream needs one")
-    return model
+    """The model the arguments name, with one input of fixed size (--seconds for open lengths)."""
+    model = load_user_model(args)
+    shape = tuple(model.inputs[0].shape[1:])
+    if None not in shape:
+        if args.seconds is not None:
+            raise ValueError(
+                f"--seconds is for models that take sounds of any length; this one takes {shape}"
+            )
+        return model
+    if args.seconds is None:
+        raise ValueError(
+            f"the model takes input of shape {shape}, of any length: give the dream's length "
+            "with --seconds (and --sample-rate)"
+        )
+    if args.seconds <= 0:
+        raise ValueError(f"--seconds must be positive, got {args.seconds}")
+    if shape[0] is not None or None in shape[1:]:
+        raise ValueError(f"the model takes input of shape {shape}; only the length can be open")
+    samples = round(args.seconds * (args.sample_rate or default_sample_rate(model)))
+    return fix_input_size(model, (samples,) + shape[1:])
 
 
 def plan(args, model):

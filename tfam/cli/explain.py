@@ -19,7 +19,12 @@ import os
 
 # light imports only: cli.main.build_parser calls add_parser before TensorFlow is (quietly) imported
 from tfam import audio, outputs
-from tfam.cli.common import add_audio_input_arguments, add_output_arguments, non_finite_policy
+from tfam.cli.common import (
+    add_audio_input_arguments,
+    add_model_arguments,
+    add_output_arguments,
+    non_finite_policy,
+)
 
 METHODS = ("gradcam", "gradcam++", "scorecam", "saliency")
 BACKENDS = ("auto", "tf-keras-vis", "tfam")
@@ -35,7 +40,7 @@ def add_parser(commands):
         "(Griffin-Lim and waveform optimization) and report the model's probability for "
         "the target on the clip, on the salient part and on the rest.",
     )
-    p.add_argument("model", help=".keras / .h5 file or SavedModel directory")
+    add_model_arguments(p)
     p.add_argument(
         "input", help="WAV file (any rate: resampled to the model's; stereo: mixed to mono)"
     )
@@ -213,9 +218,9 @@ class Explanation:
 def load(args):
     """(model, how it hears) from the arguments; the model's rate must agree with --sample-rate."""
     from tfam.audio import salient as sa
-    from tfam.models.loading import load_model
+    from tfam.cli.common import load_user_model
 
-    model = load_model(args.model, safe_mode=not args.unsafe_load)
+    model = load_user_model(args)
     hear = sa.hearing(model, args.sample_rate)
     if (
         args.sample_rate is not None

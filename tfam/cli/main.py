@@ -2,9 +2,10 @@
 
 import sys
 
-from tfam.cli import deepdream, explain  # light: they import TensorFlow only when they run
+from tfam.cli import deepdream, explain, inspect  # light: they import TensorFlow only when they run
 from tfam.cli.common import (
     ArgumentParser,
+    add_model_arguments,
     add_output_arguments,
     import_tensorflow_quietly,
     interrupted,
@@ -29,7 +30,7 @@ def build_parser():
         "spectrogram PNG (1-D inputs), summary.json and "
         "TensorBoard events.",
     )
-    dream.add_argument("model", help=".keras / .h5 file or SavedModel directory")
+    add_model_arguments(dream)
     target = dream.add_argument_group("target (a class, or a layer with --channel/--neuron)")
     target.add_argument(
         "--class",
@@ -97,6 +98,12 @@ def build_parser():
         help="the model's sample rate (default 8000 for tfam's UrbanSound models, else 16000)",
     )
     sound.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="the dream's length, for a model that takes sounds of any length",
+    )
+    sound.add_argument(
         "--max-shift",
         type=float,
         default=0.16,
@@ -117,6 +124,7 @@ def build_parser():
     add_output_arguments(dream.add_argument_group("output"), "runs/dream")
     deepdream.add_parser(commands)
     explain.add_parser(commands)
+    inspect.add_parser(commands)
     return parser
 
 
@@ -135,7 +143,12 @@ def main(argv=None):
 def _run_command(args):
     from tfam.cli import dream  # imports TensorFlow: after the quiet import
 
-    commands = {"dream": dream.run, "deepdream": deepdream.run, "explain": explain.run}
+    commands = {
+        "dream": dream.run,
+        "deepdream": deepdream.run,
+        "explain": explain.run,
+        "inspect": inspect.run,
+    }
     return commands[args.command](args)
 
 

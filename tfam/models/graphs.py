@@ -147,6 +147,13 @@ def _sniff(path):
         if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
             raise _not_a_model(path, "a PyTorch checkpoint", " (export it to a SavedModel first)")
         raise _not_a_model(path, "a zip archive")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in (".keras", ".h5", ".hdf5"):  # named as a Keras file, but not one: say so
+        container = "a zip archive" if suffix == ".keras" else "an HDF5 file"
+        raise ValueError(
+            f"cannot load the model {path}: a {suffix} file is {container}, and this one is "
+            "not (corrupt or truncated?)"
+        )
     if head[:1] == b"\x80" and 2 <= head[1] <= 5:  # pickle protocol 2 to 5
         raise _not_a_model(
             path, "a Python pickle (e.g. a PyTorch .pt/.pth file)", "; tfam does not unpickle files"
@@ -450,6 +457,32 @@ class GraphModel:
                 + " (tensors() lists them)"
             ) from None
 
+    def tensor_info(self, name):
+        """TensorInfo of an output, input or inner tensor by name."""
+        return _info(name, self._tensor(name))
+
+    def cam_tensors(self, output=None):
+        """[name] of the tensor a CAM method reads by default for ``output``: walking back from
+        it through the data path, the last convolution met, taken after its elementwise tail
+        (bias, activation, batch norm); [] when the walk meets none."""
+        tensor, path = self._tensor(self.output_name(output)), []
+        while True:
+            path.append(tensor)
+            if tensor.op.type in _CONVOLUTIONS:
+                break
+            data = [
+                t
+                for t in tensor.op.inputs
+                if t.dtype.is_floating and t.op.type not in _CONSTANT_OPS
+            ]
+            if not data:
+                return []
+            tensor = data[0]
+        at = len(path) - 1  # the convolution; forward through its tail
+        while at > 0 and path[at - 1].op.type in _CONV_TAIL:
+            at -= 1
+        return [_display(path[at])]
+
     def tensors(self, match=None):
         """The inner tensors objectives can name: float, with a batch axis, not constants, inputs or
         pass-through copies; ``match``: only names containing it."""
@@ -487,7 +520,9 @@ class GraphModel:
         """A differentiable function x -> [one tensor per name], usable under tf.function and
         tf.GradientTape for any batch size. A name is an output, an inner tensor, or OUTPUT: the
         ``output`` (with ``logits``, its pre-squash tensor); a (batch, frames, classes) OUTPUT is
-        reduced over frames by ``reduce`` ("mean", "max"; None keeps the frames)."""
+        reduced over frames by ``reduce`` ("mean", "max"; None keeps the frames). With inner
+        tensors and OUTPUT together, OUTPUT is computed from the inner tensors' values, so that
+        its gradient with respect to them exists (as CAM methods need)."""
         if reduce not in REDUCTIONS + (None,):
             raise ValueError(f"reduce must be one of {REDUCTIONS} or None, got {reduce!r}")
         if len(self.inputs) != 1:
@@ -502,22 +537,51 @@ class GraphModel:
                 squash = self.squash(name) if logits else None
                 name = squash.logits if squash else name
             refs.append(self._tensor(name).name)
-        unique = tuple(dict.fromkeys(refs))
-        if unique not in self._pruned:
-            self._pruned[unique] = self._wrapped.prune(
-                feeds=[self._tensor(x.name)], fetches=[self._tensor(r) for r in unique]
-            )
-        pruned, where = self._pruned[unique], [unique.index(r) for r in refs]
+        inner = tuple(dict.fromkeys(r for r, n in zip(refs, names) if n != OUTPUT))
+        outer = tuple(dict.fromkeys(r for r in refs if r not in inner))
+        first = self._pruned_function((x.name,), inner or outer)
+        second = self._pruned_function((x.name,) + inner, outer) if inner and outer else None
+        order = inner + outer if second else inner or outer
+        where = [order.index(r) for r in refs]
         over_time = [name == OUTPUT and reduce is not None for name in names]
 
         def fn(inputs):
-            values = pruned(tf.cast(tf.convert_to_tensor(inputs), x.dtype))  # not a Variable
+            inputs = _keep_static_shape(tf.cast(tf.convert_to_tensor(inputs), x.dtype))
+            values = [_with_batch(v, inputs) for v in first(inputs)]
+            if second is not None:  # fed the very tensors it returns, so gradients reach them
+                values += [_with_batch(v, inputs) for v in second(inputs, *values)]
             return [
                 _over_time(values[i], reduce) if reduced else values[i]
                 for i, reduced in zip(where, over_time)
             ]
 
         return fn
+
+    def _pruned_function(self, feeds, fetches):
+        key = (feeds, fetches)
+        if key not in self._pruned:
+            self._pruned[key] = self._wrapped.prune(
+                feeds=[self._tensor(r) for r in feeds], fetches=[self._tensor(r) for r in fetches]
+            )
+        return self._pruned[key]
+
+
+def _keep_static_shape(x):
+    """x, whose gradient keeps x's static shape: a pruned graph's gradient has an open batch axis,
+    and a tf.while_loop that carries it from a (1, n) start refuses (None, n) after one step."""
+
+    @tf.custom_gradient
+    def identity(x):
+        return tf.identity(x), lambda dy: tf.ensure_shape(dy, x.shape)
+
+    return identity(x)
+
+
+def _with_batch(value, inputs):
+    """The value with the inputs' static batch size (the graph's outputs have an open one)."""
+    if value.shape.rank and value.shape[0] is None and inputs.shape[0] is not None:
+        return tf.ensure_shape(value, [inputs.shape[0]] + value.shape.as_list()[1:])
+    return value
 
 
 def _over_time(value, reduce):
@@ -560,6 +624,63 @@ class GraphLayer(keras.layers.Layer):
         return values[0] if len(values) == 1 else values
 
 
+# ops a CAM map is read after: the convolution's own elementwise tail (bias, activation, norm)
+_CONVOLUTIONS = frozenset("Conv2D Conv3D DepthwiseConv2dNative Conv2DBackpropInput".split())
+_CONV_TAIL = frozenset(
+    """BiasAdd Add AddV2 Relu Relu6 LeakyRelu Elu Selu Tanh Sigmoid Softplus Squeeze Identity
+    FusedBatchNorm FusedBatchNormV2 FusedBatchNormV3 Mul Maximum""".split()
+)
+_CONSTANT_OPS = frozenset({"Const", "ReadVariableOp", "VarHandleOp"})
+
+
+class GraphBacked:
+    """What a Keras model made by as_keras_model runs: the graph, the output it reads, its
+    reduction over time and whether it reads the pre-squash logits. The core's surgery asks a
+    model for this (``model.graph_backed``) instead of importing this module."""
+
+    def __init__(self, graph, output, reduce, logits, input_shape):
+        self.graph, self.output, self.reduce = graph, graph.output_name(output), reduce
+        self.logits, self.input_shape = logits, input_shape
+
+    def squash(self):
+        """'softmax' or 'sigmoid' when the model's output is squashed (and not read as logits)."""
+        squash = None if self.logits else self.graph.squash(self.output)
+        return squash.kind if squash else None
+
+    def _model(self, fetches=None, logits=None):
+        return as_keras_model(
+            self.graph,
+            fetches,
+            self.output,
+            self.reduce,
+            self.logits if logits is None else logits,
+            self.input_shape,
+        )
+
+    def with_logits(self):
+        return self._model(logits=True)
+
+    def with_input_shape(self, shape):
+        return as_keras_model(self.graph, None, self.output, self.reduce, self.logits, shape)
+
+    def features(self, names):
+        """A Keras model from the input to a list of tensors, one per name (OUTPUT: the output)."""
+        return self._model(fetches=list(names))
+
+    def tensor_names(self):
+        return [t.name for t in self.graph.tensors()]
+
+    def tensor_shape(self, name):
+        if name == OUTPUT:
+            name = self.graph.output_name(self.output)
+        return self.graph.tensor_info(name).shape
+
+    def cam_tensors(self):
+        """The tensor a CAM method reads by default: walking back from the output, the last
+        convolution met, after its bias and activation; [] when there is none."""
+        return self.graph.cam_tensors(self.output)
+
+
 _sources = weakref.WeakKeyDictionary()  # Keras model -> the GraphModel it runs
 
 
@@ -568,8 +689,10 @@ def _keras_name(name):
 
 
 def as_keras_model(graph, fetches=None, output=None, reduce="mean", logits=False, input_shape=None):
-    """A functional keras.Model with one input, whose outputs are ``fetches`` (names as in
-    GraphModel.function; default OUTPUT alone). ``input_shape`` (no batch axis) fixes open sizes."""
+    """A functional keras.Model with one input. Without ``fetches`` its output is the graph's
+    ``output`` (reduced over time by ``reduce``; with ``logits``, before its squash); with them, a
+    list of tensors, one per name (as in GraphModel.function). ``input_shape`` (no batch axis)
+    fixes open sizes. ``model.graph_backed`` tells tfam's surgery what the model runs."""
     fn = graph.function([OUTPUT] if fetches is None else list(fetches), output, reduce, logits)
     spec = graph.inputs[0]
     declared = None if spec.shape is None else spec.shape[1:]
@@ -584,9 +707,12 @@ def as_keras_model(graph, fetches=None, output=None, reduce="mean", logits=False
         )
     inputs = keras.Input(shape=shape, dtype=spec.dtype, name=_keras_name(spec.name))
     outputs = GraphLayer(fn, name="graph")(inputs)
+    if fetches is not None and len(fetches) == 1:
+        outputs = [outputs]
     model = keras.Model(
         inputs, outputs, name=_keras_name(os.path.basename(os.path.normpath(graph.path)))
     )
+    model.graph_backed = GraphBacked(graph, output, reduce, logits, input_shape)
     _sources[model] = graph
     return model
 

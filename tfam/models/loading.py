@@ -1,27 +1,69 @@
-"""Loading every model kind a user brings, as one kind of object: a Keras model.
+"""Loading every model kind a user brings, as one kind of object: a Keras model with one input and
+one output.
 
     model = load_model("best.keras")                    # .keras / .h5 (Keras 3, Keras 2 era)
-    model = load_model("exported/")                     # a SavedModel directory
+    model = load_model("exported/", output="probs")     # a SavedModel directory (Keras 2 or 3, TF1)
+    model = load_model("output.pb")                     # a frozen GraphDef (seed 002's node names)
+    model = load_model("tagger/", reduce="max", input_shape=(16000,))  # (batch, frames, classes)
 
 Keras files load with ``safe_mode`` on unless the user opts out (a Lambda layer is Python code).
+SavedModels and frozen graphs are graphs (tfam.models.graphs): their ops are checked against a list
+of pure computation first, and ``safe_mode=False`` skips that check. Their inner tensors are the
+"layers" objectives name (``conv3/LeakyRelu``); surgery.layer_names lists them.
 """
 
-import os
-
 import keras
-import tensorflow as tf
 
-from tfam.surgery import mark_loaded_unsafely
+from tfam.keras_internals import all_layers
+from tfam.models import graphs
+from tfam.surgery import (
+    fix_input_size,
+    mark_loaded_unsafely,
+    output_activation,
+    output_names,
+    select_output,
+)
 
 
-def load_model(path, safe_mode=True):
-    """Load a .keras / .h5 file or a SavedModel directory. ``safe_mode`` refuses code in the file."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no model at {path}")
-    if os.path.isdir(path):
-        if not os.path.exists(os.path.join(path, "saved_model.pb")):
-            raise ValueError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
-        return _wrap_saved_model(path)
+def load_model(
+    path,
+    safe_mode=True,
+    output=None,
+    reduce="mean",
+    input_shape=None,
+    input_node=None,
+    output_node=None,
+    signature=None,
+):
+    """Load a .keras / .h5 file, a SavedModel directory or a frozen GraphDef ``.pb``.
+
+    ``output``: the output to read, by name, when there are several; an output with a time axis
+    (batch, frames, classes) is reduced over frames by ``reduce`` ("mean" or "max").
+    ``input_shape`` (no batch axis) fixes the open sizes of the input (a model of any length).
+    ``input_node`` / ``output_node``: a frozen graph's nodes (default seed 002's ``input`` and
+    ``fc2/fully_connected/fc_out``); ``signature``: a SavedModel's (default its only one, or
+    serving_default). ``safe_mode`` refuses code in a Keras file and unlisted ops in a graph."""
+    kind = graphs.sniff(path)  # a ValueError naming what a file that is no model is
+    if kind in ("keras", "h5"):
+        if input_node or output_node or signature:
+            raise ValueError(
+                f"{path} is a Keras file: input_node, output_node and signature are for "
+                "frozen graphs and SavedModels"
+            )
+        model = _load_keras(path, safe_mode)
+        if len(model.inputs) != 1:
+            raise ValueError(f"the model {path} takes {len(model.inputs)} inputs; tfam needs one")
+        model = select_output(model, output, reduce)
+    else:
+        graph = graphs.load(path, input_node, output_node, signature, unsafe=not safe_mode)
+        graph.output_name(output)  # several outputs and none chosen: name them
+        model = graphs.as_keras_model(graph, output=output, reduce=reduce)
+    if input_shape is not None:
+        model = fix_input_size(model, input_shape)
+    return model
+
+
+def _load_keras(path, safe_mode):
     # register the custom layers tfam's models use (front ends, phase shuffle), or loading fails
     import tfam.audio.mel  # noqa: F401
     import tfam.audio.spectrogram  # noqa: F401
@@ -43,17 +85,71 @@ def load_model(path, safe_mode=True):
     return model
 
 
-def _wrap_saved_model(path):
-    """A functional model around a SavedModel's serving signature (its output only: no inner layers)."""
-    loaded = tf.saved_model.load(path)
-    fn = loaded.signatures["serving_default"]
-    specs = list(fn.structured_input_signature[1].values())
-    if len(specs) != 1:
-        raise ValueError(f"the SavedModel at {path} takes {len(specs)} inputs; tfam needs one")
-    inputs = keras.Input(shape=specs[0].shape[1:], dtype=specs[0].dtype)
-    outputs = keras.layers.TFSMLayer(path, call_endpoint="serving_default")(inputs)
-    if isinstance(outputs, dict):
-        if len(outputs) != 1:
-            raise ValueError(f"the SavedModel at {path} has {len(outputs)} outputs; tfam needs one")
-        outputs = list(outputs.values())[0]
-    return keras.Model(inputs, outputs, name=os.path.basename(os.path.normpath(path)))
+def _shape(shape):
+    return None if shape is None else list(shape)
+
+
+def describe(path, safe_mode=True, match=None, input_node=None, output_node=None, signature=None):
+    """What a model file holds, for ``tfam inspect``: its kind, inputs, outputs (with the squash
+    each ends in), the layers or tensors that objectives can name (``match``: names containing
+    it) and, where it carries one of tfam's front ends, its sample rate. A dict of plain values."""
+    kind = graphs.sniff(path)
+    if kind in ("keras", "h5"):
+        model = _load_keras(path, safe_mode)
+        inputs = [(t.name, t.shape, t.dtype) for t in model.inputs]
+        outputs = []
+        for name, tensor in zip(output_names(model), model.outputs):
+            chosen = keras.Model(model.inputs, tensor)
+            outputs.append((name, tensor.shape, tensor.dtype, output_activation(chosen), None))
+        layers = [
+            (layer.name, layer.output.shape, type(layer).__name__)
+            for layer in model.layers
+            if not isinstance(layer, keras.layers.InputLayer)
+        ]
+        rates = [  # a front end (SeedSpectrogram, LogMel) knows the rate it was built for
+            layer.sample_rate
+            for layer in all_layers(model)
+            if getattr(layer, "is_frontend", False) and getattr(layer, "sample_rate", None)
+        ]
+    else:
+        graph = graphs.load(path, input_node, output_node, signature, unsafe=not safe_mode)
+        inputs = [(i.name, i.shape, i.dtype) for i in graph.inputs]
+        outputs = []
+        for o in graph.outputs:
+            squash = graph.squash(o.name)
+            outputs.append(
+                (
+                    o.name,
+                    o.shape,
+                    o.dtype,
+                    squash.kind if squash else None,
+                    squash and squash.logits,
+                )
+            )
+        layers = [(t.name, t.shape, t.op) for t in graph.tensors()]
+        rates = []
+    return {
+        "path": path,
+        "kind": kind,
+        "inputs": [
+            {"name": name, "shape": _shape(shape), "dtype": str(dtype)}
+            for name, shape, dtype in inputs
+        ],
+        "outputs": [
+            {
+                "name": name,
+                "shape": _shape(shape),
+                "dtype": str(dtype),
+                "squash": squash,
+                "logits": logits,
+                "over_time": shape is not None and len(shape) == 3,
+            }
+            for name, shape, dtype, squash, logits in outputs
+        ],
+        "layers": [
+            {"name": name, "shape": _shape(shape), "kind": what}
+            for name, shape, what in layers
+            if match is None or match in name
+        ],
+        "sample_rate": rates[0] if rates else None,
+    }
