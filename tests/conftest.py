@@ -117,3 +117,20 @@ def urbansound(tmp_path_factory, seed):
     trainer = Trainer(config, splits, progress_every=1000)
     trainer.train()
     return trainer.model, splits, class_names, packed
+
+
+@pytest.fixture(scope="session")
+def keras2(tmp_path_factory):
+    """(folder, x, the model's outputs for x): a tf_keras model trained one step with legacy Adam,
+    saved as a SavedModel (legacy_saved_model/, with optimizer slots) and as keras2.h5."""
+    from model_kinds import build_keras2
+
+    return build_keras2(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """Paths of the models of every other kind (tests/model_kinds.py)."""
+    from model_kinds import build_models
+
+    return build_models(tmp_path_factory)

@@ -1,159 +1,21 @@
-"""Graph-backed models (tfam.models.graphs): every kind is built here, tiny and untrained.
-
-Keras 2 files are made by tf_keras in a subprocess, so that this process stays as a user's without
-Keras 2: a legacy SavedModel then fails in tf.saved_model.load, as it does for them.
-"""
+"""Graph-backed models (tfam.models.graphs), of every kind tests/model_kinds.py builds."""
 
 import hashlib
-import importlib.util
 import os
 import pickle
-import subprocess
 import sys
-import textwrap
 import zipfile
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_kinds import SAMPLES, Module, save
 
 from tfam.models import graphs
 from tfam.objectives import OUTPUT
 
-SAMPLES = 64
 X = np.random.default_rng(0).normal(size=(4, SAMPLES)).astype("float32")
-
-_KERAS2_SCRIPT = textwrap.dedent("""
-    import os, sys
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import numpy as np, tensorflow as tf, tf_keras
-    out = sys.argv[1]
-    tf_keras.utils.set_random_seed(0)
-    model = tf_keras.Sequential([
-        tf_keras.layers.Input((64,)), tf_keras.layers.Reshape((64, 1)),
-        tf_keras.layers.Conv1D(4, 5, activation="relu", name="conv1"),
-        tf_keras.layers.GlobalMaxPooling1D(), tf_keras.layers.Dense(3, activation="softmax", name="fc")])
-    model.compile(tf_keras.optimizers.legacy.Adam(1e-3), "sparse_categorical_crossentropy")
-    model.fit(np.random.rand(8, 64).astype("float32"), np.zeros(8), epochs=1, verbose=0)
-    model.save(os.path.join(out, "legacy_saved_model"), save_format="tf")
-    model.save(os.path.join(out, "keras2.h5"))
-    x = np.linspace(-1, 1, 4 * 64, dtype="float32").reshape(4, 64)
-    np.savez(os.path.join(out, "reference.npz"), x=x, y=model.predict(x, verbose=0))
-""")
-
-
-@pytest.fixture(scope="module")
-def keras2(tmp_path_factory):
-    """A tf_keras model trained one step with legacy Adam, as a SavedModel and an .h5 file."""
-    if importlib.util.find_spec("tf_keras") is None:
-        pytest.skip("tf_keras (the Keras 2 package, tf-keras matching TensorFlow) is not installed")
-    root = tmp_path_factory.mktemp("keras2")
-    subprocess.run(
-        [sys.executable, "-c", _KERAS2_SCRIPT, str(root)],
-        check=True,
-        timeout=300,
-        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
-    )
-    reference = np.load(root / "reference.npz")
-    return root, reference["x"], reference["y"]
-
-
-class _Module(tf.Module):
-    """A tf.Module with one serving signature from a (None, 64) float input; ``body(self, x)``."""
-
-    def __init__(self, body, seed=0, shape=(None, SAMPLES)):
-        super().__init__()
-        rng = np.random.default_rng(seed)
-        self.kernel = tf.Variable(rng.normal(0, 0.3, (8, 1, 4)).astype("float32"))
-        self.weights_ = tf.Variable(rng.normal(0, 0.3, (SAMPLES, 3)).astype("float32"))
-        self.serve = tf.function(
-            lambda x: body(self, x), input_signature=[tf.TensorSpec(shape, tf.float32, name="wave")]
-        )
-
-
-def _save(module, path):
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
-    return str(path)
-
-
-def _dict_outputs(self, x):
-    with tf.name_scope("conv3"):
-        h = tf.nn.leaky_relu(x * 2.0)
-    logits = tf.matmul(h, self.weights_, name="logits")
-    return {
-        "probs": tf.nn.softmax(logits),
-        "logits": logits,
-        "energy": tf.reduce_mean(h, 1, keepdims=True),
-    }
-
-
-def _time_axis(self, x):
-    frames = tf.nn.conv1d(
-        tf.expand_dims(x, -1), self.kernel, stride=8, padding="VALID", name="frames"
-    )
-    return {"frame_probs": tf.nn.softmax(tf.nn.leaky_relu(frames, name="act"))}
-
-
-def _sigmoid_end(self, x):
-    with tf.name_scope("hidden"):
-        h = tf.nn.leaky_relu(x)
-    return {"scores": tf.identity(tf.sigmoid(tf.matmul(h, self.weights_)))}
-
-
-def _tf1_frozen_graph(path):
-    """A TF1 graph in seed 002's naming (input 'input', logits 'fc2/fully_connected/fc_out', then
-    a softmax 'prob'), frozen with tf.compat.v1 as TF1 users did."""
-    rng = np.random.default_rng(1)
-    graph = tf.Graph()
-    with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, [None, SAMPLES], name="input")
-        with tf.compat.v1.variable_scope("conv3"):
-            kernel = tf.compat.v1.get_variable(
-                "kernel", initializer=rng.normal(0, 0.3, (5, 1, 4)).astype("float32")
-            )
-            h = tf.nn.leaky_relu(tf.nn.conv1d(tf.reshape(x, [-1, SAMPLES, 1]), kernel, 1, "SAME"))
-        h = tf.reduce_max(h, axis=1)
-        with tf.compat.v1.variable_scope("fc2/fully_connected"):
-            w = tf.compat.v1.get_variable(
-                "weights", initializer=rng.normal(0, 0.5, (4, 3)).astype("float32")
-            )
-            logits = tf.add(tf.matmul(h, w), 0.1, name="fc_out")
-        tf.nn.softmax(logits, name="prob")
-        with tf.compat.v1.Session(graph=graph) as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
-                session, graph.as_graph_def(), ["fc2/fully_connected/fc_out", "prob"]
-            )
-    with open(path, "wb") as f:
-        f.write(frozen.SerializeToString())
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """Paths of the models built in this process: modules, a Keras 3 export, a TF1 frozen graph."""
-    root = tmp_path_factory.mktemp("graphs")
-    paths = {
-        name: _save(_Module(body), root / name)
-        for name, body in [("dict", _dict_outputs), ("time", _time_axis), ("sigmoid", _sigmoid_end)]
-    }
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((None, 1), name="wave")  # (samples, 1), of any length
-    h = keras.layers.Conv1D(4, 5, activation="relu", name="conv1")(inputs)
-    outputs = keras.layers.Dense(3, activation="softmax", name="fc")(
-        keras.layers.GlobalMaxPooling1D()(h)
-    )
-    model = keras.Model(inputs, outputs)
-    model.export(str(root / "keras3"), verbose=False)
-    model.save(str(root / "model.keras"))
-    paths.update(
-        keras3=str(root / "keras3"),
-        keras_file=str(root / "model.keras"),
-        frozen=_tf1_frozen_graph(root / "frozen.pb"),
-        root=str(root),
-    )
-    return paths
 
 
 def _ascent(model, x, which, steps=5, rate=0.2):
@@ -222,11 +84,13 @@ def test_legacy_keras2_saved_model_opens_without_its_optimizer_slots(keras2, mon
     assert _tree(path) == before
     assert graphs.sniff(path) == "saved_model"
     assert [(i.name, i.shape, i.dtype) for i in graph.inputs] == [
-        ("input_1", (None, 64), "float32")
+        ("input_1", (None, SAMPLES), "float32")
     ]
     assert [(o.name, o.shape) for o in graph.outputs] == [("fc", (None, 3))]
     assert graph.squash() == graphs.Squash("softmax", "sequential/fc/BiasAdd")
-    assert ("sequential/conv1/Relu", (None, 60, 4)) in [(t.name, t.shape) for t in graph.tensors()]
+    assert ("sequential/conv1/Relu", (None, SAMPLES - 4, 4)) in [
+        (t.name, t.shape) for t in graph.tensors()
+    ]
     (probabilities,) = graph.function([OUTPUT])(x)
     np.testing.assert_allclose(probabilities.numpy(), reference, atol=1e-5)  # the trained weights
     _check_ascent(graph, "sequential/conv1/Relu")
@@ -306,7 +170,7 @@ def test_a_signature_that_writes_a_file_is_refused(tmp_path):
         tf.io.write_file(str(target), "written by the model")
         return {"y": x * 2.0}
 
-    path = _save(_Module(body), tmp_path / "writer")
+    path = save(Module(body), tmp_path / "writer")
     with pytest.raises(ValueError, match=r"function __inference.* holds the op WriteFile.*unsafe"):
         graphs.load(path)
     assert not target.exists()
@@ -315,8 +179,8 @@ def test_a_signature_that_writes_a_file_is_refused(tmp_path):
 
 
 def test_a_signature_that_runs_python_is_refused(tmp_path):
-    path = _save(
-        _Module(lambda self, x: {"y": tf.py_function(lambda a: a * 2, [x], tf.float32)}),
+    path = save(
+        Module(lambda self, x: {"y": tf.py_function(lambda a: a * 2, [x], tf.float32)}),
         tmp_path / "python",
     )
     with pytest.raises(ValueError, match=r"holds the op EagerPyFunc"):
@@ -361,12 +225,12 @@ def test_dict_of_outputs_chosen_by_name(built):
 
 def test_time_axis_output_is_reduced_over_frames(built):
     graph = graphs.load(built["time"])
-    assert [(o.name, o.shape) for o in graph.outputs] == [("frame_probs", (None, 8, 4))]
+    assert [(o.name, o.shape) for o in graph.outputs] == [("frame_probs", (None, SAMPLES // 8, 4))]
     assert graph.squash() == graphs.Squash("softmax", "act")
     frames = graph.function([OUTPUT], logits=True, reduce=None)(X)[0]
     mean = graph.function([OUTPUT], logits=True)(X)[0]
     peak = graph.function([OUTPUT], logits=True, reduce="max")(X)[0]
-    assert frames.shape == (4, 8, 4) and mean.shape == peak.shape == (4, 4)
+    assert frames.shape == (4, SAMPLES // 8, 4) and mean.shape == peak.shape == (4, 4)
     np.testing.assert_allclose(mean, tf.reduce_mean(frames, 1), rtol=1e-6)
     np.testing.assert_allclose(peak, tf.reduce_max(frames, 1), rtol=1e-6)
     with pytest.raises(ValueError, match="reduce must be"):

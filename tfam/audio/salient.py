@@ -56,6 +56,7 @@ class Hearing:
     settings: dict  # the spectrogram's or log-mel's settings (empty for "waveform")
     times: np.ndarray  # (T,) seconds of the grid's time axis
     freqs: np.ndarray | None  # (F,) Hz of the grid's frequency axis (None for "waveform")
+    channel: bool = False  # a "waveform" model taking (samples, 1), not (samples,)
 
     @property
     def freq_scale(self):
@@ -65,7 +66,7 @@ class Hearing:
         """The model's input for (B, samples) waveforms."""
         x = tf.convert_to_tensor(waveforms, tf.float32)
         if self.frontend is not None or self.kind == "waveform":
-            return x
+            return x[..., None] if self.channel else x
         if self.kind == "spectrogram":
             from tfam.audio.spectrogram import seed_spectrogram
 
@@ -134,6 +135,9 @@ def hearing(model, sample_rate=None):
         )
     shape = tuple(model.inputs[0].shape[1:])
     layer = find_frontend(model)
+    channel = layer is None and len(shape) == 2 and shape[1] == 1  # (samples, 1)
+    if channel:
+        shape = shape[:1]
     if layer is not None or len(shape) == 1:
         if len(shape) != 1 or shape[0] is None:
             raise ValueError(
@@ -188,7 +192,9 @@ def hearing(model, sample_rate=None):
         )
     if len(shape) == 1:
         rate = sample_rate or RAW_SAMPLE_RATE
-        return Hearing("waveform", rate, samples, None, {}, np.arange(samples) / rate, None)
+        return Hearing(
+            "waveform", rate, samples, None, {}, np.arange(samples) / rate, None, channel
+        )
     raise ValueError(
         f"tfam cannot tell how a model with input {shape} hears audio: it knows "
         "waveform inputs (with or without tfam's SeedSpectrogram/LogMel front end), "

@@ -221,6 +221,14 @@ def load(args):
     from tfam.cli.common import load_user_model
 
     model = load_user_model(args)
+    shape = tuple(model.inputs[0].shape[1:])
+    if shape and shape[0] is None and None not in shape[1:]:  # any length: the clip's own
+        from tfam import audio
+        from tfam.surgery import fix_input_size
+
+        rate = args.sample_rate or sa.RAW_SAMPLE_RATE
+        clip = audio.load_audio(args.input, rate, non_finite=non_finite_policy(args))
+        model = fix_input_size(model, (len(clip),) + shape[1:])
     hear = sa.hearing(model, args.sample_rate)
     if (
         args.sample_rate is not None
