@@ -240,3 +240,53 @@ def test_a_frozen_graph_dreams_as_the_keras_model_it_came_from(tmp_path):
         rose.append(float(result.history[-1, 0] - result.history[0, 0]))
     assert abs(reached[0] - reached[1]) < 0.02, reached
     assert min(rose) > 0.02, rose  # the logit rose (by 0.1 here): the dream moved toward the class
+
+
+def test_a_keras_model_with_several_outputs_and_a_time_axis(tmp_path, caplog):
+    """A Keras 3 tagger: per-frame softmax and a clip-level sigmoid; --output picks one, the time
+    axis is reduced over frames, and the logits are those of the frames (before the softmax)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SAMPLES,), name="wave")
+    h = keras.layers.Reshape((SAMPLES, 1))(inputs)
+    h = keras.layers.Conv1D(4, 16, strides=16, activation="relu", name="conv")(h)
+    frames = keras.layers.Dense(3, activation="softmax", name="frames")(h)
+    clip = keras.layers.Dense(2, activation="sigmoid", name="tags")(
+        keras.layers.GlobalAveragePooling1D()(h)
+    )
+    keras.Model(inputs, [frames, clip]).save(tmp_path / "tagger.keras")
+    path = str(tmp_path / "tagger.keras")
+    with pytest.raises(ValueError, match=r"2 outputs \(frames, tags\); choose one"):
+        load_model(path)
+    with pytest.raises(ValueError, match="no output 'frame'"):
+        load_model(path, output="frame")
+    x = _input(load_model(path, output="tags"))
+    tagged = load_model(path, output="tags")
+    assert tagged.output_shape == (None, 2) and tfam.surgery.output_activation(tagged) == "sigmoid"
+    for reduce, op in (("mean", np.mean), ("max", np.max)):
+        model = load_model(path, output="frames", reduce=reduce)
+        assert model.output_shape == (None, 3)
+        assert tfam.surgery.output_activation(model) == "softmax"
+        with caplog.at_level(logging.WARNING, logger="tfam"):
+            logits = tfam.surgery.with_linear_logits(model)
+        assert "ends in softmax" in caplog.text
+        frame_logits = keras.Model(model.inputs, model.get_layer("frames").output)
+        np.testing.assert_allclose(model(x), op(frame_logits(x), axis=1), rtol=1e-5)
+        pre_softmax = keras.Model(logits.inputs, logits.layers[-2].output)(x)
+        np.testing.assert_allclose(logits(x), op(pre_softmax, axis=1), rtol=1e-5, atol=1e-6)
+        result = tfam.dream(model, objectives.class_logit(1), steps=10, verbose=0)
+        assert result.history[-1, 0] > result.history[0, 0]
+
+
+def test_inspect_tells_the_sample_rate_of_a_tfam_front_end(tmp_path, capsys):
+    from tfam.models.urbansound_cnn import urbansound_cnn
+
+    model = urbansound_cnn(n_classes=3, frontend="waveform", width=1 / 32)
+    model.save(tmp_path / "cnn.keras")
+    info = describe(str(tmp_path / "cnn.keras"))
+    assert info["sample_rate"] == 8000
+    assert {"conv1", "fc2"} <= {layer["name"] for layer in info["layers"]}
+    status, out, _ = run_cli(["inspect", str(tmp_path / "cnn.keras"), "--match", "conv"], capsys)
+    assert status == 0 and "sample rate: 8000 Hz" in out and "conv1" in out
+    assert "  fc2  " not in out.split("--layer")[1]  # outputs are listed; layers are filtered
