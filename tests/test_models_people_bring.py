@@ -271,9 +271,9 @@ def test_a_keras_model_with_several_outputs_and_a_time_axis(tmp_path, caplog):
         with caplog.at_level(logging.WARNING, logger="tfam"):
             logits = tfam.surgery.with_linear_logits(model)
         assert "ends in softmax" in caplog.text
-        frame_logits = keras.Model(model.inputs, model.get_layer("frames").output)
+        frame_logits = keras.Model(model.inputs[0], model.get_layer("frames").output)
         np.testing.assert_allclose(model(x), op(frame_logits(x), axis=1), rtol=1e-5)
-        pre_softmax = keras.Model(logits.inputs, logits.layers[-2].output)(x)
+        pre_softmax = keras.Model(logits.inputs[0], logits.layers[-2].output)(x)
         np.testing.assert_allclose(logits(x), op(pre_softmax, axis=1), rtol=1e-5, atol=1e-6)
         result = tfam.dream(model, objectives.class_logit(1), steps=10, verbose=0)
         assert result.history[-1, 0] > result.history[0, 0]

@@ -76,7 +76,7 @@ def select_output(model, output=None, reduce="mean"):
         tensor = OverTime(reduce, name=f"{reduce}_over_time")(tensor)
     elif len(names) == 1:
         return model
-    return keras.Model(model.inputs, tensor, name=model.name)
+    return keras.Model(model.inputs[0], tensor, name=model.name)  # one input: no list to match
 
 
 def fix_input_size(model, shape):
@@ -96,6 +96,7 @@ def fix_input_size(model, shape):
             model, input_tensors=keras.Input(shape, dtype=model.inputs[0].dtype)
         )
     copy.set_weights(model.get_weights())
+    copy = keras.Model(copy.inputs[0], copy.outputs[0], name=model.name)  # called with a tensor
     if model in _loaded_unsafely:
         mark_loaded_unsafely(copy)
     return copy
@@ -134,7 +135,7 @@ def output_activation(model):
         return _graph_backed(model).squash()
     layer = _final_layer(model)
     if isinstance(layer, OverTime):  # a reduction over frames of squashed frames
-        return output_activation(keras.Model(model.inputs, layer.input))
+        return output_activation(keras.Model(model.inputs[0], layer.input))
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     return _SQUASHES.get(getattr(getattr(layer, "activation", None), "__name__", None))
@@ -172,8 +173,8 @@ def with_linear_logits(model):
     if backed is not None:
         copy = backed.with_logits()
     elif isinstance(last, OverTime):  # linear frames, then the same reduction
-        frames = _linear_logits(keras.Model(model.inputs, last.input, name=model.name))
-        copy = keras.Model(frames.inputs, OverTime(last.reduce)(frames.outputs[0]))
+        frames = _linear_logits(keras.Model(model.inputs[0], last.input, name=model.name))
+        copy = keras.Model(frames.inputs[0], OverTime(last.reduce)(frames.outputs[0]))
     else:
         copy = _linear_logits(model)
     _linear_copies[model] = copy
@@ -224,7 +225,8 @@ def outputs_model(model, names):
     backed = _graph_backed(model)
     if backed is not None:
         return backed.features(names)
-    return keras.Model(model.inputs, [layer_output(model, n) for n in names])
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # called with a tensor
+    return keras.Model(inputs, [layer_output(model, n) for n in names])
 
 
 def feature_model(model, names):
