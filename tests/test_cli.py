@@ -6,9 +6,10 @@ import sys
 import keras
 import numpy as np
 import pytest
+from cli_runs import run_cli
 from scipy.io import wavfile
 
-from tfam import cli, outputs
+from tfam import outputs
 
 
 @pytest.fixture(scope="module")
@@ -19,17 +20,6 @@ def digits_model_path(tmp_path_factory, digits_cnn):
         "zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n"
     )
     return str(path)
-
-
-def run_cli(argv, capsys):
-    """Run ``tfam`` in-process; returns (exit status, stdout, stderr)."""
-    try:
-        cli.main(argv)
-        status = 0
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.mark.trains

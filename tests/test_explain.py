@@ -5,24 +5,14 @@ import json
 import keras
 import numpy as np
 import pytest
+from cli_runs import run_cli
 
-from tfam import audio, cli
+from tfam import audio
 from tfam.models import mnist_cnn, urbansound_cnn
 from tfam.models.emotion import emotion_mel_cnn, emotion_raw_cnn
 from tfam.report import summaries
 
 FAST = ["--steps", "20", "--griffin-lim-iterations", "4", "--quiet"]
-
-
-def run_cli(argv, capsys):
-    """Run ``tfam`` in-process; (exit status, stdout, stderr)."""
-    try:
-        cli.main([str(a) for a in argv])
-        status = 0
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def tone(seconds, rate, freq=1000.0, seed=0):

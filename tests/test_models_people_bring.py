@@ -10,10 +10,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from cli_runs import run_cli
 from model_kinds import SAMPLES, Module, save
 
 import tfam
-from tfam import cli, objectives
+from tfam import objectives
 from tfam.attribution import attribute
 from tfam.deep_dream import deepdream
 from tfam.models.loading import describe, load_model
@@ -104,16 +105,6 @@ def test_every_kind_dreams_deep_dreams_and_explains(kind, request, caplog):
         maps = attribute(model, x, method).maps
         assert maps.shape == (2, SAMPLES) and np.all(np.isfinite(maps)), (method, maps.shape)
         assert maps.max() > 0, method
-
-
-def run_cli(argv, capsys):
-    try:
-        cli.main(argv)
-        status = 0
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def _flags(options):

@@ -11,10 +11,11 @@ import time
 import keras
 import numpy as np
 import pytest
+from cli_runs import run_cli
 from scipy.io import wavfile
 
 import tfam
-from tfam import audio, cli
+from tfam import audio
 from tfam import objectives as obj
 from tfam.cli.common import INTERRUPTED
 from tfam.data.classes import check_classes
@@ -23,17 +24,6 @@ from tfam.pacing import Pace
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STOP_WITHIN = 2.0  # seconds from the signal to the exit (chunks aim at 0.5 s)
 START_WITHIN = 90  # seconds for TensorFlow's import and the first chunk on a loaded machine
-
-
-def run_cli(argv, capsys):
-    """Run ``tfam`` in-process; (exit status, stdout, stderr)."""
-    try:
-        cli.main([str(a) for a in argv])
-        status = 0
-    except SystemExit as exit:
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture(scope="module")
