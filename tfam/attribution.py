@@ -129,12 +129,13 @@ def stream_layers(model):
     """Names of the last convolution of every stream of ``model`` (see the module docstring)."""
     backed = getattr(model, "graph_backed", None)  # a SavedModel or frozen graph: its tensors
     if backed is not None:
-        if not backed.cam_tensors():
+        names = backed.cam_tensors()
+        if not names:
             raise ValueError(
                 f"no convolution found on the way back from the output of '{model.name}'; "
                 "use the saliency method, or name a tensor (tfam inspect lists them)"
             )
-        return backed.cam_tensors()
+        return names
     heads, queue, seen = [], [model.outputs[0]], set()
     while queue:
         t = queue.pop(0)

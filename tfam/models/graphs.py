@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import tempfile
-import weakref
 import zipfile
 
 import keras
@@ -116,11 +115,12 @@ def _not_a_model(path, what, hint=""):
 
 def sniff(path):
     """'keras', 'h5', 'saved_model' or 'graph_def'; a ValueError naming what else the file is."""
-    return _sniff(path)[0]
+    return identify(path)[0]
 
 
-def _sniff(path):
-    """(kind, the parsed GraphDef for a 'graph_def', else None): a large .pb is parsed once."""
+def identify(path):
+    """(kind, the parsed GraphDef for a 'graph_def', else None): give it to ``load`` so that a
+    large .pb is parsed once."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model at {path}")
     if os.path.isdir(path):
@@ -590,11 +590,11 @@ def _over_time(value, reduce):
     return tf.reduce_mean(value, axis=1) if reduce == "mean" else tf.reduce_max(value, axis=1)
 
 
-def load(path, input_node=None, output_node=None, signature=None, unsafe=False):
+def load(path, input_node=None, output_node=None, signature=None, unsafe=False, identified=None):
     """A SavedModel directory or frozen GraphDef file as a GraphModel, after checking its ops
     (``unsafe``: skip the check). A GraphDef's input and output default to seed 002's nodes
     (``input``, ``fc2/fully_connected/fc_out``), or to its only placeholder and only end."""
-    kind, graph_def = _sniff(path)
+    kind, graph_def = identified or identify(path)
     if kind in ("keras", "h5"):
         raise ValueError(f"{path} is a Keras .{kind} file: open it with keras.models.load_model")
     if kind == "graph_def":
@@ -681,9 +681,6 @@ class GraphBacked:
         return self.graph.cam_tensors(self.output)
 
 
-_sources = weakref.WeakKeyDictionary()  # Keras model -> the GraphModel it runs
-
-
 def _keras_name(name):
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
@@ -713,10 +710,10 @@ def as_keras_model(graph, fetches=None, output=None, reduce="mean", logits=False
         inputs, outputs, name=_keras_name(os.path.basename(os.path.normpath(graph.path)))
     )
     model.graph_backed = GraphBacked(graph, output, reduce, logits, input_shape)
-    _sources[model] = graph
     return model
 
 
 def graph_model_of(model):
     """The GraphModel behind a model made by as_keras_model, else None."""
-    return _sources.get(model)
+    backed = getattr(model, "graph_backed", None)
+    return backed.graph if backed is not None else None

@@ -43,8 +43,8 @@ def load_model(
     ``input_node`` / ``output_node``: a frozen graph's nodes (default seed 002's ``input`` and
     ``fc2/fully_connected/fc_out``); ``signature``: a SavedModel's (default its only one, or
     serving_default). ``safe_mode`` refuses code in a Keras file and unlisted ops in a graph."""
-    kind = graphs.sniff(path)  # a ValueError naming what a file that is no model is
-    if kind in ("keras", "h5"):
+    identified = graphs.identify(path)  # a ValueError naming what a file that is no model is
+    if identified[0] in ("keras", "h5"):
         if input_node or output_node or signature:
             raise ValueError(
                 f"{path} is a Keras file: input_node, output_node and signature are for "
@@ -55,8 +55,7 @@ def load_model(
             raise ValueError(f"the model {path} takes {len(model.inputs)} inputs; tfam needs one")
         model = select_output(model, output, reduce)
     else:
-        graph = graphs.load(path, input_node, output_node, signature, unsafe=not safe_mode)
-        graph.output_name(output)  # several outputs and none chosen: name them
+        graph = graphs.load(path, input_node, output_node, signature, not safe_mode, identified)
         model = graphs.as_keras_model(graph, output=output, reduce=reduce)
     if input_shape is not None:
         model = fix_input_size(model, input_shape)
@@ -93,7 +92,8 @@ def describe(path, safe_mode=True, match=None, input_node=None, output_node=None
     """What a model file holds, for ``tfam inspect``: its kind, inputs, outputs (with the squash
     each ends in), the layers or tensors that objectives can name (``match``: names containing
     it) and, where it carries one of tfam's front ends, its sample rate. A dict of plain values."""
-    kind = graphs.sniff(path)
+    identified = graphs.identify(path)
+    kind = identified[0]
     if kind in ("keras", "h5"):
         model = _load_keras(path, safe_mode)
         inputs = [(t.name, t.shape, t.dtype) for t in model.inputs]
@@ -112,7 +112,7 @@ def describe(path, safe_mode=True, match=None, input_node=None, output_node=None
             if getattr(layer, "is_frontend", False) and getattr(layer, "sample_rate", None)
         ]
     else:
-        graph = graphs.load(path, input_node, output_node, signature, unsafe=not safe_mode)
+        graph = graphs.load(path, input_node, output_node, signature, not safe_mode, identified)
         inputs = [(i.name, i.shape, i.dtype) for i in graph.inputs]
         outputs = []
         for o in graph.outputs:
