@@ -72,6 +72,7 @@ RECIPE_KEYS = (
     "max_shift_seconds",
     "tv",
     "max_rms",
+    "low_pass",
     "high_band_weight",
     "cutoff_hz",
     "gain_db",

@@ -10,9 +10,12 @@ from tfam.regularizers import (
     high_band,
     l2_decay,
     loudness_bound,
+    low_pass,
     lp_norm,
     norm_crop,
     row_percentile,
+    silence_outside,
+    span_mask,
     total_variation,
 )
 
@@ -319,3 +322,41 @@ def test_audio_regularizers_in_the_engine(tiny_audio_model, jit_compile):
     assert np.all(rms(kept.x) <= 0.05 * (1 + 1e-5)), rms(kept.x)
     assert np.all(kept.best_value > kept.history[0])
     assert np.all(high_band_reference(kept.x, 2000, 8000) < high_band_reference(free.x, 2000, 8000))
+
+
+@pytest.mark.parametrize("shape", [(2, 400), (2, 400, 2)])
+def test_silence_outside_keeps_the_span_and_fades_its_edges(shape):
+    x = sample(shape, 10)
+    got = run(silence_outside(100, 300, fade=20), x, 0)
+    mask = np.zeros(400)
+    mask[100:300] = 1.0
+    ramp = np.sin(np.pi / 2 * (np.arange(20) + 0.5) / 20) ** 2  # raised cosine, = 0.5 - 0.5 cos
+    mask[100:120], mask[280:300] = ramp, ramp[::-1]
+    mask = mask.reshape((1, 400) + (1,) * (len(shape) - 2))
+    np.testing.assert_allclose(got, x * mask, rtol=1e-6, atol=1e-7)
+    assert not got[:, :100].any() and not got[:, 300:].any()  # exactly silent outside
+    np.testing.assert_array_equal(got[:, 120:280], x[:, 120:280])
+    with pytest.raises(ValueError, match="does not fit"):
+        span_mask(400, 300, 500, 0)
+
+
+def test_loudness_bound_over_a_span_measures_only_the_span():
+    x = np.zeros((1, 400), np.float32)
+    x[0, 100:300] = 0.5  # RMS 0.5 over the span, 0.35 over the whole row
+    got = run(loudness_bound(0.1, span=(100, 300)), x, 0)
+    np.testing.assert_allclose(np.sqrt(np.mean(got[0, 100:300] ** 2)), 0.1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 800), (2, 800, 2)])
+def test_low_pass_removes_tones_above_the_cutoff_and_keeps_those_below(shape):
+    t = np.arange(800) / 8000.0
+    low, high = np.sin(2 * np.pi * 500 * t), np.sin(2 * np.pi * 3800 * t)  # whole periods in 0.1 s
+    x = np.broadcast_to((low + high).reshape((1, 800) + (1,) * (len(shape) - 2)), shape)
+    f = tf.function(
+        lambda x: low_pass(3500, 8000)(x, tf.constant(0), layout_of(x.shape)), jit_compile=True
+    )
+    got = f(tf.constant(x, tf.float32)).numpy()
+    expected = np.broadcast_to(low.reshape((1, 800) + (1,) * (len(shape) - 2)), shape)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    with pytest.raises(ValueError, match="Nyquist"):
+        low_pass(4000, 8000)

@@ -33,9 +33,13 @@ def test_each_class_dream_is_classified_as_its_class(urbansound, measured):
     rank = (p > p[np.arange(9), np.arange(9)][:, None]).sum(axis=1)  # 0: heard as itself
     assert np.sum(rank == 0) >= 8 and np.all(rank <= 1), (p.argmax(-1), result.target_probability)
     assert np.sum(result.target_probability > 0.5) >= 8, result.target_probability
-    # listenable: the loudness bound holds, and little energy above the cutoff (3.5 kHz)
-    rms = np.sqrt(np.mean(result.x**2, axis=1))
-    assert np.all(rms <= 0.1 + 1e-4)
+    # listenable: silent where the model does not listen (seconds 1-2.952 are heard), the
+    # loudness bound holds where it does, and little energy above the cutoff (3.5 kHz)
+    heard = result.x[:, 8000:23616]
+    unheard = np.concatenate([result.x[:, :8000], result.x[:, 23616:]], axis=1)
+    rms = np.sqrt(np.mean(heard**2, axis=1))
+    assert np.all(np.sqrt(np.mean(unheard**2, axis=1)) <= rms / 100), "noise where none is heard"
+    assert np.all(rms <= 0.1 + 1e-4) and np.all(rms > 0.05), rms
     high = high_band_fraction(result.x, 3500.0, 8000, layout_of((None, 32000))).numpy()
     measured("share of energy above 3.5 kHz", high)
     noise = np.random.default_rng(0).uniform(-1, 1, (1, 32000)).astype(np.float32)
@@ -45,12 +49,38 @@ def test_each_class_dream_is_classified_as_its_class(urbansound, measured):
 
 
 def test_recipe_switches_parts_off():
-    recipe = audio_recipe(8000, max_shift_seconds=0, tv=0, max_rms=0, high_band_weight=0)
+    recipe = audio_recipe(8000, max_shift_seconds=0, tv=0, max_rms=0, low_pass=False)
     assert recipe["transforms"] == [] and recipe["regularizers"] == []
-    names = [r.name for r in audio_recipe(8000)["regularizers"]]
-    assert any("high_band" in n and "3500" in n for n in names) and any(
-        "loudness" in n for n in names
-    )
+    names = [r.name for r in audio_recipe(8000, heard=(10, 20))["regularizers"]]
+    assert any("low_pass" in n and "3500" in n for n in names)
+    assert any("loudness" in n and "(10, 20)" in n for n in names)
+    assert any("silence_outside(10, 20" in n for n in names)
+    assert not any("high_band" in n for n in names)
+    names = [r.name for r in audio_recipe(8000, high_band_weight=2.0)["regularizers"]]
+    assert any("high_band" in n for n in names)
+
+
+def test_heard_span_is_told_by_the_front_end_and_matches_the_measured_one(urbansound):
+    from tfam.audio.heard import heard_span, measured_span
+
+    model = urbansound[0]
+    told = heard_span(model)
+    start, stop = measured_span(model)
+    # the Hann window is 0 at its first sample, so the gradient first reaches sample start + 1
+    assert told[1] == stop and start - told[0] in (0, 1), (told, (start, stop))
+
+
+def test_heard_span_of_any_model_is_measured():
+    import keras
+
+    from tfam.audio.heard import heard_span
+
+    inputs = keras.Input((600,))
+    x = keras.layers.Reshape((600, 1))(inputs)
+    x = keras.layers.Cropping1D((100, 50))(x)
+    x = keras.layers.Conv1D(4, 9, activation="relu")(x)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(x))
+    assert heard_span(keras.Model(inputs, outputs)) == (100, 550)
 
 
 def test_tfam_dream_writes_sounds_pictures_and_tensorboard(urbansound, tmp_path):
@@ -67,10 +97,12 @@ def test_tfam_dream_writes_sounds_pictures_and_tensorboard(urbansound, tmp_path)
     )
     summary = run(args)
     assert summary["sample_rate"] == 8000  # told by the model's spectrogram layer
+    assert summary["heard_seconds"] == [1.0, 2.952]
     assert [r["target"] for r in summary["rows"]] == ["siren", "dog_bark"]
     for row in summary["rows"]:
         wave, rate = audio.read_wav(str(out / row["file"]))
         assert rate == 8000 and wave.shape == (32000,)
+        assert not wave[:8000].any() and not wave[23616:].any() and wave[8000:23616].any()
         assert (out / row["spectrogram"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "summary.json").read_text())["rows"][0]["file"] == "00_siren.wav"
     tags = summaries.read_tags(str(out / "tensorboard"))

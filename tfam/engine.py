@@ -263,6 +263,10 @@ class Dreamer(tf.Module):
                 f"start_params has shape {tuple(params.shape)}, expected "
                 f"{(batch_size,) + self.param_shape}"
             )
+        # the start obeys the projections too (silence where the model does not listen, the
+        # loudness bound), so that the first step does not see an input no later step can have
+        for projection in self.projections:
+            params = projection(params, tf.constant(0), self.layout)
         state = tuple(self.optimizer.init_state(params))
         x0 = self.param.to_input(params, self.input_shape, self.layout)
         best_x, best_value = tf.identity(x0), tf.fill([batch_size], -np.inf)

@@ -198,19 +198,58 @@ def row_rms(x):
     return tf.sqrt(tf.reduce_mean(tf.square(x), axis=list(range(1, x.shape.rank))))
 
 
-def loudness_bound(max_rms=0.1):
+def loudness_bound(max_rms=0.1, span=None):
     """Scale down every row whose RMS exceeds ``max_rms`` to exactly ``max_rms``; quieter rows are
-    left as they are. Keeps a raw-waveform dream from growing into full-scale noise."""
+    left as they are. Keeps a raw-waveform dream from growing into full-scale noise.
+
+    ``span`` (start, stop): the RMS is that of samples [start, stop) of the time axis, the part a
+    listener hears when the rest is silent (silence_outside)."""
     max_rms = float(max_rms)
     if not max_rms > 0:
         raise ValueError(f"max_rms must be positive, got {max_rms:g}")
 
     def fn(x, step, layout):
+        heard = x
+        if span is not None:
+            before = (slice(None),) * layout.spatial_axes[-1]
+            heard = x[before + (slice(int(span[0]), int(span[1])),)]
         # max_rms / max(rms, max_rms): exactly 1 for rows at or below the bound, no division by 0
-        scale = max_rms / tf.maximum(row_rms(x), max_rms)
+        scale = max_rms / tf.maximum(row_rms(heard), max_rms)
         return x * tf.reshape(scale, [-1] + [1] * (x.shape.rank - 1))
 
-    return Projection(fn, f"loudness_bound({max_rms:g})")
+    where = "" if span is None else f", span=({int(span[0])}, {int(span[1])})"
+    return Projection(fn, f"loudness_bound({max_rms:g}{where})")
+
+
+def span_mask(length, start, stop, fade):
+    """(length,) 1 on [start, stop), 0 elsewhere, with a raised-cosine ramp of ``fade`` samples
+    just inside each edge (no click where the sound starts or stops)."""
+    if not 0 <= start < stop <= length:
+        raise ValueError(f"the span [{start}, {stop}) does not fit an axis of {length}")
+    mask = np.zeros(length, np.float32)
+    mask[start:stop] = 1.0
+    fade = min(int(fade), (stop - start) // 2)
+    if fade > 0:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
+        mask[start : start + fade] = ramp
+        mask[stop - fade : stop] = ramp[::-1]
+    return mask
+
+
+def silence_outside(start, stop, fade=0):
+    """Keep samples [start, stop) of the time axis (the last spatial axis) and silence the rest,
+    after every update: the part of a waveform that a model does not hear stays silent instead of
+    keeping its random start. ``fade`` samples at each edge of the span are ramped."""
+    start, stop, fade = int(start), int(stop), int(fade)
+
+    def fn(x, step, layout):
+        axis = layout.spatial_axes[-1]
+        shape = [1] * x.shape.rank
+        shape[axis] = x.shape[axis]
+        mask = span_mask(x.shape[axis], start, stop, fade).reshape(shape)
+        return x * tf.constant(mask, x.dtype)
+
+    return Projection(fn, f"silence_outside({start}, {stop}, fade={fade})")
 
 
 def _waveform_lines(x, layout):
@@ -265,3 +304,25 @@ def high_band(weight, cutoff_hz, sample_rate):
         return high_band_fraction(x, cutoff_hz, sample_rate, layout)
 
     return Penalty(fn, weight, f"high_band(cutoff_hz={cutoff_hz:g}, sample_rate={sample_rate:g})")
+
+
+def low_pass(cutoff_hz, sample_rate):
+    """Remove every frequency above ``cutoff_hz`` from a waveform (at ``sample_rate``) after each
+    update: an FFT along the time axis, the bins above the cutoff set to zero, and back. Where a
+    penalty on the high band only discourages hiss that a model rewards, this leaves none."""
+    cutoff_hz, sample_rate = float(cutoff_hz), float(sample_rate)
+    if not 0 < cutoff_hz < sample_rate / 2:
+        raise ValueError(
+            f"cutoff_hz must be between 0 and the Nyquist frequency {sample_rate / 2:g} Hz, "
+            f"got {cutoff_hz:g}"
+        )
+
+    def fn(x, step, layout):
+        lines = _waveform_lines(x, layout)
+        n = lines.shape[-1]
+        keep = np.arange(n // 2 + 1) * sample_rate <= cutoff_hz * n
+        spectrum = tf.signal.rfft(lines) * tf.constant(keep, tf.complex64)
+        lines = tf.signal.irfft(spectrum, fft_length=[n])
+        return tf.transpose(lines, [0, 2, 1]) if layout.channel_axis is not None else lines
+
+    return Projection(fn, f"low_pass(cutoff_hz={cutoff_hz:g}, sample_rate={sample_rate:g})")

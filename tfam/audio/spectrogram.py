@@ -89,6 +89,14 @@ class SeedSpectrogram(keras.layers.Layer):
     def call(self, waveform):
         return seed_spectrogram(waveform, **self.settings)
 
+    def heard_span(self, samples):
+        """(start, stop): the samples of a ``samples``-long input that its frames read (tfam.audio.heard)."""
+        s = self.settings
+        stop = min(s["stop"], samples)
+        frames = (stop - s["start"] - s["nfft"]) // s["hop"] + 1
+        last = (frames - 1) // s["frame_stride"] * s["frame_stride"]  # the last frame kept
+        return s["start"], s["start"] + last * s["hop"] + s["nfft"]
+
     def compute_output_shape(self, input_shape):
         s = self.settings
         frames = (s["stop"] - s["start"] - s["nfft"]) // s["hop"] + 1

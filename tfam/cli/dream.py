@@ -7,6 +7,7 @@ from tfam import audio, objectives, outputs
 from tfam import params as param_lib
 from tfam import regularizers as reg
 from tfam import transforms as tr
+from tfam.audio.heard import heard_span
 from tfam.cli.common import load_user_model
 from tfam.engine import dream
 from tfam.layout import layout_of
@@ -162,27 +163,30 @@ def image_recipe(args, value_range):
     )
 
 
-def sound_recipe(args, value_range, sample_rate):
-    """tfam.dream keyword arguments for waveforms: tfam.audio.sound_dreams' recipe (+ L1 if asked)."""
+def sound_recipe(args, value_range, sample_rate, heard):
+    """tfam.dream keyword arguments for waveforms: tfam.audio.sound_dreams' recipe (+ L1 if asked).
+    ``heard``: the samples the model hears (the rest stays silent), or None."""
     from tfam.audio.sound_dreams import audio_recipe
 
+    fourier = args.param == "fourier"
+    if fourier and args.max_rms > 0:
+        raise ValueError(
+            "--max-rms needs the direct parameterization; give --max-rms 0 with --param fourier"
+        )
     recipe = audio_recipe(
         sample_rate,
         learning_rate=_or(args.learning_rate, 0.01),
         max_shift_seconds=args.max_shift,
         tv=_or(args.tv, 0.05),
         max_rms=args.max_rms,
-        high_band_weight=args.high_band_weight,
+        # the low-pass and the silence are projections, which need the direct parameterization;
+        # a Fourier dream gets the high-band penalty instead of the low-pass
+        low_pass=args.low_pass and not fourier,
+        high_band_weight=args.high_band_weight or (1.0 if fourier and args.low_pass else 0.0),
         cutoff_hz=args.cutoff_hz,
+        heard=None if fourier else heard,
     )
-    if args.param == "fourier":
-        if args.max_rms > 0:
-            raise ValueError(
-                "--max-rms needs the direct parameterization; give --max-rms 0 with --param fourier"
-            )
-        recipe["param"] = param_lib.fourier(value_range)
-    else:
-        recipe["param"] = param_lib.direct(value_range)
+    recipe["param"] = (param_lib.fourier if fourier else param_lib.direct)(value_range)
     if args.jitter:
         recipe["transforms"].append(tr.jitter(args.jitter))
     if args.l1:
@@ -201,6 +205,7 @@ class Plan:
     sound: bool
     value_range: tuple
     sample_rate: int | None
+    heard: tuple | None  # (start, stop) samples the model hears, for sounds
     recipe: dict  # tfam.dream keyword arguments
     steps: int
     tensorboard: str  # 'none' for no events
@@ -242,8 +247,11 @@ def plan(args, model):
     if objective.rows is None and batch > 1:
         names = [f"{names[0]} #{i}" for i in range(batch)]
     sample_rate = (args.sample_rate or default_sample_rate(model)) if sound else None
+    heard = heard_span(model) if sound else None
     recipe = (
-        sound_recipe(args, value_range, sample_rate) if sound else image_recipe(args, value_range)
+        sound_recipe(args, value_range, sample_rate, heard)
+        if sound
+        else image_recipe(args, value_range)
     )
     return Plan(
         model,
@@ -253,6 +261,7 @@ def plan(args, model):
         sound,
         value_range,
         sample_rate,
+        heard,
         recipe,
         steps=args.steps or (300 if sound else 200),
         tensorboard=args.tensorboard or os.path.join(args.out, "tensorboard"),
@@ -285,6 +294,11 @@ def compute(args, p):
     return result
 
 
+def heard_seconds(p):
+    """[start, stop] in seconds of the span the model hears (rounded to the millisecond)."""
+    return [round(sample / p.sample_rate, 3) for sample in p.heard]
+
+
 def _write_row(out, i, name, p, result):
     from tfam.report import summaries
 
@@ -292,7 +306,9 @@ def _write_row(out, i, name, p, result):
     if p.sound:
         path, picture = os.path.join(out, stem + ".wav"), os.path.join(out, stem + ".png")
         audio.write_wav(path, result.x[i], p.sample_rate)
-        summaries.write_spectrogram_png(picture, result.x[i], p.sample_rate, title=name)
+        summaries.write_spectrogram_png(
+            picture, result.x[i], p.sample_rate, title=name, heard=heard_seconds(p)
+        )
         row.update(file=os.path.basename(path), spectrogram=os.path.basename(picture))
     else:
         path = os.path.join(out, stem + ".png")
@@ -324,6 +340,7 @@ def write(args, p, result):
     }
     if p.sound:
         summary["sample_rate"] = p.sample_rate
+        summary["heard_seconds"] = heard_seconds(p)
     if p.tensorboard != "none":
         summary["tensorboard"] = p.tensorboard
     outputs.write_json(os.path.join(args.out, "summary.json"), summary)

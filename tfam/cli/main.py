@@ -1,5 +1,6 @@
 """The ``tfam`` command: ``tfam dream MODEL --class seven``, ``tfam deepdream``, ``tfam explain``."""
 
+import argparse
 import sys
 
 from tfam.cli import deepdream, explain, inspect  # light: they import TensorFlow only when they run
@@ -113,10 +114,16 @@ def build_parser():
         "--max-rms", type=float, default=0.1, help="loudness bound: RMS cap (0: off)"
     )
     sound.add_argument(
+        "--low-pass",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="remove everything above --cutoff-hz after every step (default: on)",
+    )
+    sound.add_argument(
         "--high-band-weight",
         type=float,
-        default=1.0,
-        help="penalty on the share of energy above --cutoff-hz (0: off)",
+        default=0.0,
+        help="a penalty on the share of energy above --cutoff-hz (default 0: off)",
     )
     sound.add_argument(
         "--cutoff-hz", type=float, default=None, help="default 7/8 of the Nyquist frequency"

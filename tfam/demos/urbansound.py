@@ -117,8 +117,9 @@ def dream_classes(model, class_names, logs, args):
     return result
 
 
-def write_dreams(out, result, class_names, scores, second):
-    """WAV and spectrogram per class; (summary rows, gallery entries)."""
+def write_dreams(out, result, class_names, scores, second, heard):
+    """WAV and spectrogram per class; (summary rows, gallery entries). ``heard``: [start, stop]
+    seconds the model hears, marked on every spectrogram."""
     import tensorflow as tf
 
     from tfam import audio
@@ -135,7 +136,9 @@ def write_dreams(out, result, class_names, scores, second):
             os.path.join(out, "dreams", f"{name}.png"),
         )
         audio.write_wav(wav, result.x[i], SAMPLE_RATE)
-        summaries.write_spectrogram_png(png, result.x[i], SAMPLE_RATE, title=f"dream: {name}")
+        summaries.write_spectrogram_png(
+            png, result.x[i], SAMPLE_RATE, title=f"dream: {name}", heard=heard
+        )
         row = {
             "class": name,
             "wav": os.path.relpath(wav, out),
@@ -143,6 +146,7 @@ def write_dreams(out, result, class_names, scores, second):
             "test_accuracy": scores["per_class_accuracy"][i],
         }
         score_table = {"seed CNN p(class)": row["probability"]}
+        score_table["heard by the model"] = f"{heard[0]:g}-{heard[1]:g} s (silent elsewhere)"
         if second_p is not None:
             row["second_model_probability"] = float(second_p[i, i])
             row["second_model_says"] = class_names[int(second_p[i].argmax())]
@@ -162,7 +166,7 @@ def write_dreams(out, result, class_names, scores, second):
     return rows, entries
 
 
-def write_summary(args, data, graph_path, scores, result, rows, entries, logs):
+def write_summary(args, data, graph_path, scores, result, rows, entries, logs, heard):
     """The gallery (index.html) and summary.json; returns how many dreams the second model hears."""
     from tfam import outputs
     from tfam.report import summaries
@@ -176,7 +180,9 @@ def write_summary(args, data, graph_path, scores, result, rows, entries, logs):
         f"Data: {data_name} ({data_path}). Seed 002's CNN (width 0.25, waveform front end) "
         f"trained {args.train_steps} steps; frozen graph test accuracy {scores['accuracy']:.3f}.",
         f"Each sound was dreamed from noise for {args.dream_steps} steps to maximize its class "
-        "logit (time shift, total variation, high-band penalty, loudness bound).",
+        "logit (time shift, total variation, low-pass, loudness bound); the model hears "
+        f"seconds {heard[0]:g}-{heard[1]:g} of each, and the rest is kept silent (greyed on "
+        "the spectrograms).",
     ]
     if transfer is not None:
         intro.append(
@@ -199,6 +205,7 @@ def write_summary(args, data, graph_path, scores, result, rows, entries, logs):
             "frozen_graph": graph_path,
             "dream_steps": args.dream_steps,
             "dream_seconds": round(result.seconds, 2),
+            "heard_seconds": heard,
             "transfer": transfer,
             "classes": rows,
         },
@@ -208,6 +215,8 @@ def write_summary(args, data, graph_path, scores, result, rows, entries, logs):
 
 def run(args):
     """data -> train (two architectures) -> freeze and evaluate -> dream -> gallery."""
+    from tfam.audio.heard import heard_span
+    from tfam.audio.spectrogram import SAMPLE_RATE
     from tfam.data.urbansound import load_dataset
 
     started = time.perf_counter()
@@ -234,8 +243,9 @@ def run(args):
     )
     graph_path, scores = freeze_and_evaluate(model, splits, class_names, logs, args.out)
     result = dream_classes(model, class_names, logs, args)
-    rows, entries = write_dreams(args.out, result, class_names, scores, second)
-    transfer = write_summary(args, data, graph_path, scores, result, rows, entries, logs)
+    heard = [round(sample / SAMPLE_RATE, 3) for sample in heard_span(model)]
+    rows, entries = write_dreams(args.out, result, class_names, scores, second, heard)
+    transfer = write_summary(args, data, graph_path, scores, result, rows, entries, logs, heard)
     print(
         "[dream] p(class) per dream: "
         + ", ".join(f"{r['class']} {r['probability']:.2f}" for r in rows)

@@ -90,8 +90,11 @@ def spectrogram_db(waveform, sample_rate, nfft=256, hop=128):
     return freqs, times, 10.0 * np.log10(np.maximum(power, POWER_FLOOR))
 
 
-def spectrogram_figure(waveform, sample_rate, title=None, nfft=256, hop=128):
-    """A Figure of the waveform's spectrogram in dB (80 dB range below its maximum)."""
+def spectrogram_figure(waveform, sample_rate, title=None, nfft=256, hop=128, heard=None):
+    """A Figure of the waveform's spectrogram in dB (80 dB range below its maximum).
+
+    ``heard`` [start, stop] in seconds: the span the model hears, marked by dashed lines, the rest
+    greyed."""
     freqs, times, db = spectrogram_db(waveform, sample_rate, nfft, hop)
     dt, df = hop / sample_rate, sample_rate / nfft
     top = float(db.max())
@@ -107,6 +110,18 @@ def spectrogram_figure(waveform, sample_rate, title=None, nfft=256, hop=128):
         vmax=top,
         extent=(times[0] - dt / 2, times[-1] + dt / 2, freqs[0] - df / 2, freqs[-1] + df / 2),
     )
+    if heard is not None:
+        start, stop = heard
+        left, right = times[0] - dt / 2, times[-1] + dt / 2
+        for a, b in ((left, start), (stop, right)):
+            if b > a:
+                ax.axvspan(a, b, color="white", alpha=0.25, linewidth=0)
+        for t in (start, stop):
+            ax.axvline(t, color="white", linestyle="--", linewidth=1)
+        ax.set_xlim(left, right)
+        title = (
+            f"{title}  (heard: {start:g}-{stop:g} s)" if title else f"heard: {start:g}-{stop:g} s"
+        )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     if title:
@@ -115,9 +130,10 @@ def spectrogram_figure(waveform, sample_rate, title=None, nfft=256, hop=128):
     return fig
 
 
-def write_spectrogram_png(path, waveform, sample_rate, title=None):
-    """Write the spectrogram picture of ``waveform`` as a PNG, atomically."""
-    save_png(path, spectrogram_figure(waveform, sample_rate, title))
+def write_spectrogram_png(path, waveform, sample_rate, title=None, heard=None):
+    """Write the spectrogram picture of ``waveform`` as a PNG, atomically (``heard``: see
+    spectrogram_figure)."""
+    save_png(path, spectrogram_figure(waveform, sample_rate, title, heard=heard))
 
 
 def confusion_figure(matrix, class_names, title=None):
