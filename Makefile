@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-mnist demo-emotion test test-seeds lint bench clean browser
+.PHONY: demo demo-mnist demo-emotion test test-seeds lint bench clean browser sounds
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,20 @@ browser:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-test: $(VENV)/.installed-test browser lint
+# Real recordings from Debian's packages, for the tests on real sound (tests/test_real_recordings.py):
+# ALSA's spoken channel names, freedesktop's sound theme, espeak-ng's speech, sox to decode Ogg.
+# Those tests skip, saying why, where the packages cannot be installed.
+sounds:
+	@if [ ! -e /usr/share/sounds/alsa/Front_Center.wav ] || ! command -v espeak-ng >/dev/null || \
+		! command -v sox >/dev/null || [ ! -e /usr/share/sounds/freedesktop/stereo/bell.oga ]; then \
+		echo "installing Debian's alsa-utils, espeak-ng, sound-theme-freedesktop and sox for the tests on real recordings"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			alsa-utils espeak-ng sound-theme-freedesktop sox libsox-fmt-base >/dev/null ) || \
+			echo "could not install them: the tests on real recordings will skip"; \
+	fi
+
+test: $(VENV)/.installed-test browser sounds lint
 	$(BIN)/python -m pytest -q
 
 # ruff: lint and format check (pyproject.toml), before the tests
@@ -46,7 +59,7 @@ lint: $(VENV)/.installed-test
 # The tests whose assertions depend on training (marked `trains`) under five other seeds: each must
 # pass by a margin that another CPU's kernels cannot eat. Stops at the first seed that fails.
 SEEDS ?= 1 2 3 4 5
-test-seeds: $(VENV)/.installed-test browser
+test-seeds: $(VENV)/.installed-test browser sounds
 	@for seed in $(SEEDS); do \
 		echo "=== TFAM_TEST_SEED=$$seed"; \
 		if TFAM_TEST_SEED=$$seed $(BIN)/python -m pytest -q -m trains; then \

@@ -85,6 +85,30 @@ def resize(x, spatial_shape):
     return tf.image.resize(x, spatial_shape)
 
 
+# ----------------------------------------------------------------------------- loudness
+
+
+def loudness_of(x):
+    """(RMS, peak) of a waveform, as float32."""
+    x = np.asarray(x, np.float64)
+    return np.array([np.sqrt(np.mean(x**2)), np.max(np.abs(x))], np.float32)
+
+
+def restore_loudness(x, mask, loudness):
+    """x with the part the mask frees (mask > 0) scaled so that the whole has RMS loudness[0]
+    again, then limited to the peak loudness[1]; the rest (mask 0) is left exactly as it is.
+
+    Deep dream's steps add sound; on a waveform, without this, the clip grows louder step by step
+    (RMS 0.043 -> 0.129 in 50 steps at step size 0.01) instead of growing the layer's pattern."""
+    free = tf.cast(mask > 0, x.dtype)
+    fixed_energy = tf.reduce_sum(tf.square(x * (1 - free)))
+    free_energy = tf.reduce_sum(tf.square(x * free))
+    wanted = tf.square(loudness[0]) * tf.cast(tf.size(x), x.dtype) - fixed_energy
+    scale = tf.sqrt(tf.maximum(wanted, 0.0) / tf.maximum(free_energy, 1e-20))
+    x = x * (1 - free) + x * free * scale
+    return tf.clip_by_value(x, -loudness[1], loudness[1])
+
+
 # ----------------------------------------------------------------------------- the dreamer
 
 
@@ -98,7 +122,16 @@ class DeepDream(tf.Module):
     """
 
     def __init__(
-        self, model, objective, layout, channels, tile_size=None, tile_batch=4, value_range=None
+        self,
+        model,
+        objective,
+        layout,
+        channels,
+        tile_size=None,
+        tile_batch=4,
+        value_range=None,
+        keep_loudness=False,
+        max_roll=None,
     ):
         super().__init__()
         self.objective = objective
@@ -110,7 +143,10 @@ class DeepDream(tf.Module):
         self.tile_size = tile_size
         self.tile_batch = int(tile_batch)
         self.value_range = value_range
+        self.keep_loudness = bool(keep_loudness)
+        self.max_roll = None if max_roll is None else int(max_roll)
         f32, i32 = tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32)
+        loudness = tf.TensorSpec([2], tf.float32)  # (RMS, peak) kept by keep_loudness
         x = tf.TensorSpec([None] * self.spatial_rank + [channels], tf.float32)
         # a batch of tiles; without tiling, the whole input as a batch of one
         tiles = tf.TensorSpec(
@@ -125,6 +161,8 @@ class DeepDream(tf.Module):
             autograph=False,
             input_signature=[
                 x,
+                x,  # mask: where the input may change (1), where it stays as it is (0)
+                loudness,
                 i32,  # steps
                 f32,  # step size
                 i32,  # number of the first step, for the random rolls
@@ -138,13 +176,16 @@ class DeepDream(tf.Module):
             self._tile_gradients, autograph=False, input_signature=[tiles, i32, i32, f32]
         )
         self._apply_step = tf.function(
-            self._apply, autograph=False, input_signature=[x, tiles, shift, f32]
+            self._apply, autograph=False, input_signature=[x, x, loudness, tiles, shift, f32]
         )
         self._score = tf.function(self._objective, autograph=False, input_signature=[tiles])
 
-    def __call__(self, x, steps, step_size, first_step=0, seed=0):
+    def __call__(self, x, steps, step_size, first_step=0, seed=0, mask=None, loudness=None):
+        x = tf.convert_to_tensor(x, tf.float32)
         return self._run(
-            tf.convert_to_tensor(x, tf.float32),
+            x,
+            tf.ones_like(x) if mask is None else tf.convert_to_tensor(mask, tf.float32),
+            tf.zeros([2]) if loudness is None else tf.convert_to_tensor(loudness, tf.float32),
             tf.constant(steps, tf.int32),
             tf.constant(step_size, tf.float32),
             tf.constant(first_step, tf.int32),
@@ -161,28 +202,35 @@ class DeepDream(tf.Module):
         """How many groups of ``tile_batch`` tiles one step over an input of this size runs."""
         return -(-self.tiles(spatial_shape) // self.tile_batch)
 
-    def run(self, x, steps, step_size, first_step=0, seed=0, pace=None):
+    def run(self, x, steps, step_size, first_step=0, seed=0, pace=None, mask=None, loudness=None):
         """What ``dreamer(...)`` returns, computed in compiled calls sized by ``pace`` (a
         ``tfam.pacing.Pace``; default: about half a second each), so that Python sees Ctrl-C
         between them. Its unit is one group of tiles: whole steps run several to a call, and a
-        step of more groups than a call should take runs in parts."""
+        step of more groups than a call should take runs in parts.
+
+        ``mask`` (x's shape): where x may change, 1, and where it stays, 0 (default: everywhere).
+        ``loudness`` (RMS, peak): kept after every step when the dreamer keeps loudness."""
         pace = Pace() if pace is None else pace
         x = tf.convert_to_tensor(x, tf.float32)
+        mask = tf.ones_like(x) if mask is None else tf.convert_to_tensor(mask, tf.float32)
+        loudness = tf.zeros([2]) if loudness is None else tf.constant(loudness, tf.float32)
         groups = self.groups(x.shape[:-1])
         value, done = tf.constant(0.0), 0
         while done < steps:
             count = pace.next((steps - done) * groups)
             if count < groups:
-                x, value = self._step_in_parts(x, first_step + done, step_size, seed, pace, groups)
+                x, value = self._step_in_parts(
+                    x, mask, loudness, first_step + done, step_size, seed, pace, groups
+                )
                 done += 1
                 continue
             started = time.perf_counter()
-            x, value = self(x, count // groups, step_size, first_step + done, seed)
+            x, value = self(x, count // groups, step_size, first_step + done, seed, mask, loudness)
             pace.took(count // groups * groups, time.perf_counter() - started)
             done += count // groups
         return x, value
 
-    def _step_in_parts(self, x, step, step_size, seed, pace, groups):
+    def _step_in_parts(self, x, mask, loudness, step, step_size, seed, pace, groups):
         """One step, its tiles' gradients a few groups per call."""
         tiles, shift = self._cut_step(x, tf.constant(seed), tf.constant(step))
         parts, total, done = [], tf.constant(0.0), 0
@@ -198,7 +246,8 @@ class DeepDream(tf.Module):
         del tiles  # memory: the clip's tiles are no longer needed once their gradients are in
         grads = tf.concat(parts, 0)
         del parts
-        return self._apply_step(x, grads, shift, tf.constant(step_size, tf.float32)), total
+        step_size = tf.constant(step_size, tf.float32)
+        return self._apply_step(x, mask, loudness, grads, shift, step_size), total
 
     def _objective(self, tiles):
         """Sum over a batch of canonical tiles of the objective."""
@@ -229,7 +278,10 @@ class DeepDream(tf.Module):
         """x rolled by the step's random shift and cut into tiles; and the shift."""
         # A fresh random roll each step moves the tile seams, so they do not show in the result.
         u = tf.random.stateless_uniform([self.spatial_rank], seed=tf.stack([seed, step]))
-        shift = tf.cast(tf.floor(u * tf.cast(tf.shape(x)[:-1], tf.float32)), tf.int32)
+        if self.max_roll is None:
+            shift = tf.cast(tf.floor(u * tf.cast(tf.shape(x)[:-1], tf.float32)), tf.int32)
+        else:  # a small jitter instead: a front end that hears a span keeps hearing it
+            shift = tf.cast(tf.round((2 * u - 1) * self.max_roll), tf.int32)
         return self._tiles(tf.roll(x, shift, list(range(self.spatial_rank)))), shift
 
     def _tile_gradients(self, tiles, first, count, total):
@@ -252,8 +304,9 @@ class DeepDream(tf.Module):
         )
         return grads.concat(), total
 
-    def _apply(self, x, grads, shift, step_size):
-        """Put the tiles' gradients together, undo the roll and step along the normalized gradient."""
+    def _apply(self, x, mask, loudness, grads, shift, step_size):
+        """Put the tiles' gradients together, undo the roll and step along the normalized gradient
+        where the mask allows; then the loudness, if kept."""
         if self.tile_size is None:
             grads = grads[0]
         else:
@@ -261,7 +314,10 @@ class DeepDream(tf.Module):
         # The while_loop over steps needs x's static shape (None..., C) to stay the same.
         grads = tf.roll(tf.ensure_shape(grads, x.shape), -shift, list(range(self.spatial_rank)))
         # Normalizing by the std makes step_size independent of the objective's scale.
-        x = x + step_size * normalize_per_row(grads[None])[0]
+        step = step_size * normalize_per_row(grads[None])[0]
+        if self.keep_loudness:
+            return restore_loudness(x + step * loudness[0] * mask, mask, loudness)
+        x = x + step * mask
         if self.value_range is not None:
             x = tf.clip_by_value(x, *self.value_range)
         return x
@@ -274,13 +330,13 @@ class DeepDream(tf.Module):
             return grads[0], total
         return merge_tiles(grads, tf.shape(x)[:-1], self.tile_size), total
 
-    def _dream(self, x, steps, step_size, first_step, seed):
+    def _dream(self, x, mask, loudness, steps, step_size, first_step, seed):
         def body(i, x, _):
             tiles, shift = self._cut(x, seed, first_step + i)
             grads, value = self._tile_gradients(
                 tiles, 0, self._group_count(tiles), tf.constant(0.0)
             )
-            return i + 1, self._apply(x, grads, shift, step_size), value
+            return i + 1, self._apply(x, mask, loudness, grads, shift, step_size), value
 
         _, x, value = tf.while_loop(
             lambda i, *_: i < steps, body, (tf.constant(0), x, tf.constant(0.0))
@@ -355,7 +411,17 @@ def _tile_shape(tile_size, model_spatial, spatial_rank):
     return tile_size
 
 
-def _dreamer(model, layers, start, tile_size, tile_batch, value_range, spatial_rank):
+def _dreamer(
+    model,
+    layers,
+    start,
+    tile_size,
+    tile_batch,
+    value_range,
+    spatial_rank,
+    keep_loudness=False,
+    max_roll=None,
+):
     """The compiled dreamer for these settings (reused from an earlier call with the same model and
     settings), ``start`` as a canonical array, and the model's fixed spatial sizes (None: any)."""
     if len(model.inputs) != 1:
@@ -377,11 +443,21 @@ def _dreamer(model, layers, start, tile_size, tile_batch, value_range, spatial_r
         tiles,
         int(tile_batch),
         None if value_range is None else tuple(float(v) for v in value_range),
+        bool(keep_loudness),
+        max_roll,
     )
     cache = _dreamers.setdefault(model, {})
     if key not in cache:
         cache[key] = DeepDream(
-            model, objective, layout, x.shape[-1], tiles, tile_batch, value_range
+            model,
+            objective,
+            layout,
+            x.shape[-1],
+            tiles,
+            tile_batch,
+            value_range,
+            keep_loudness,
+            max_roll,
         )
     return cache[key], x, model_spatial
 
@@ -401,6 +477,9 @@ def deepdream(
     seed=0,
     verbose=False,
     pace=None,
+    mask=None,
+    keep_loudness=False,
+    max_roll=None,
 ):
     """Dream ``start`` (one unbatched input) into ``model``'s ``layers``; returns float32, same shape.
 
@@ -416,13 +495,38 @@ def deepdream(
     seed: the random rolls are stateless functions of (seed, step number): same seed, same result.
     pace: a ``tfam.pacing.Pace`` sizing the compiled calls, in groups of tiles (default: about half
         a second each, so Ctrl-C stops a dream of any length soon). It does not change the result.
+    mask: start's shape (or its spatial shape); 1 where the dream may change the input, 0 where it
+        stays as it is (samples the model does not hear, a clip's silence). Default: everywhere.
+    keep_loudness: for sounds: the steps are relative to the start's RMS, and after every step
+        the changing part is scaled back to the start's RMS and limited to its peak (see
+        restore_loudness), so that the dream grows the layer's pattern instead of the volume.
+    max_roll: roll by at most this many positions each step instead of anywhere (sounds: a model
+        that hears only a span of its input keeps hearing that span).
     """
     if int(steps) < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     dreamer, x, model_spatial = _dreamer(
-        model, layers, start, tile_size, tile_batch, value_range, spatial_rank
+        model,
+        layers,
+        start,
+        tile_size,
+        tile_batch,
+        value_range,
+        spatial_rank,
+        keep_loudness,
+        max_roll,
     )
     base = x.shape[:-1]
+    free = None  # no mask: no array of ones as long as the input
+    if mask is not None:
+        free = np.asarray(mask, np.float32)
+        if free.shape == base:
+            free = np.broadcast_to(free[..., None], x.shape)
+        if free.shape != x.shape:
+            raise ValueError(f"mask has shape {np.shape(mask)}; the start has {np.shape(start)}")
+    loudness = loudness_of(x) if keep_loudness else None
+    if keep_loudness and not loudness[0] > 0:
+        raise ValueError("the start is silent: there is no loudness to keep")
     shapes = [tuple(max(1, int(round(s * octave_scale**o))) for s in base) for o in octaves]
     if dreamer.tile_size is None and any(m is not None for m in model_spatial):
         for shape in shapes:
@@ -431,11 +535,21 @@ def deepdream(
                     f"the model takes a fixed input size {tuple(model_spatial)} but "
                     f"an octave has size {shape}: pass tile_size={tuple(model_spatial)}"
                 )
+    first = x if mask is not None else None  # the canonical start, for what the mask keeps
     pace = Pace() if pace is None else pace  # one for all octaves: a group's time hardly varies
     # x stays the caller's array until the first octave's result replaces it: a tensor copy here
     # would be one more copy of the input held through the whole first octave.
     for k, (o, shape) in enumerate(zip(octaves, shapes)):
-        x, value = dreamer.run(resize(x, shape), int(steps), step_size, k * int(steps), seed, pace)
+        x, value = dreamer.run(
+            resize(x, shape),
+            int(steps),
+            step_size,
+            k * int(steps),
+            seed,
+            pace,
+            mask=None if free is None else resize(free, shape),
+            loudness=loudness,
+        )
         if verbose:  # per tile, as tiled_objective: comparable across octaves and lengths
             tiles = dreamer.tiles(shape)
             print(
@@ -443,6 +557,11 @@ def deepdream(
                 + (f" (mean over {tiles} tiles)" if tiles > 1 else "")
             )
     x = resize(x, base).numpy()  # a copy of its own: no second one
+    if free is not None:  # what may not change is the start's, exactly (not resized back and forth)
+        x = np.where(free > 0, x, first)
+    if keep_loudness and len(octaves) > 1:  # resizing back changes the loudness a little
+        kept = np.ones_like(x) if free is None else free
+        x = restore_loudness(tf.constant(x), tf.constant(kept), tf.constant(loudness)).numpy()
     return x.reshape(np.shape(start)).astype(np.float32, copy=False)
 
 

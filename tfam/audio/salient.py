@@ -2,7 +2,7 @@
 faithfulness check of the map.
 
     hear = hearing(model)                               # how the model hears a clip
-    clip, note = fit_clip(waveform, hear.samples)
+    clip = fit_length(waveform, hear.samples)[0]        # tfam.audio.fitting
     att = attribute(model, hear.model_input(clip[None]), "gradcam")
     result = salient_audio(model, hear, clip[None], att.maps, att.targets, threshold="mean")
     result.keep_audio, result.optimized_audio, result.probabilities["keep"], ...
@@ -203,24 +203,6 @@ def hearing(model, sample_rate=None):
     )
 
 
-def fit_clip(waveform, samples):
-    """The centre ``samples`` of a clip (as the trainer's inference crops), or the clip zero-padded
-    at the end; returns (clip, a note or None)."""
-    x = np.asarray(waveform, np.float32)
-    n = len(x)
-    if n == samples:
-        return x, None
-    if n > samples:
-        start = (n - samples) // 2
-        return x[start : start + samples], (
-            f"the clip has {n} samples; the model hears {samples}: "
-            f"using samples {start}..{start + samples}"
-        )
-    return np.pad(x, (0, samples - n)), (
-        f"the clip has {n} samples; the model hears {samples}: zero-padded at the end"
-    )
-
-
 def probabilities(model, hear, waveforms, batch_size=64):
     """(B, classes) the model's class probabilities for (B, samples) waveforms."""
     squash = output_activation(model)
@@ -370,6 +352,17 @@ def optimize_waveform(
     return result.best_x, result
 
 
+def at_loudness_of(waveforms, reference):
+    """(B, samples) waveforms, each scaled to the RMS of its row of ``reference`` (and limited to
+    full scale). The optimized salient sound came out 10-30x quieter than the kept part of the
+    clip (RMS 0.0015-0.006): the log-mel match starts from quiet noise and its quiet cells, at the
+    floor, pull no louder."""
+    x = np.asarray(waveforms, np.float64)
+    level = np.sqrt(np.mean(np.square(x), axis=1, keepdims=True))
+    wanted = np.sqrt(np.mean(np.square(np.asarray(reference, np.float64)), axis=1, keepdims=True))
+    return np.clip(x * wanted / np.maximum(level, 1e-12), -1.0, 1.0).astype(np.float32)
+
+
 # ----------------------------------------------------------------------------- the whole step
 
 
@@ -421,7 +414,10 @@ def salient_audio(
         optimized, _ = optimize_waveform(
             keep, settings, hear.samples, start=start, steps=steps, seed=seed, verbose=verbose
         )
+        unscaled = log_mel_error(optimized, keep, settings)
+        optimized = at_loudness_of(optimized, keep_audio)
         error = {
+            "unscaled": unscaled,
             "start": log_mel_error(start, keep, settings),
             "final": log_mel_error(optimized, keep, settings),
             "griffin_lim": log_mel_error(keep_audio, keep, settings),
@@ -446,7 +442,6 @@ __all__ = [
     "hearing",
     "mel_settings",
     "mel_grid",
-    "fit_clip",
     "probabilities",
     "salient_mask",
     "resample_axis",

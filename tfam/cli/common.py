@@ -238,6 +238,23 @@ def add_audio_input_arguments(group):
         help="replace NaN or infinite samples of a float WAV by silence (with a note) "
         "instead of refusing the file",
     )
+    group.add_argument(
+        "--offset",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="where the part the model hears starts in a clip longer than the model's input "
+        "(default: the centre of the clip)",
+    )
+
+
+def show_notes(notes):
+    """Print how an input was fitted to the model: notes on stdout, warnings on stderr."""
+    for note in notes:
+        if note.startswith("warning:"):
+            print(f"tfam: {note}", file=sys.stderr, flush=True)
+        else:
+            print(f"note: {note}", flush=True)
 
 
 def non_finite_policy(args):

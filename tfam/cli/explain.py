@@ -24,6 +24,7 @@ from tfam.cli.common import (
     add_model_arguments,
     add_output_arguments,
     non_finite_policy,
+    show_notes,
 )
 
 METHODS = ("gradcam", "gradcam++", "scorecam", "saliency")
@@ -155,22 +156,12 @@ def parse_target(spec, names):
     return rows[0][0]
 
 
-def read_clip(path, hear, non_finite="refuse"):
-    """The WAV as the model hears it (mono, the model's rate and length) and notes."""
-    from tfam.audio.salient import fit_clip
+def read_clip(path, hear, offset_seconds=None, non_finite="refuse", heard=None):
+    """The WAV as the model hears it (tfam.audio.fitting: mono, the model's rate and length; a
+    short clip placed in the ``heard`` span)."""
+    from tfam.audio.fitting import read_clip as fit
 
-    x, rate = audio.read_wav(path, non_finite)
-    notes = []
-    if x.ndim == 2 and x.shape[1] > 1:
-        notes.append(f"the WAV has {x.shape[1]} channels: mixed down to mono")
-    x = audio.to_mono(x)
-    if rate != hear.sample_rate:
-        notes.append(f"the WAV is at {rate} Hz; the model hears {hear.sample_rate} Hz: resampled")
-        x = audio.resample(x, rate, hear.sample_rate)
-    x, note = fit_clip(x, hear.samples)
-    if note:
-        notes.append(note)
-    return x, notes
+    return fit(path, hear.sample_rate, hear.samples, offset_seconds, non_finite, heard)
 
 
 # ----------------------------------------------------------------------------- the command
@@ -227,6 +218,8 @@ def load(args):
         from tfam.surgery import fix_input_size
 
         rate = args.sample_rate or sa.RAW_SAMPLE_RATE
+        if args.offset is not None:
+            raise ValueError("--offset is for models of a fixed input length; this one takes any")
         clip = audio.load_audio(args.input, rate, non_finite=non_finite_policy(args))
         model = fix_input_size(model, (len(clip),) + shape[1:])
     hear = sa.hearing(model, args.sample_rate)
@@ -248,10 +241,13 @@ def compute(args, model, hear, threshold):
 
     from tfam.attribution import attribute
     from tfam.audio import salient as sa
+    from tfam.audio.heard import heard_span
 
-    clip, notes = read_clip(args.input, hear, non_finite_policy(args))
-    for note in notes:
-        print(f"note: {note}")
+    takes_waveform = hear.frontend is not None or hear.kind == "waveform"
+    heard = heard_span(model) if takes_waveform else None
+    fitted = read_clip(args.input, hear, args.offset, non_finite_policy(args), heard)
+    clip, notes = fitted.x, list(fitted.notes)
+    show_notes(notes)
     names = class_names(args, model.outputs[0].shape[-1])
     att = attribute(
         model,
