@@ -6,7 +6,6 @@ import keras
 import matplotlib.image
 import numpy as np
 import pytest
-from absl.flags import argparse_flags
 from scipy.io import wavfile
 
 from tfam import audio
@@ -17,7 +16,9 @@ RATE = 8000
 
 
 def parse(*argv):
-    parser = argparse_flags.ArgumentParser(prog="tfam")
+    # not absl's parser: it inherits absl flags that other tests' modules define (train.py's
+    # --seed among them), which collide with deepdream's own once they are in the same process
+    parser = common.ArgumentParser(prog="tfam")
     commands = parser.add_subparsers(dest="command")
     ddc.add_parser(commands)
     return parser.parse_args(["deepdream", *map(str, argv)])
