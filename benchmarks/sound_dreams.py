@@ -76,6 +76,7 @@ RECIPE_KEYS = (
     "high_band_weight",
     "cutoff_hz",
     "gain_db",
+    "start_rms",
 )
 
 

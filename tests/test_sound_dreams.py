@@ -111,3 +111,74 @@ def test_tfam_dream_writes_sounds_pictures_and_tensorboard(urbansound, tmp_path)
     steps = [s for s, _ in summaries.read_scalars(str(out / "tensorboard"), "objective/siren")]
     assert steps == list(range(1, 21))
     assert not [f for f in os.listdir(out) if f.startswith(".") or f.endswith(".tmp")]
+
+
+def small_waveform_model(seed):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((512,))
+    x = keras.layers.Reshape((512, 1))(inputs)
+    x = keras.layers.Conv1D(6, 9, strides=2, activation="relu")(x)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(x))
+    return keras.Model(inputs, outputs)
+
+
+def test_one_dream_for_several_models_raises_the_class_in_each(tmp_path, capsys):
+    from cli_runs import run_cli
+
+    from tfam.surgery import ensemble
+
+    models = [small_waveform_model(1), small_waveform_model(2)]
+    paths = []
+    for i, model in enumerate(models):
+        paths.append(tmp_path / f"m{i}.keras")
+        model.save(paths[-1])
+    out = tmp_path / "dreams"
+    status, _, err = run_cli(
+        ["dream", *paths, "--class", "2", "--steps", "60", "--out", out, "--quiet"], capsys
+    )
+    assert status == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["models"] == [str(p) for p in paths] and summary["heard_seconds"] == [0, 0.032]
+    dream, _ = audio.read_wav(str(out / summary["rows"][0]["file"]))
+    start = np.random.default_rng(0).normal(0, 0.01, (1, 512)).astype(np.float32)
+    for model in models:  # each model's logit of class 2 rose above a quiet noise start's
+        after, before = (model.predict(x, verbose=0)[0, 2] for x in (dream[None], start))
+        assert after > before + 0.02 and after > 5 * abs(before), (before, after)
+    mean = ensemble(models).predict(dream[None], verbose=0)
+    np.testing.assert_allclose(
+        mean, np.mean([m.predict(dream[None], verbose=0) for m in models], axis=0), atol=1e-5
+    )
+    status, _, err = run_cli(["dream", *paths, "--layer", "conv1d", "--out", out], capsys)
+    assert status == 2 and "several models dream classes" in err
+
+
+def test_a_dream_starts_from_a_clip_silence_or_pink_noise(tmp_path, capsys):
+    from cli_runs import run_cli
+
+    from tfam.audio.sound_dreams import start_waveforms
+
+    pink = start_waveforms("pink", 2, 4096, rms=0.02, seed=0)
+    np.testing.assert_allclose(np.sqrt(np.mean(pink**2, axis=1)), 0.02, rtol=1e-5)
+    power = np.abs(np.fft.rfft(pink, axis=1)) ** 2
+    low, high = power[:, 10:100].mean(), power[:, 1000:2000].mean()
+    assert 10 < low / high < 100  # 1/f: about 20x from bins ~50 to ~1500 (white noise: 1x)
+    assert not start_waveforms("silence", 1, 8).any()
+    model = small_waveform_model(3)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    t = np.arange(512) / 16000
+    clip = tmp_path / "clip.wav"
+    audio.write_wav(clip, 0.05 * np.sin(2 * np.pi * 500 * t), 16000)
+    out = tmp_path / "dream"
+    status, printed, err = run_cli(
+        ["dream", path, "--class", "1", "--steps", "1", "--start", clip, "--out", out, "--quiet"],
+        capsys,
+    )
+    assert status == 0, err
+    dream, _ = audio.read_wav(str(out / "00_1.wav"))
+    # one step from the clip: still the clip, heard where the model listens (all of it here)
+    assert np.corrcoef(dream, 0.05 * np.sin(2 * np.pi * 500 * t))[0, 1] > 0.9
+    status, _, err = run_cli(["dream", path, "--class", "1", "--start", "none.wav"], capsys)
+    assert status == 2 and "no such --start file: none.wav" in err, err

@@ -184,13 +184,18 @@ class DeepDream(tf.Module):
         x = tf.convert_to_tensor(x, tf.float32)
         return self._run(
             x,
-            tf.ones_like(x) if mask is None else tf.convert_to_tensor(mask, tf.float32),
+            self._everywhere(x) if mask is None else tf.convert_to_tensor(mask, tf.float32),
             tf.zeros([2]) if loudness is None else tf.convert_to_tensor(loudness, tf.float32),
             tf.constant(steps, tf.int32),
             tf.constant(step_size, tf.float32),
             tf.constant(first_step, tf.int32),
             tf.constant(seed, tf.int32),
         )
+
+    def _everywhere(self, x):
+        """The mask "change everything": ones of size 1 along the spatial axes (broadcast), not
+        another copy of a long input."""
+        return tf.ones([1] * self.spatial_rank + [x.shape[-1]], tf.float32)
 
     def tiles(self, spatial_shape):
         """How many tiles an input of this size is cut into."""
@@ -212,7 +217,7 @@ class DeepDream(tf.Module):
         ``loudness`` (RMS, peak): kept after every step when the dreamer keeps loudness."""
         pace = Pace() if pace is None else pace
         x = tf.convert_to_tensor(x, tf.float32)
-        mask = tf.ones_like(x) if mask is None else tf.convert_to_tensor(mask, tf.float32)
+        mask = self._everywhere(x) if mask is None else tf.convert_to_tensor(mask, tf.float32)
         loudness = tf.zeros([2]) if loudness is None else tf.constant(loudness, tf.float32)
         groups = self.groups(x.shape[:-1])
         value, done = tf.constant(0.0), 0
@@ -560,7 +565,7 @@ def deepdream(
     if free is not None:  # what may not change is the start's, exactly (not resized back and forth)
         x = np.where(free > 0, x, first)
     if keep_loudness and len(octaves) > 1:  # resizing back changes the loudness a little
-        kept = np.ones_like(x) if free is None else free
+        kept = np.ones([1] * (x.ndim - 1) + [x.shape[-1]], np.float32) if free is None else free
         x = restore_loudness(tf.constant(x), tf.constant(kept), tf.constant(loudness)).numpy()
     return x.reshape(np.shape(start)).astype(np.float32, copy=False)
 

@@ -181,6 +181,25 @@ def with_linear_logits(model):
     return copy
 
 
+def ensemble(models, name="ensemble"):
+    """One model whose output is the mean of the models' logits (softmax and sigmoid made linear),
+    for one dream that several models hear as the class: a class objective on it is the mean of
+    the models' class objectives, whose dreams transfer to models outside the ensemble more than
+    one model's do. The models take the same input and give the same classes."""
+    models = list(models)
+    if len(models) < 2:
+        raise ValueError(f"an ensemble needs at least two models, got {len(models)}")
+    shapes = [tuple(m.inputs[0].shape[1:]) for m in models]
+    if len(set(shapes)) != 1:
+        raise ValueError(f"the models take inputs of different shapes: {shapes}")
+    classes = [tuple(m.outputs[0].shape[1:]) for m in models]
+    if len(set(classes)) != 1:
+        raise ValueError(f"the models give outputs of different shapes: {classes}")
+    inputs = keras.Input(shapes[0], name="input")
+    logits = [with_linear_logits(m)(inputs) for m in models]
+    return keras.Model(inputs, keras.layers.Average(name="mean_logits")(logits), name=name)
+
+
 def _warn_squash(model, squash):
     log.warning(
         "tfam: the model '%s' ends in %s; class objectives use a copy with linear logits, "

@@ -25,6 +25,26 @@ import numpy as np
 from tfam import objectives, params, regularizers, transforms
 from tfam.engine import dream
 
+STARTS = ("noise", "silence", "pink")
+
+
+def start_waveforms(kind, rows, samples, rms=0.01, seed=0):
+    """(rows, samples) starts of a dream: "silence" (zeros), "pink" (1/f noise) or "noise" (white),
+    the noises at RMS ``rms``."""
+    if kind not in STARTS:
+        raise ValueError(f"unknown start '{kind}': one of {', '.join(STARTS)}, or a WAV file")
+    if kind == "silence":
+        return np.zeros((rows, samples), np.float32)
+    white = np.random.default_rng(seed).standard_normal((rows, samples))
+    if kind == "pink":  # 1/f power: amplitudes 1/sqrt(f) on the white noise's spectrum
+        spectrum = np.fft.rfft(white, axis=1)
+        f = np.arange(spectrum.shape[1], dtype=np.float64)
+        spectrum *= 1.0 / np.sqrt(np.maximum(f, 1.0))
+        spectrum[:, 0] = 0.0
+        white = np.fft.irfft(spectrum, n=samples, axis=1)
+    level = np.sqrt(np.mean(white**2, axis=1, keepdims=True))
+    return (white * rms / level).astype(np.float32)
+
 
 def audio_recipe(
     sample_rate,
@@ -38,8 +58,16 @@ def audio_recipe(
     gain_db=0.0,
     heard=None,
     fade_seconds=0.005,
+    start_rms=0.01,
+    start=None,
 ):
     """Keyword arguments for tfam.dream that keep a dreamed waveform listenable.
+
+    ``start_rms``: the loudness of the white noise a dream starts from, well below ``max_rms``;
+    a start at the bound (the earlier default, RMS 0.1) left no room for the class's sound to grow
+    over the noise (a 440 Hz tone classifier heard its dream at p 0.00-0.02 from it, at p 1.00
+    from RMS 0.01). ``start``: the waveforms to start from instead ((rows, samples) or one
+    (samples,) for every row: a real clip, silence, pink noise; see start_waveforms).
 
     ``low_pass``: remove everything above ``cutoff_hz`` after every update (None: 7/8 of the
     Nyquist frequency). ``high_band_weight`` > 0: a penalty on the share of energy above it instead
@@ -68,7 +96,8 @@ def audio_recipe(
         ),
     ]
     return dict(
-        param=params.direct((-1.0, 1.0)),
+        # the white noise's std is noise times the range's width
+        param=params.direct((-1.0, 1.0), start=start, noise=start_rms / 2),
         learning_rate=learning_rate,
         transforms=[make() for on, kind, make in chosen if on and kind == "t"],
         regularizers=[make() for on, kind, make in chosen if on and kind == "r"],

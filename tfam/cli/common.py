@@ -187,9 +187,18 @@ MODEL_HELP = (
 )
 
 
-def add_model_arguments(parser):
-    """The model and how to read it, the same for every tfam command that takes one."""
-    parser.add_argument("model", help=MODEL_HELP)
+def add_model_arguments(parser, several=False):
+    """The model and how to read it, the same for every tfam command that takes one (``several``:
+    one or more models)."""
+    if several:
+        parser.add_argument(
+            "model",
+            nargs="+",
+            help=MODEL_HELP + "; several models: one dream that all of them hear (the mean of "
+            "their class logits)",
+        )
+    else:
+        parser.add_argument("model", help=MODEL_HELP)
     group = parser.add_argument_group("reading the model")
     group.add_argument(
         "--output", default=None, help="the output to read when the model has several (by name)"
@@ -214,12 +223,13 @@ def add_model_arguments(parser):
     )
 
 
-def load_user_model(args, input_shape=None):
-    """The model that the arguments name, as one Keras model with one input and one output."""
+def load_user_model(args, input_shape=None, path=None):
+    """The model that the arguments name (or ``path``, read with the same options), as one Keras
+    model with one input and one output."""
     from tfam.models.loading import load_model
 
     return load_model(
-        args.model,
+        args.model if path is None else path,
         safe_mode=not args.unsafe_load,
         output=args.output,
         reduce=args.reduce,

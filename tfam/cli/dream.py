@@ -8,10 +8,10 @@ from tfam import params as param_lib
 from tfam import regularizers as reg
 from tfam import transforms as tr
 from tfam.audio.heard import heard_span
-from tfam.cli.common import load_user_model
+from tfam.cli.common import load_user_model, show_notes
 from tfam.engine import dream
 from tfam.layout import layout_of
-from tfam.surgery import fix_input_size, layer_shape
+from tfam.surgery import ensemble, fix_input_size, layer_shape
 
 
 def read_labels(path):
@@ -73,6 +73,8 @@ def build_objective(args, model):
         return objectives.class_logit(rows), names
     if args.layer is None:
         raise ValueError("no target: give --class, or --layer (with --channel or --neuron)")
+    if len(getattr(args, "models", ())) > 1:
+        raise ValueError("several models dream classes (--class); a --layer names one model's")
     if args.channel is not None and args.neuron is not None:
         raise ValueError("give either --channel or --neuron, not both")
     if args.channel is not None:
@@ -163,9 +165,26 @@ def image_recipe(args, value_range):
     )
 
 
-def sound_recipe(args, value_range, sample_rate, heard):
+def start_of(args, batch, samples, sample_rate, heard):
+    """(start waveforms or None, notes) from --start."""
+    from tfam.audio.sound_dreams import STARTS, start_waveforms
+
+    if args.start is None or args.start == "noise":
+        return None, []
+    if args.start in STARTS:
+        return start_waveforms(args.start, batch, samples, seed=args.seed), []
+    from tfam.audio.fitting import read_clip
+
+    if not os.path.exists(args.start):
+        raise OSError(f"no such --start file: {args.start} (or give noise, silence or pink)")
+    clip = read_clip(args.start, sample_rate, samples, heard=heard)
+    return clip.x, [f"--start: {note}" for note in clip.notes]
+
+
+def sound_recipe(args, value_range, sample_rate, heard, start=None):
     """tfam.dream keyword arguments for waveforms: tfam.audio.sound_dreams' recipe (+ L1 if asked).
-    ``heard``: the samples the model hears (the rest stays silent), or None."""
+    ``heard``: the samples the model hears (the rest stays silent), or None; ``start``: the
+    waveforms to start from (default quiet noise)."""
     from tfam.audio.sound_dreams import audio_recipe
 
     fourier = args.param == "fourier"
@@ -186,7 +205,12 @@ def sound_recipe(args, value_range, sample_rate, heard):
         cutoff_hz=args.cutoff_hz,
         heard=None if fourier else heard,
     )
-    recipe["param"] = (param_lib.fourier if fourier else param_lib.direct)(value_range)
+    if fourier:
+        if start is not None:
+            raise ValueError("--start needs the direct parameterization (not --param fourier)")
+        recipe["param"] = param_lib.fourier(value_range)
+    else:
+        recipe["param"] = param_lib.direct(value_range, start=start, noise=recipe["param"].noise)
     if args.jitter:
         recipe["transforms"].append(tr.jitter(args.jitter))
     if args.l1:
@@ -212,8 +236,20 @@ class Plan:
 
 
 def load(args):
-    """The model the arguments name, with one input of fixed size (--seconds for open lengths)."""
-    model = load_user_model(args)
+    """The model the arguments name, with one input of fixed size (--seconds for open lengths);
+    several models become one ensemble (tfam.surgery.ensemble)."""
+    paths = list(args.model) if isinstance(args.model, (list, tuple)) else [args.model]
+    args.model, args.models = paths[0], paths  # labels and the summary follow the first
+    members = [load_one(args, path) for path in paths]
+    if len(members) == 1:
+        return members[0]
+    if args.sample_rate is None:
+        args.sample_rate = default_sample_rate(members[0])
+    return ensemble(members)
+
+
+def load_one(args, path):
+    model = load_user_model(args, path=path)
     shape = tuple(model.inputs[0].shape[1:])
     if None not in shape:
         if args.seconds is not None:
@@ -248,8 +284,14 @@ def plan(args, model):
         names = [f"{names[0]} #{i}" for i in range(batch)]
     sample_rate = (args.sample_rate or default_sample_rate(model)) if sound else None
     heard = heard_span(model) if sound else None
+    if args.start is not None and not sound:
+        raise ValueError("--start is for sounds")
+    start, notes = (
+        start_of(args, batch, model.inputs[0].shape[1], sample_rate, heard) if sound else (None, [])
+    )
+    show_notes(notes)
     recipe = (
-        sound_recipe(args, value_range, sample_rate, heard)
+        sound_recipe(args, value_range, sample_rate, heard, start)
         if sound
         else image_recipe(args, value_range)
     )
@@ -333,6 +375,7 @@ def write(args, p, result):
         outputs.write_grid(os.path.join(args.out, "grid.png"), result.x, titles, p.value_range)
     summary = {
         "model": os.path.abspath(args.model),
+        "models": [os.path.abspath(m) for m in getattr(args, "models", [args.model])],
         "objective": p.objective.name,
         "steps": p.steps,
         "seconds": round(result.seconds, 3),

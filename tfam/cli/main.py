@@ -31,7 +31,7 @@ def build_parser():
         "spectrogram PNG (1-D inputs), summary.json and "
         "TensorBoard events.",
     )
-    add_model_arguments(dream)
+    add_model_arguments(dream, several=True)
     target = dream.add_argument_group("target (a class, or a layer with --channel/--neuron)")
     target.add_argument(
         "--class",
@@ -97,6 +97,13 @@ def build_parser():
         type=int,
         default=None,
         help="the model's sample rate (default 8000 for tfam's UrbanSound models, else 16000)",
+    )
+    sound.add_argument(
+        "--start",
+        default=None,
+        metavar="noise|silence|pink|CLIP.wav",
+        help="what a sound dream starts from: quiet white noise (default, RMS 0.01), silence, "
+        "pink noise, or a WAV file (fitted to the model as deepdream fits it)",
     )
     sound.add_argument(
         "--seconds",
