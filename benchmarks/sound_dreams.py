@@ -77,6 +77,9 @@ RECIPE_KEYS = (
     "cutoff_hz",
     "gain_db",
     "start_rms",
+    "noise_snr_db",
+    "tilt_db",
+    "resample",
 )
 
 

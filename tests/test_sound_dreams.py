@@ -51,12 +51,18 @@ def test_each_class_dream_is_classified_as_its_class(urbansound, measured):
 def test_recipe_switches_parts_off():
     recipe = audio_recipe(8000, max_shift_seconds=0, tv=0, max_rms=0, low_pass=False)
     assert recipe["transforms"] == [] and recipe["regularizers"] == []
-    names = [r.name for r in audio_recipe(8000, heard=(10, 20))["regularizers"]]
+    # the spectra hold the band, the loudness and the silence themselves: no projections
+    stft = audio_recipe(8000, heard=(10, 20))
+    assert type(stft["param"]).__name__ == "Stft" and stft["param"].heard == (10, 20)
+    assert [r.name for r in stft["regularizers"]] == ["total_variation(beta=2)"]
+    names = [r.name for r in audio_recipe(8000, heard=(10, 20), param="direct")["regularizers"]]
     assert any("low_pass" in n and "3500" in n for n in names)
     assert any("loudness" in n and "(10, 20)" in n for n in names)
     assert any("silence_outside(10, 20" in n for n in names)
     assert not any("high_band" in n for n in names)
-    names = [r.name for r in audio_recipe(8000, high_band_weight=2.0)["regularizers"]]
+    names = [
+        r.name for r in audio_recipe(8000, high_band_weight=2.0, param="direct")["regularizers"]
+    ]
     assert any("high_band" in n for n in names)
 
 
@@ -127,6 +133,7 @@ def small_waveform_model(seed):
 def test_one_dream_for_several_models_raises_the_class_in_each(tmp_path, capsys):
     from cli_runs import run_cli
 
+    from tfam.models.loading import load_model as keras_load
     from tfam.surgery import ensemble
 
     models = [small_waveform_model(1), small_waveform_model(2)]
@@ -149,6 +156,10 @@ def test_one_dream_for_several_models_raises_the_class_in_each(tmp_path, capsys)
     mean = ensemble(models).predict(dream[None], verbose=0)
     np.testing.assert_allclose(
         mean, np.mean([m.predict(dream[None], verbose=0) for m in models], axis=0), atol=1e-5
+    )
+    twins = [keras_load(paths[0]), keras_load(paths[0])]  # one architecture, one name
+    np.testing.assert_allclose(
+        ensemble(twins).predict(dream[None], verbose=0), twins[0].predict(dream[None], verbose=0)
     )
     status, _, err = run_cli(["dream", *paths, "--layer", "conv1d", "--out", out], capsys)
     assert status == 2 and "several models dream classes" in err

@@ -5,7 +5,16 @@ import pytest
 import tensorflow as tf
 
 from tfam.layout import layout_of
-from tfam.transforms import gain, jitter, random_scale, rotate, rotate_rows, time_shift
+from tfam.transforms import (
+    gain,
+    jitter,
+    noise,
+    random_scale,
+    rotate,
+    rotate_rows,
+    spectral_tilt,
+    time_shift,
+)
 
 SHAPES_1D = [(3, 50), (2, 40, 2)]
 SHAPES_2D = [(2, 9, 11), (2, 9, 11, 3)]
@@ -198,3 +207,25 @@ def test_transforms_are_stateless_in_the_seed(t, shape):
     x = sample((8,) + shape[1:])
     np.testing.assert_array_equal(apply(t, x, seed(9, 1)), apply(t, x, seed(9, 1)))
     assert not np.array_equal(apply(t, x, seed(9, 1)), apply(t, x, seed(10, 1)))
+
+
+@pytest.mark.parametrize("shape", [(16, 4000), (16, 4000, 2)])
+def test_noise_is_added_at_a_random_snr_within_range(shape):
+    x = sample(shape)
+    out = apply(noise(10.0, 30.0), x)
+    axes = tuple(range(1, x.ndim))
+    snr = 10 * np.log10(np.mean(x**2, axis=axes) / np.mean((out - x) ** 2, axis=axes))
+    assert np.all(snr > 9.5) and np.all(snr < 30.5) and np.ptp(snr) > 5, snr
+
+
+@pytest.mark.parametrize("shape", [(8, 1024), (8, 1024, 2)])
+def test_spectral_tilt_leaves_the_middle_and_tilts_the_octaves_around_it(shape):
+    t = np.arange(1024)
+    middle, low = np.cos(2 * np.pi * 256 * t / 1024), np.cos(2 * np.pi * 64 * t / 1024)
+    expand = (lambda a: a[None, :, None]) if len(shape) == 3 else (lambda a: a[None])
+    x = np.broadcast_to(expand(middle + low), shape).astype(np.float32)
+    out = apply(spectral_tilt(3.0), x)
+    spectrum = np.abs(np.fft.rfft(np.moveaxis(out, 1, -1), axis=-1))
+    np.testing.assert_allclose(spectrum[..., 256], 512, rtol=1e-3)  # fs/4: untouched
+    db = 20 * np.log10(spectrum[..., 64] / 512)  # two octaves below: +-6 dB at most
+    assert np.all(np.abs(db) <= 6.0 + 1e-3) and np.ptp(db) > 2, db

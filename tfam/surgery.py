@@ -196,7 +196,14 @@ def ensemble(models, name="ensemble"):
     if len(set(classes)) != 1:
         raise ValueError(f"the models give outputs of different shapes: {classes}")
     inputs = keras.Input(shapes[0], name="input")
-    logits = [with_linear_logits(m)(inputs) for m in models]
+    members, names = [], set()
+    for i, model in enumerate(models):
+        member = with_linear_logits(model)
+        if member.name in names:  # two models of one architecture: Keras needs unique names
+            member = keras.Model(member.inputs[0], member.outputs[0], name=f"{member.name}_{i}")
+        names.add(member.name)
+        members.append(member)
+    logits = [member(inputs) for member in members]
     return keras.Model(inputs, keras.layers.Average(name="mean_logits")(logits), name=name)
 
 

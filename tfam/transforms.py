@@ -7,6 +7,7 @@ pattern and more of a feature.
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 from tfam.immutable import Immutable
@@ -187,6 +188,48 @@ def gain(min_db=-6.0, max_db=6.0):
         return x * tf.reshape(tf.pow(10.0, db / 20.0), [-1] + [1] * (x.shape.rank - 1))
 
     return Transform(fn, f"gain({min_db:g}, {max_db:g})")
+
+
+def _per_row(values, x):
+    """(B,) values shaped to broadcast over x's other axes."""
+    return tf.reshape(values, [-1] + [1] * (x.shape.rank - 1))
+
+
+def noise(min_snr_db=10.0, max_snr_db=30.0):
+    """Add white noise to each row at a random signal-to-noise ratio in [min_snr_db, max_snr_db]
+    decibels of the row's own RMS: a dream that survives it does not rest on quiet detail."""
+
+    def fn(x, seed, layout):
+        axes = list(range(1, x.shape.rank))
+        rms = tf.stop_gradient(tf.sqrt(tf.reduce_mean(tf.square(x), axis=axes) + 1e-12))
+        snr = tf.random.stateless_uniform([tf.shape(x)[0]], seed, min_snr_db, max_snr_db)
+        white = tf.random.stateless_normal(
+            tf.shape(x), tf.random.experimental.stateless_fold_in(seed, 1)
+        )
+        return x + white * _per_row(rms * tf.pow(10.0, -snr / 20.0), x)
+
+    return Transform(fn, f"noise(snr {min_snr_db:g}-{max_snr_db:g} dB)")
+
+
+def spectral_tilt(max_db_per_octave=3.0):
+    """Tilt each row's spectrum by a random slope in [-max, max] decibels per octave about the
+    middle of the band (a random EQ: brighter or duller), by an FFT along the time axis; for
+    waveforms (B, samples[, channels])."""
+
+    def fn(x, seed, layout):
+        axis = layout.spatial_axes[-1]
+        lines = tf.experimental.numpy.moveaxis(x, axis, -1)  # time last
+        n = lines.shape[-1]
+        octaves = np.log2(np.maximum(np.arange(n // 2 + 1), 1.0) / (n / 4.0))  # 0 at fs/4
+        slope = tf.random.stateless_uniform(
+            [tf.shape(x)[0]], seed, -max_db_per_octave, max_db_per_octave
+        )
+        shape = [-1] + [1] * (lines.shape.rank - 2) + [1]
+        gain = tf.pow(10.0, tf.reshape(slope, shape) * tf.constant(octaves, tf.float32) / 20.0)
+        tilted = tf.signal.irfft(tf.signal.rfft(lines) * tf.cast(gain, tf.complex64), [n])
+        return tf.experimental.numpy.moveaxis(tilted, -1, axis)
+
+    return Transform(fn, f"spectral_tilt({max_db_per_octave:g} dB/octave)")
 
 
 def apply_all(transforms, x, seed, layout):

@@ -151,6 +151,9 @@ def _or(value, default):
 
 def image_recipe(args, value_range):
     """tfam.dream keyword arguments for 2-D inputs: jitter, total variation, L1."""
+    args.param = args.param or "direct"
+    if args.param not in ("direct", "fourier"):
+        raise ValueError(f"--param {args.param} is for sounds; images take direct or fourier")
     tv, l1, jitter = _or(args.tv, 0.1), _or(args.l1, 0.1), _or(args.jitter, 2)
     param = (
         param_lib.fourier(value_range) if args.param == "fourier" else param_lib.direct(value_range)
@@ -187,30 +190,31 @@ def sound_recipe(args, value_range, sample_rate, heard, start=None):
     waveforms to start from (default quiet noise)."""
     from tfam.audio.sound_dreams import audio_recipe
 
-    fourier = args.param == "fourier"
-    if fourier and args.max_rms > 0:
+    # a start is a waveform: it needs the samples as the parameters
+    args.param = args.param or ("direct" if start is not None else "stft")
+    if args.param == "fourier" and args.max_rms > 0:
         raise ValueError(
             "--max-rms needs the direct parameterization; give --max-rms 0 with --param fourier"
         )
     recipe = audio_recipe(
         sample_rate,
-        learning_rate=_or(args.learning_rate, 0.01),
+        learning_rate=args.learning_rate,
         max_shift_seconds=args.max_shift,
         tv=_or(args.tv, 0.05),
         max_rms=args.max_rms,
-        # the low-pass and the silence are projections, which need the direct parameterization;
-        # a Fourier dream gets the high-band penalty instead of the low-pass
-        low_pass=args.low_pass and not fourier,
-        high_band_weight=args.high_band_weight or (1.0 if fourier and args.low_pass else 0.0),
+        low_pass=args.low_pass,
+        high_band_weight=args.high_band_weight,
         cutoff_hz=args.cutoff_hz,
-        heard=None if fourier else heard,
+        heard=heard,
+        param=args.param,
+        start=start,
     )
-    if fourier:
-        if start is not None:
-            raise ValueError("--start needs the direct parameterization (not --param fourier)")
-        recipe["param"] = param_lib.fourier(value_range)
-    else:
-        recipe["param"] = param_lib.direct(value_range, start=start, noise=recipe["param"].noise)
+    if value_range != (-1.0, 1.0):  # --range: direct and Fourier dreams stay within it
+        if args.param == "direct":
+            noise = recipe["param"].noise
+            recipe["param"] = param_lib.direct(value_range, start=start, noise=noise)
+        elif args.param == "fourier":
+            recipe["param"] = param_lib.fourier(value_range)
     if args.jitter:
         recipe["transforms"].append(tr.jitter(args.jitter))
     if args.l1:

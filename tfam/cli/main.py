@@ -56,9 +56,19 @@ def build_parser():
     opts = dream.add_argument_group("optimization (defaults differ for images and sounds)")
     opts.add_argument("--steps", type=int, default=None, help="default 200 (images), 300 (sounds)")
     opts.add_argument(
-        "--learning-rate", type=float, default=None, help="default 0.05 (images), 0.01 (sounds)"
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="default 0.05 (images and the spectra of sounds), 0.01 (the samples of sounds)",
     )
-    opts.add_argument("--param", choices=["direct", "fourier"], default="direct")
+    opts.add_argument(
+        "--param",
+        choices=["direct", "fourier", "stft", "maco"],
+        default=None,
+        help="what is optimized: the samples or pixels (direct, the default for images), a 1/f "
+        "spectrum (fourier); for sounds a short-time spectrum (stft, the default) or the phase "
+        "of a pink spectrum (maco)",
+    )
     opts.add_argument(
         "--range",
         dest="value_range",

@@ -179,8 +179,9 @@ def write_summary(args, data, graph_path, scores, result, rows, entries, logs, h
     intro = [
         f"Data: {data_name} ({data_path}). Seed 002's CNN (width 0.25, waveform front end) "
         f"trained {args.train_steps} steps; frozen graph test accuracy {scores['accuracy']:.3f}.",
-        f"Each sound was dreamed from noise for {args.dream_steps} steps to maximize its class "
-        "logit (time shift, total variation, low-pass, loudness bound); the model hears "
+        f"Each sound was dreamed for {args.dream_steps} steps to maximize its class logit, as a "
+        "short-time spectrum made into sound by the inverse STFT (time shift, total variation, "
+        "nothing above 3.5 kHz, RMS 0.1); the model hears "
         f"seconds {heard[0]:g}-{heard[1]:g} of each, and the rest is kept silent (greyed on "
         "the spectrograms).",
     ]
