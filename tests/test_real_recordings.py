@@ -54,7 +54,9 @@ def rms(x):
 
 @pytest.mark.trains
 @pytest.mark.parametrize("clip", ["speech", "alarm", "busy"])
-def test_deep_dream_grows_a_layer_of_a_real_clip_at_its_loudness(clip, clips, model_path, capsys):
+def test_deep_dream_grows_a_layer_of_a_real_clip_at_its_loudness(
+    clip, clips, model_path, capsys, measured
+):
     out = os.path.join(os.path.dirname(model_path), clip)
     status, printed, err = run_cli(
         ["deepdream", model_path, clips[clip], "--layer", "conv4", "--steps", "100", "--out", out]
@@ -63,7 +65,9 @@ def test_deep_dream_grows_a_layer_of_a_real_clip_at_its_loudness(clip, clips, mo
     )
     assert status == 0, err
     summary = json.loads(open(os.path.join(out, "summary.json")).read())
-    gain = summary["objective_after"] / summary["objective_before"]
+    gain = measured(
+        "conv4 after / before", summary["objective_after"] / summary["objective_before"]
+    )
     # 1.6-4.2x under seeds 0-2 (the issue asks 2x; the tiny test model reaches it on some clips)
     assert gain > 1.4, gain
     before, _ = audio.read_wav(os.path.join(out, "input.wav"))
