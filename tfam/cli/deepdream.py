@@ -456,6 +456,9 @@ def write(args, names, weights, job, dream, before, after, seconds):
             audio.write_wav(os.path.join(args.out, stem + ".wav"), wave, args.sample_rate)
             files.append(stem + ".wav")
         write_spectrogram = _spectrogram_writer()
+        changed = np.flatnonzero(job.mask)
+        # the part the dream could change: heard by the model and holding the clip
+        span = [int(changed[0]) / args.sample_rate, (int(changed[-1]) + 1) / args.sample_rate]
         if write_spectrogram is not None:
             for stem, wave, value in (("input", job.x, before), ("dream", dream, after)):
                 write_spectrogram(
@@ -463,6 +466,8 @@ def write(args, names, weights, job, dream, before, after, seconds):
                     wave,
                     args.sample_rate,
                     title=f"{stem}: {name} = {value:.4g}",
+                    heard=[round(t, 3) for t in span],
+                    span_label="dreamed",
                 )
                 files.append(stem + ".png")
     else:
@@ -488,15 +493,11 @@ def write(args, names, weights, job, dream, before, after, seconds):
         "files": files + ["summary.json"],
     }
     if job.kind == "audio":
-        changed = np.flatnonzero(job.mask)
         summary.update(
             sample_rate=args.sample_rate,
             keep_loudness=bool(args.keep_loudness),
             # the samples the dream could change: heard by the model and part of the clip
-            dreamed_seconds=[
-                round(int(changed[0]) / args.sample_rate, 3),
-                round((int(changed[-1]) + 1) / args.sample_rate, 3),
-            ],
+            dreamed_seconds=[round(t, 3) for t in span],
             rms_before=float(np.sqrt(np.mean(np.square(job.x, dtype=np.float64)))),
             rms_after=float(np.sqrt(np.mean(np.square(dream, dtype=np.float64)))),
         )

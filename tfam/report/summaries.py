@@ -90,11 +90,13 @@ def spectrogram_db(waveform, sample_rate, nfft=256, hop=128):
     return freqs, times, 10.0 * np.log10(np.maximum(power, POWER_FLOOR))
 
 
-def spectrogram_figure(waveform, sample_rate, title=None, nfft=256, hop=128, heard=None):
+def spectrogram_figure(
+    waveform, sample_rate, title=None, nfft=256, hop=128, heard=None, span_label="heard"
+):
     """A Figure of the waveform's spectrogram in dB (80 dB range below its maximum).
 
-    ``heard`` [start, stop] in seconds: the span the model hears, marked by dashed lines, the rest
-    greyed."""
+    ``heard`` [start, stop] in seconds: the span the model hears (or, with ``span_label``, another
+    span), marked by dashed lines, the rest greyed."""
     freqs, times, db = spectrogram_db(waveform, sample_rate, nfft, hop)
     dt, df = hop / sample_rate, sample_rate / nfft
     top = float(db.max())
@@ -119,9 +121,8 @@ def spectrogram_figure(waveform, sample_rate, title=None, nfft=256, hop=128, hea
         for t in (start, stop):
             ax.axvline(t, color="white", linestyle="--", linewidth=1)
         ax.set_xlim(left, right)
-        title = (
-            f"{title}  (heard: {start:g}-{stop:g} s)" if title else f"heard: {start:g}-{stop:g} s"
-        )
+        marked = f"{span_label}: {start:g}-{stop:g} s"
+        title = f"{title}  ({marked})" if title else marked
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)")
     if title:
@@ -130,10 +131,11 @@ def spectrogram_figure(waveform, sample_rate, title=None, nfft=256, hop=128, hea
     return fig
 
 
-def write_spectrogram_png(path, waveform, sample_rate, title=None, heard=None):
-    """Write the spectrogram picture of ``waveform`` as a PNG, atomically (``heard``: see
-    spectrogram_figure)."""
-    save_png(path, spectrogram_figure(waveform, sample_rate, title, heard=heard))
+def write_spectrogram_png(path, waveform, sample_rate, title=None, heard=None, span_label="heard"):
+    """Write the spectrogram picture of ``waveform`` as a PNG, atomically (``heard``, ``span_label``:
+    see spectrogram_figure)."""
+    figure = spectrogram_figure(waveform, sample_rate, title, heard=heard, span_label=span_label)
+    save_png(path, figure)
 
 
 def confusion_figure(matrix, class_names, title=None):
