@@ -18,10 +18,10 @@ DIR/models.json), and --reuse DIR loads them instead of training.
 
 (a) Time per class: ``dream_sounds(model, range(9), steps=S)`` (all nine classes in one batched run)
 against nine calls ``dream_sounds(model, [c], steps=S)``, one class each, with the seed model. Each
-call builds and traces its own compiled loop (new objective and recipe objects), as a user's call
-does, so the wall time includes tracing; the steady per-step time leaves out the first chunk of
-steps (max(50, steps / 10) steps: where tracing happens), timed by a dream_sounds callback that runs
-after every chunk.
+call traces its own compiled loop (another class is another objective; equal settings would find
+the loop again), as a user's call does, so the wall time includes tracing; the steady per-step
+time leaves out the first chunk of steps (max(50, steps / 10) steps: where tracing happens), timed
+by a dream_sounds callback that runs after every chunk.
 
 (b) Transferability: the batched dreams of (a) are classified by the dreaming model itself and by the
 second model (softmax of the logits, inference mode, the final waveform ``Result.x``). Per class:
@@ -55,7 +55,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-# Every dream_sounds call builds a new compiled loop (new objective and recipe objects) and every
+# Every dream_sounds call for other classes builds a new compiled loop (another objective) and every
 # predict_logits call a new tf.function: TensorFlow's "retracing" warnings say so, expectedly.
 tf.get_logger().setLevel("ERROR")
 

@@ -193,3 +193,16 @@ def test_a_dream_starts_from_a_clip_silence_or_pink_noise(tmp_path, capsys):
     assert np.corrcoef(dream, 0.05 * np.sin(2 * np.pi * 500 * t))[0, 1] > 0.9
     status, _, err = run_cli(["dream", path, "--class", "1", "--start", "none.wav"], capsys)
     assert status == 2 and "no such --start file: none.wav" in err, err
+
+
+def test_a_second_dream_sounds_call_with_equal_settings_does_not_trace_again():
+    from tfam import engine
+
+    model = small_waveform_model(4)
+    first = dream_sounds(model, [0, 2], sample_rate=16000, steps=4, seed=0)
+    second = dream_sounds(model, [0, 2], sample_rate=16000, steps=6, seed=1)
+    dreamers = list(engine._dreamers[model].values())
+    assert len(dreamers) == 1 and dreamers[0].trace_count == 1
+    assert second.history.shape == (6, 2) and not np.array_equal(first.x, second.x)
+    dream_sounds(model, [0, 2], sample_rate=16000, steps=4, tv=0.1)  # another setting: a new loop
+    assert len(engine._dreamers[model]) == 2

@@ -22,6 +22,7 @@ weight 10 (the class's real clips: under 0.5 %), with p(target) no higher than w
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -51,7 +52,26 @@ def start_waveforms(kind, rows, samples, rms=0.01, seed=0):
     return (white * rms / level).astype(np.float32)
 
 
-def audio_recipe(
+def audio_recipe(sample_rate, **settings):
+    """Keyword arguments for tfam.dream that keep a dreamed waveform listenable; ``settings``: see
+    recipe_parts.
+
+    Equal settings give the same component objects (an LRU cache, unless a setting is an array:
+    ``start``, ``magnitude``), so tfam.dream, which keeps its compiled loop per model and
+    components, finds the loop of an earlier call again instead of tracing a new one."""
+    try:
+        param, learning_rate, transforms_, regularizers_ = _cached_parts(sample_rate, **settings)
+    except TypeError:  # an array among the settings: not hashable, so built anew
+        param, learning_rate, transforms_, regularizers_ = recipe_parts(sample_rate, **settings)
+    return dict(
+        param=param,
+        learning_rate=learning_rate,
+        transforms=list(transforms_),  # lists of their own: callers append to them
+        regularizers=list(regularizers_),
+    )
+
+
+def recipe_parts(
     sample_rate,
     learning_rate=None,
     max_shift_seconds=0.16,
@@ -71,7 +91,7 @@ def audio_recipe(
     param="stft",
     magnitude=None,
 ):
-    """Keyword arguments for tfam.dream that keep a dreamed waveform listenable.
+    """(param, learning rate, transforms, regularizers) of the recipe, built anew.
 
     ``start_rms``: the loudness of the white noise a dream starts from, well below ``max_rms``;
     a start at the bound (the earlier default, RMS 0.1) left no room for the class's sound to grow
@@ -152,12 +172,17 @@ def audio_recipe(
     }
     if learning_rate is None:
         learning_rate = 0.01 if direct else 0.05
-    return dict(
-        param=made[param](),
-        learning_rate=learning_rate,
-        transforms=[make() for on, kind, make in chosen if on and kind == "t"],
-        regularizers=[make() for on, kind, make in chosen if on and kind == "r"],
+    return (
+        made[param](),
+        learning_rate,
+        tuple(make() for on, kind, make in chosen if on and kind == "t"),
+        tuple(make() for on, kind, make in chosen if on and kind == "r"),
     )
+
+
+_cached_parts = functools.lru_cache(maxsize=64)(recipe_parts)
+# the class objective of a call, by its targets: with the recipe's, the key of tfam.dream's cache
+_class_objective = functools.lru_cache(maxsize=64)(objectives.class_logit)
 
 
 def dream_sounds(
@@ -193,7 +218,7 @@ def dream_sounds(
         raise ValueError(f"restarts must be at least 1, got {restarts}")
     result = dream(
         model,
-        objectives.class_logit(classes * restarts),
+        _class_objective(tuple(classes * restarts)),
         steps=steps,
         seed=seed,
         verbose=verbose,
