@@ -341,3 +341,23 @@ def test_a_run_from_before_the_lep_and_blocks_settings_resumes(packed, tmp_path)
             splits,
             resume=True,
         )
+
+
+def test_repeated_predictions_do_not_trace_again():
+    import gc
+    import weakref
+
+    from tfam.models import urbansound_cnn
+    from tfam.train import classifier
+
+    model = urbansound_cnn(3, "spectrogram", width=0.0625)
+    x = np.random.default_rng(0).uniform(-0.1, 0.1, (10, 32000)).astype(np.float32)
+    first = classifier.predict_logits(model, x, "spectrogram", batch_size=4)  # 4, 4 and 2 rows
+    second = classifier.predict_logits(model, x[:7], "spectrogram", batch_size=4)
+    np.testing.assert_allclose(second, first[:7], atol=1e-5)
+    (call,) = classifier._predictors[model].values()
+    assert call.experimental_get_tracing_count() == 1
+    held = weakref.ref(model)
+    del model, call
+    gc.collect()
+    assert held() is None  # the cache does not keep the model alive

@@ -20,6 +20,7 @@ import dataclasses
 import os
 import signal
 import time
+import weakref
 
 import keras
 import numpy as np
@@ -220,9 +221,30 @@ def balanced_batches(audio, labels, n_classes, batch_size, frontend, seed, crop=
     )
 
 
+# compiled inference per model (weakly held) and (front end, crop, clip shape): repeated calls,
+# as every evaluation and benchmark makes, run the traced function again instead of a new one
+_predictors = weakref.WeakKeyDictionary()
+
+
+def predictor(model, frontend, crop, clip_shape):
+    """The compiled ``waveforms -> logits`` of the model, for batches of any size."""
+    cache = _predictors.setdefault(model, {})
+    key = (frontend, int(crop), tuple(clip_shape))
+    if key not in cache:
+        spec = tf.TensorSpec((None,) + tuple(clip_shape), tf.float32)
+        held = weakref.ref(model)  # the cache must not keep the model alive: a weak reference
+
+        def logits(x):
+            return held()(model_inputs(x, frontend, crop), training=False)
+
+        cache[key] = tf.function(logits, input_signature=[spec])
+    return cache[key]
+
+
 def predict_logits(model, waveforms, frontend, batch_size=256, crop=0):
     """Logits for a whole split, batch by batch (inference mode, centre crops)."""
-    call = tf.function(lambda x: model(model_inputs(x, frontend, crop), training=False))
+    waveforms = np.asarray(waveforms, np.float32)
+    call = predictor(model, frontend, crop, waveforms.shape[1:])
     parts = [
         call(tf.constant(waveforms[i : i + batch_size])).numpy()
         for i in range(0, len(waveforms), batch_size)
