@@ -42,11 +42,8 @@ def start_waveforms(kind, rows, samples, rms=0.01, seed=0):
     if kind == "silence":
         return np.zeros((rows, samples), np.float32)
     white = np.random.default_rng(seed).standard_normal((rows, samples))
-    if kind == "pink":  # 1/f power: amplitudes 1/sqrt(f) on the white noise's spectrum
-        spectrum = np.fft.rfft(white, axis=1)
-        f = np.arange(spectrum.shape[1], dtype=np.float64)
-        spectrum *= 1.0 / np.sqrt(np.maximum(f, 1.0))
-        spectrum[:, 0] = 0.0
+    if kind == "pink":  # the white noise's spectrum shaped to pink's magnitude
+        spectrum = np.fft.rfft(white, axis=1) * sound_params.pink_magnitude(samples)
         white = np.fft.irfft(spectrum, n=samples, axis=1)
     level = np.sqrt(np.mean(white**2, axis=1, keepdims=True))
     return (white * rms / level).astype(np.float32)
@@ -107,13 +104,16 @@ def recipe_parts(
 
     ``learning_rate`` None: 0.01 for the samples (direct), 0.05 for the spectra.
 
-    ``param``: "stft" (the default: tfam.audio.sound_params.stft; benchmarks/sound_recipes.py
-    measured it best: heard as their class by the other architecture in 9 of 9 dreams both ways,
-    against 5 and 9 for the samples, and the dreams nearest to real clips), "direct" (the samples),
-    "fourier" (tfam.params.fourier: the high-band penalty takes
-    the low-pass's place, with no silence or loudness bound: they act on samples), "stft" or "maco"
-    (tfam.audio.sound_params: they hold the silence, the band and the loudness themselves;
-    ``magnitude`` is MACO's fixed spectrum, default pink).
+    ``param``: what is optimized.
+    - "stft" (the default): a short-time spectrum, 32 ms frames (tfam.audio.sound_params.stft);
+      benchmarks/sound_recipes.py measured it best: heard as their class by the other
+      architecture in 8-9 of 9 dreams both ways, against 5 and 9 for the samples, and the dreams
+      nearest to real clips;
+    - "maco": the phase of a fixed magnitude spectrum, ``magnitude`` (default pink);
+    - "direct": the samples;
+    - "fourier": tfam.params.fourier; the high-band penalty takes the low-pass's place, and there
+      is no silence or loudness bound (they act on samples).
+    The spectra hold the silence, the band and the loudness themselves.
 
     ``low_pass``: remove everything above ``cutoff_hz`` after every update (None: 7/8 of the
     Nyquist frequency). ``high_band_weight`` > 0: a penalty on the share of energy above it instead
@@ -159,7 +159,7 @@ def recipe_parts(
         "fourier": lambda: params.fourier((-1.0, 1.0)),
         "stft": lambda: sound_params.stft(
             sample_rate,
-            round(0.032 * sample_rate),
+            2 * round(0.016 * sample_rate),  # 32 ms frames, half-overlapping
             round(0.016 * sample_rate),
             max_rms or 0.1,
             heard,
@@ -209,13 +209,13 @@ def dream_sounds(
     tfam.audio.heard.heard_span (told by the front end, or measured)."""
     from tfam.audio.heard import heard_span
 
+    if restarts < 1:
+        raise ValueError(f"restarts must be at least 1, got {restarts}")
     classes = list(classes)
     heard = heard_span(model) if heard is None else heard
     magnitude = recipe.get("magnitude")
     if magnitude is not None and np.ndim(magnitude) == 2:  # one per class: the same for restarts
         recipe["magnitude"] = np.tile(magnitude, (restarts, 1))
-    if restarts < 1:
-        raise ValueError(f"restarts must be at least 1, got {restarts}")
     result = dream(
         model,
         _class_objective(tuple(classes * restarts)),

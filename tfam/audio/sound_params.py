@@ -59,6 +59,8 @@ class Stft(Immutable):
         sd=0.01,
         fade=40,
     ):
+        if int(frame) % int(hop):
+            raise ValueError(f"the frame ({frame}) must be a whole number of hops ({hop})")
         self._set(
             sample_rate=float(sample_rate),
             frame=int(frame),
