@@ -135,7 +135,7 @@ def test_the_trained_models_know_their_classes(tone_models, burst_model, measure
 
 
 @pytest.mark.trains
-@pytest.mark.parametrize("method", at.METHODS)
+@pytest.mark.parametrize("method", at.KERAS_VIS_METHODS)
 @pytest.mark.parametrize("front", ["waveform", "spectrogram"])
 def test_maps_sit_on_the_tone_of_the_class(tone_models, method, front, measured):
     waveform, spectrogram, xt, yt = tone_models
@@ -160,7 +160,7 @@ def test_maps_sit_on_the_tone_of_the_class(tone_models, method, front, measured)
         assert sum(on_tone) >= len(TONES) - 1, peaks
 
 
-@pytest.mark.parametrize("method", at.METHODS)
+@pytest.mark.parametrize("method", at.KERAS_VIS_METHODS)
 def test_our_code_matches_tf_keras_vis_on_a_2d_model(tone_models, method):
     _, spectrogram, xt, yt = tone_models
     x = np.asarray(sa.hearing(spectrogram).model_input(xt))
@@ -243,7 +243,7 @@ def test_two_streams_of_known_grad_cam_are_resized_and_combined():
             )
 
 
-@pytest.mark.parametrize("method", at.METHODS)
+@pytest.mark.parametrize("method", at.KERAS_VIS_METHODS)
 def test_a_slow_fast_model_on_a_log_mel_front_end(method):
     keras.utils.set_random_seed(0)
     model = two_stream_model()
