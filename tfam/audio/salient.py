@@ -363,6 +363,22 @@ def at_loudness_of(waveforms, reference):
     return np.clip(x * wanted / np.maximum(level, 1e-12), -1.0, 1.0).astype(np.float32)
 
 
+def mel_removal(hear, n_iter=GRIFFIN_LIM_ITERATIONS):
+    """A faithfulness perturbation (tfam.faithfulness) of clips, as salient_audio removes a part:
+    the cells a keep mask (on the grid of ``hear``) removes lose their mel magnitude, and the model
+    hears the Griffin-Lim sound of the masked log-mel. Give the metric (B, samples) clips."""
+    from tfam.faithfulness import Perturbation
+
+    settings = hear.mel_settings()
+
+    def apply(clips, keep):
+        values = clip_log_mel(np.asarray(clips, np.float32), settings)
+        masked = mask_log_mel(values, map_to_mel(keep, hear, settings))
+        return np.asarray(hear.model_input(griffin_lim(masked, settings, hear.samples, n_iter)))
+
+    return Perturbation(f"mel magnitude removed, Griffin-Lim ({n_iter} iterations)", apply=apply)
+
+
 # ----------------------------------------------------------------------------- the whole step
 
 
@@ -451,6 +467,7 @@ __all__ = [
     "griffin_lim",
     "log_mel_error",
     "optimize_waveform",
+    "mel_removal",
     "Salient",
     "salient_audio",
 ]
