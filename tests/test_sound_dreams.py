@@ -189,8 +189,10 @@ def test_a_dream_starts_from_a_clip_silence_or_pink_noise(tmp_path, capsys):
     )
     assert status == 0, err
     dream, _ = audio.read_wav(str(out / "00_1.wav"))
-    # one step from the clip: still the clip, heard where the model listens (all of it here)
-    assert np.corrcoef(dream, 0.05 * np.sin(2 * np.pi * 500 * t))[0, 1] > 0.9
+    # one step from the clip: still the clip, heard where the model listens (all of it here); one
+    # Adam step of 0.01 on a sine of amplitude 0.05 moves it by about a fifth (measured 0.90-0.92;
+    # a start from noise gives about 0)
+    assert np.corrcoef(dream, 0.05 * np.sin(2 * np.pi * 500 * t))[0, 1] > 0.7
     status, _, err = run_cli(["dream", path, "--class", "1", "--start", "none.wav"], capsys)
     assert status == 2 and "no such --start file: none.wav" in err, err
 

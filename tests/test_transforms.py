@@ -112,6 +112,35 @@ def test_time_shift_moves_rows_along_last_spatial_axis_with_zero_fill(shape):
     assert any(s != 0 for s in shifts)
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+def test_time_shift_of_the_whole_batch_moves_every_row_by_one_random_shift(shape):
+    x = sample((4,) + shape[1:])
+    axis = row_axes(shape)[-1]
+    shifts = set()
+    for step in range(12):
+        out = apply(time_shift(4, per_row=False), x, seed(1, step))
+        found = [s for s in range(-4, 5) if np.array_equal(shift_with_zeros(x[0], s, axis), out[0])]
+        assert len(found) == 1
+        for b in range(4):  # the same shift for every row
+            assert np.array_equal(shift_with_zeros(x[b], found[0], axis), out[b])
+        shifts.add(found[0])
+    assert len(shifts) >= 4  # random over steps
+
+
+def test_time_shift_of_the_whole_batch_passes_the_gradient_back_along_the_same_shift():
+    x, weights = tf.constant(sample((3, 50))), sample((3, 50), seed=1)
+    for step in range(4):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = time_shift(4, per_row=False)(x, seed(2, step), layout_of(x.shape))
+            total = tf.reduce_sum(out * weights)
+        grad = tape.gradient(total, x).numpy()
+        shift = next(
+            s for s in range(-4, 5) if np.array_equal(shift_with_zeros(x.numpy(), s, 1), out)
+        )
+        np.testing.assert_allclose(grad, shift_with_zeros(weights, -shift, 1), rtol=1e-6)
+
+
 def test_time_shift_longer_than_the_clip_keeps_three_quarters_of_it():
     """A recipe's 0.16 s shift is longer than a short model input: it must not shift it away."""
     x = sample((32, 64))

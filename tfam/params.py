@@ -21,6 +21,7 @@ class Direct(Immutable):
     """Optimize the input itself; start from ``start`` (one input or a batch) or from mid-range noise."""
 
     direct = True
+    small_ops = True  # no model inside: compiled by XLA with the small ops around the model
 
     def __init__(self, value_range=(0.0, 1.0), start=None, noise=0.05):
         start = None if start is None else np.array(start, np.float32)  # a private copy
@@ -60,6 +61,7 @@ class Fourier(Immutable):
     """Optimize a 1/f-scaled spectrum (1-D or 2-D) whose inverse FFT, squashed into range, is the input."""
 
     direct = False
+    small_ops = True
 
     def __init__(self, value_range=(0.0, 1.0), decay_power=1.0, sd=0.01):
         self._set(value_range=tuple(float(v) for v in value_range), decay_power=decay_power, sd=sd)

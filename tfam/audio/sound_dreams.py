@@ -133,7 +133,7 @@ def recipe_parts(
     if param == "fourier" and low_pass:  # no projections: the penalty instead
         low_pass, high_band_weight = False, high_band_weight or 1.0
     chosen = [
-        (shift > 0, "t", lambda: transforms.time_shift(shift)),
+        (shift > 0, "t", lambda: transforms.time_shift(shift, per_row=False)),
         (gain_db > 0, "t", lambda: transforms.gain(-gain_db, gain_db)),
         (resample > 0, "t", lambda: transforms.random_scale(1 - resample, 1 + resample)),
         (tilt_db > 0, "t", lambda: transforms.spectral_tilt(tilt_db)),

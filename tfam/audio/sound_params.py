@@ -46,6 +46,7 @@ class Stft(Immutable):
     """Optimize an STFT (frames of ``frame`` samples every ``hop``); the input is its inverse."""
 
     direct = False
+    small_ops = True  # an inverse STFT or FFT: compiled by XLA with the small ops around the model
 
     def __init__(
         self,
@@ -126,6 +127,7 @@ class Maco(Immutable):
     or one per row as (rows, bins)); the input is the inverse FFT."""
 
     direct = False
+    small_ops = True  # an inverse STFT or FFT: compiled by XLA with the small ops around the model
 
     def __init__(self, sample_rate, magnitude=None, rms=0.1, heard=None, cutoff_hz=None, fade=40):
         magnitude = None if magnitude is None else np.array(magnitude, np.float32)
