@@ -12,7 +12,17 @@ from tfam.models import mnist_cnn, urbansound_cnn
 from tfam.models.emotion import emotion_mel_cnn, emotion_raw_cnn
 from tfam.report import summaries
 
-FAST = ["--steps", "20", "--griffin-lim-iterations", "4", "--quiet"]
+FAST = [
+    "--steps",
+    "20",
+    "--griffin-lim-iterations",
+    "4",
+    "--metric-steps",
+    "4",
+    "--fidelity-samples",
+    "6",
+    "--quiet",
+]
 
 
 def tone(seconds, rate, freq=1000.0, seed=0):
@@ -83,6 +93,17 @@ def test_explain_writes_maps_sounds_summary_and_tensorboard(files, tmp_path, cap
     assert set(summary["probabilities"]) == {"original", "resynth", "keep", "remove", "optimized"}
     assert all(0.0 <= p <= 1.0 for p in summary["probabilities"].values())
     assert summary["threshold"] == "mean" and summary["sample_rate"] == 8000
+    metrics = summary["faithfulness"]
+    assert 0.0 <= metrics["deletion"] <= 1.0 and 0.0 <= metrics["insertion"] <= 1.0
+    assert -1.0 <= metrics["mu_fidelity"] <= 1.0 and metrics["mu_fidelity_samples"] == 6
+    assert "mel magnitude removed" in metrics["perturbation"]
+    curve = metrics["deletion_curve"]
+    assert curve["fractions"] == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0], abs=1e-3)
+    assert len(curve["probabilities"]) == 5
+    # nothing removed yet: the clip resynthesized; all removed: no better than the rest
+    assert metrics["insertion_curve"]["probabilities"][-1] == pytest.approx(
+        curve["probabilities"][0], abs=1e-5
+    )
     error = summary["optimization"]["log_mel_rms_error"]
     # the optimization lowers the error; then the sound is scaled to the kept part's loudness
     assert error["unscaled"] < error["start"]
@@ -102,6 +123,13 @@ def test_explain_writes_maps_sounds_summary_and_tensorboard(files, tmp_path, cap
     "model, clip, extra, backend",
     [
         ("raw", "voice", ["--method", "scorecam"], "tfam"),  # 1-D: a map over time
+        (
+            "raw",
+            "voice",
+            ["--method", "integrated-gradients", "--baseline", "noise", "--path-steps", "8"],
+            "tfam",
+        ),
+        ("urban", "clip", ["--method", "occlusion", "--patch", "16,2"], "tfam"),
         ("emotion", "voice", ["--method", "gradcam++", "--threshold", "none"], "tf-keras-vis"),
         (
             "urban",
@@ -130,6 +158,9 @@ def test_explain_other_model_kinds(files, tmp_path, capsys, model, clip, extra, 
     assert status == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["backend"] == backend and summary["tensorboard"] is None
+    assert np.isfinite(summary["faithfulness"]["deletion"])
+    if "--path-steps" in extra:
+        assert summary["options"]["steps"] == 8 and summary["options"]["baseline"] == "noise"
     assert not (out / "tensorboard").exists()
     assert (out / "map.png").exists() and (out / "salient_optimized.wav").exists()
 
@@ -161,6 +192,17 @@ def test_explain_other_model_kinds(files, tmp_path, capsys, model, clip, extra, 
         ),
         ("urban", "clip", ["--sample-rate", "16000"], "the model hears 8000 Hz"),
         ("urban", "clip", ["--smooth-samples", "3"], "--smooth-samples is for --method saliency"),
+        ("urban", "clip", ["--baseline", "zeros"], "--baseline is for --method integrated-"),
+        (
+            "urban",
+            "clip",
+            ["--method", "rise", "--patch", "4"],
+            "--patch is for --method occlusion",
+        ),
+        ("urban", "clip", ["--method", "occlusion", "--patch", "4,x"], "--patch must be N or"),
+        ("urban", "clip", ["--method", "integrated-gradients", "--path-steps", "0"], "at least 1"),
+        ("urban", "clip", ["--fidelity-samples", "1"], "--fidelity-samples must be 0"),
+        ("urban", "clip", ["--method", "rise", "--backend", "tf-keras-vis"], "tfam's code does"),
         ("dense", "clip", [], "no convolutional layer"),
         ("raw", "voice", ["--backend", "tf-keras-vis"], "tf-keras-vis cannot compute gradcam"),
         ("mnist", "clip", [], "cannot tell how a model with input (28, 28, 1) hears audio"),
@@ -175,10 +217,10 @@ def test_bad_input_is_one_line_and_exit_2(files, tmp_path, capsys, model, clip, 
             "explain",
             files.get(model, tmp_path / model),
             files.get(clip, tmp_path / clip),
-            *extra,
             "--out",
             out,
             *FAST,
+            *extra,  # last: a flag of FAST given again wins
         ],
         capsys,
     )
@@ -193,3 +235,13 @@ def test_bad_input_is_one_line_and_exit_2(files, tmp_path, capsys, model, clip, 
 def test_bad_method_is_an_argparse_error(files, capsys):
     status, _, err = run_cli(["explain", files["urban"], files["clip"], "--method", "lime"], capsys)
     assert status == 2 and "invalid choice: 'lime'" in err
+
+
+def test_explain_offers_every_method_of_tfam_attribution():
+    from tfam import attribution
+    from tfam.cli import explain
+
+    assert sorted(explain.METHODS) == sorted(attribution.METHODS)
+    assert explain.BASELINES == attribution.BASELINES
+    assert set(explain.SMOOTH_METHODS) == {"saliency", *attribution.SMOOTH_METHODS}
+    assert explain.BASELINE_METHODS == attribution.BASELINE_METHODS

@@ -294,11 +294,15 @@ def mask_log_mel(log_mel_values, mask, floor=mel.LOG_FLOOR):
 
 @functools.lru_cache(maxsize=16)
 def _griffin_lim_function(settings, samples, n_iter):
-    # compiled once per setting: run eagerly, the loop's ops cost 7x more (36 clips at 8 kHz)
+    # compiled once per setting: run eagerly, the loop's ops cost 7x more (36 clips at 8 kHz);
+    # for any number of clips (the faithfulness metrics send batches of every size)
+    settings = dict(settings)
+    frames = mel_grid(settings, samples)[0].shape[0]
     return tf.function(
         lambda x: mel.mel_griffin_lim(
-            x, n_iter=n_iter, length=samples, phase_gradient=False, **dict(settings)
-        )
+            x, n_iter=n_iter, length=samples, phase_gradient=False, **settings
+        ),
+        input_signature=[tf.TensorSpec((None, settings["n_mels"], frames), tf.float32)],
     )
 
 

@@ -3,11 +3,14 @@ the model's prediction changes without the rest (seed 003's explanation, from th
 
     tfam explain model.keras dog.wav --method gradcam --out runs/explain
     tfam explain model.keras dog.wav --method scorecam --class dog_bark --threshold none
+    tfam explain model.keras dog.wav --method integrated-gradients --baseline silence
 
 Writes to --out: map.png (the map over the spectrogram the model sees), masked.png (the clip's
 log-mel, the salient part kept, and removed), input.wav (the clip as the model hears it),
 salient_griffin_lim.wav and salient_optimized.wav (the salient part made audible by Griffin-Lim and
 by waveform optimization), removed_griffin_lim.wav (the rest), summary.json and TensorBoard events.
+summary.json also scores the map (tfam.faithfulness): Deletion and Insertion AUC and MuFidelity,
+removing the mel magnitude of the map's cells and resynthesizing, as the salient part is removed.
 
 The WAV is read at any rate and channel count: other rates are resampled to the model's
 (band-limited, tfam.audio) and stereo is mixed down to mono, each with a note; a clip longer than
@@ -27,7 +30,24 @@ from tfam.cli.common import (
     show_notes,
 )
 
-METHODS = ("gradcam", "gradcam++", "scorecam", "saliency")
+# tfam.attribution's (not imported here: it imports TensorFlow; a test checks they agree)
+METHODS = (
+    "gradcam",
+    "gradcam++",
+    "layercam",
+    "scorecam",
+    "saliency",
+    "smoothgrad",
+    "smoothgrad-squared",
+    "vargrad",
+    "gradient-input",
+    "integrated-gradients",
+    "occlusion",
+    "rise",
+)
+SMOOTH_METHODS = ("saliency", "smoothgrad", "smoothgrad-squared", "vargrad")
+BASELINE_METHODS = ("integrated-gradients", "occlusion", "rise")
+BASELINES = ("zeros", "silence", "blurred", "noise")
 BACKENDS = ("auto", "tf-keras-vis", "tfam")
 
 
@@ -36,10 +56,12 @@ def add_parser(commands):
     p = commands.add_parser(
         "explain",
         help="attribution map of an audio model for a clip, and its salient audio",
-        description="Compute a saliency, Grad-CAM, Grad-CAM++ or Score-CAM map of a model for a WAV "
-        "file, mask the clip's log-mel with it, turn the salient part back into sound "
-        "(Griffin-Lim and waveform optimization) and report the model's probability for "
-        "the target on the clip, on the salient part and on the rest.",
+        description="Compute an attribution map of a model for a WAV file (gradients, integrated "
+        "gradients, SmoothGrad, occlusion, RISE or a class activation map), mask the clip's "
+        "log-mel with it, turn the salient part back into sound (Griffin-Lim and waveform "
+        "optimization), report the model's probability for the target on the clip, on the "
+        "salient part and on the rest, and score the map's faithfulness (Deletion, Insertion, "
+        "MuFidelity).",
     )
     add_model_arguments(p)
     p.add_argument(
@@ -77,10 +99,48 @@ def add_parser(commands):
         help="who computes the map: tf-keras-vis where it can, else tfam (default auto)",
     )
     p.add_argument(
-        "--smooth-samples", type=int, default=0, help="saliency: SmoothGrad copies (0: off)"
+        "--smooth-samples",
+        type=int,
+        default=None,
+        help="noisy copies: saliency (SmoothGrad of |gradient|; default 0, off), smoothgrad, "
+        "smoothgrad-squared, vargrad (default 50)",
     )
     p.add_argument(
-        "--batch-size", type=int, default=32, help="Score-CAM: masked inputs per forward pass"
+        "--baseline",
+        choices=BASELINES,
+        default=None,
+        help="integrated-gradients, occlusion, rise: what the input is compared with or "
+        "masked to (default zeros; silence: the front end's output for a silent clip)",
+    )
+    p.add_argument(
+        "--path-steps",
+        type=int,
+        default=None,
+        help="integrated-gradients: points on the path from the baseline (default 50)",
+    )
+    p.add_argument("--masks", type=int, default=None, help="rise: random masks (default 2000)")
+    p.add_argument(
+        "--patch",
+        default=None,
+        help="occlusion: patch size in cells, N or BANDS,FRAMES (default an eighth of each axis)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="inputs per forward pass (noisy copies, path points, masked inputs; default 32)",
+    )
+    p.add_argument(
+        "--metric-steps",
+        type=int,
+        default=10,
+        help="Deletion and Insertion: points from none to all of the map's cells (default 10)",
+    )
+    p.add_argument(
+        "--fidelity-samples",
+        type=int,
+        default=32,
+        help="MuFidelity: random subsets of cells removed (default 32; 0: skip it)",
     )
     p.add_argument(
         "--sample-rate",
@@ -116,20 +176,66 @@ def parse_threshold(spec):
     return value
 
 
+def parse_patch(spec):
+    """'N' or 'BANDS,FRAMES' -> an int or a tuple of ints (None stays None)."""
+    if spec is None:
+        return None
+    try:
+        sizes = tuple(int(t) for t in str(spec).split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or any(n < 1 for n in sizes):
+        raise ValueError(f"--patch must be N or BANDS,FRAMES of positive integers, got '{spec}'")
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
+# a method's own flags: each is refused with the other methods, which would ignore it
+METHOD_FLAGS = (
+    ("--smooth-samples", "smooth_samples", SMOOTH_METHODS),
+    ("--baseline", "baseline", BASELINE_METHODS),
+    ("--path-steps", "path_steps", ("integrated-gradients",)),
+    ("--masks", "masks", ("rise",)),
+    ("--patch", "patch", ("occlusion",)),
+)
+
+
 def check_options(args):
     for flag, value, least in (
         ("--steps", args.steps, 1),
         ("--griffin-lim-iterations", args.griffin_lim_iterations, 1),
         ("--batch-size", args.batch_size, 1),
         ("--smooth-samples", args.smooth_samples, 0),
+        ("--path-steps", args.path_steps, 1),
+        ("--masks", args.masks, 1),
+        ("--metric-steps", args.metric_steps, 1),
+        ("--fidelity-samples", args.fidelity_samples, 0),
     ):
-        if value < least:
+        if value is not None and value < least:
             raise ValueError(f"{flag} must be at least {least}, got {value}")
     if args.sample_rate is not None and args.sample_rate < 1:
         raise ValueError(f"--sample-rate must be positive, got {args.sample_rate}")
-    if args.smooth_samples and args.method != "saliency":
-        raise ValueError("--smooth-samples is for --method saliency (SmoothGrad)")
+    if args.fidelity_samples == 1:
+        raise ValueError("--fidelity-samples must be 0 (skip) or at least 2, got 1")
+    for flag, name, methods in METHOD_FLAGS:
+        if getattr(args, name) is not None and args.method not in methods:
+            raise ValueError(f"{flag} is for --method {', '.join(methods)}")
+    parse_patch(args.patch)
     return parse_threshold(args.threshold)
+
+
+def method_options(args):
+    """attribute()'s settings from the flags (the defaults where a flag is not given)."""
+    options = dict(batch_size=args.batch_size, seed=args.seed)
+    for key, value in (
+        ("smooth_samples", args.smooth_samples),
+        ("baseline", args.baseline),
+        ("steps", args.path_steps),
+        ("masks", args.masks),
+        ("patch", parse_patch(args.patch)),
+    ):
+        if value is not None:
+            options[key] = value
+    return options
 
 
 def class_names(args, n_classes):
@@ -204,6 +310,7 @@ class Explanation:
     attribution: object  # tfam.attribution's result
     salient: object  # salient_audio's result
     p_all: object  # the model's probabilities for the clip
+    faithfulness: dict  # the map's Deletion, Insertion and MuFidelity (see faithfulness())
 
 
 def load(args):
@@ -256,9 +363,7 @@ def compute(args, model, hear, threshold):
         target=parse_target(args.target, names),
         layers=_layers(args.layer),
         backend=args.backend,
-        batch_size=args.batch_size,
-        smooth_samples=args.smooth_samples,
-        seed=args.seed,
+        **method_options(args),
     )
     salient = sa.salient_audio(
         model,
@@ -280,7 +385,41 @@ def compute(args, model, hear, threshold):
         att,
         salient,
         sa.probabilities(model, hear, clip[None])[0],
+        faithfulness(args, model, hear, clip, att),
     )
+
+
+def faithfulness(args, model, hear, clip, att):
+    """Deletion, Insertion (AUC and curve) and MuFidelity of the map for the clip, removing the
+    mel magnitude of its cells and resynthesizing by Griffin-Lim, as the salient part is removed
+    (tfam.faithfulness, tfam.audio.salient.mel_removal)."""
+    from tfam import faithfulness as ff
+    from tfam.audio import salient as sa
+
+    removal = sa.mel_removal(hear, n_iter=args.griffin_lim_iterations)
+    options = dict(perturbation=removal, batch_size=args.batch_size)
+    clips = clip[None]
+    scores = {"perturbation": removal.name, "score": "probability of the target"}
+    for name, metric in (("deletion", ff.deletion), ("insertion", ff.insertion)):
+        curve = metric(model, clips, att.maps, att.targets, steps=args.metric_steps, **options)
+        scores[name] = float(curve.auc[0])
+        scores[f"{name}_curve"] = {
+            "fractions": [round(float(f), 4) for f in curve.fractions],
+            "probabilities": [float(v) for v in curve.scores[0]],
+        }
+    if args.fidelity_samples:
+        rho = ff.mu_fidelity(
+            model,
+            clips,
+            att.maps,
+            att.targets,
+            samples=args.fidelity_samples,
+            seed=args.seed,
+            **options,
+        )
+        scores["mu_fidelity"] = float(rho[0])
+        scores["mu_fidelity_samples"] = args.fidelity_samples
+    return scores
 
 
 def write(args, hear, e, threshold):
@@ -337,6 +476,8 @@ def write(args, hear, e, threshold):
         "predicted": {"index": predicted, "name": e.names[predicted]},
         "probabilities": scores,
         "keep_minus_remove": scores["keep"] - scores["remove"],
+        "faithfulness": e.faithfulness,
+        "options": method_options(args),
         "threshold": threshold,
         "sample_rate": hear.sample_rate,
         "samples": hear.samples,
@@ -368,8 +509,15 @@ def run(args):
         f"optimized waveform: log-mel RMS error {error['start']:.2f} -> {error['final']:.2f} "
         f"(Griffin-Lim {error['griffin_lim']:.2f}), p = {scores['optimized']:.3f}"
     )
+    metrics = summary["faithfulness"]
+    fidelity = metrics.get("mu_fidelity")
+    print(
+        f"faithfulness (mel magnitude removed): Deletion AUC {metrics['deletion']:.3f}, "
+        f"Insertion AUC {metrics['insertion']:.3f}"
+        + (f", MuFidelity {fidelity:.3f}" if fidelity is not None else "")
+    )
     print(f"wrote {', '.join(summary['files'][:-1])} and summary.json to {args.out}")
     return summary
 
 
-__all__ = ["add_parser", "run", "load", "compute", "write"]
+__all__ = ["add_parser", "run", "load", "compute", "faithfulness", "write"]
