@@ -279,6 +279,74 @@ def test_components_are_immutable():
             setattr(thing, name, 0)
 
 
+EQUAL_BUT_SEPARATE = [
+    # (make, another) : make() twice gives equal things; another() differs from them
+    (lambda: obj.class_logit([0, 2]), lambda: obj.class_logit([2, 0])),
+    (lambda: obj.class_logit((0, 2)), lambda: obj.class_margin([0, 2])),
+    (
+        lambda: obj.layer("conv") + 2 * obj.channel("conv", 1),
+        lambda: obj.layer("conv") + 3 * obj.channel("conv", 1),
+    ),
+    (lambda: obj.neuron("conv", 3, position=(1, 2)), lambda: obj.neuron("conv", 3)),
+    (lambda: reg.total_variation(0.05), lambda: reg.total_variation(0.05, beta=1)),
+    (lambda: reg.silence_outside(10, 90, fade=4), lambda: reg.silence_outside(10, 90)),
+    (lambda: reg.low_pass(3500, 8000), lambda: reg.low_pass(3000, 8000)),
+    (lambda: tr.jitter(2), lambda: tr.jitter(2, per_row=False)),
+    (lambda: tr.time_shift(100, per_row=False), lambda: tr.time_shift(101, per_row=False)),
+    (
+        lambda: params.direct((0, 1), start=np.zeros((2, 3))),
+        lambda: params.direct((0, 1), start=np.ones((2, 3))),
+    ),
+    (lambda: params.fourier(decay_power=1.0), lambda: params.fourier(decay_power=0.5)),
+    (lambda: tfam.optimizers.adam(0.05), lambda: tfam.optimizers.adam(0.01)),
+]
+
+
+@pytest.mark.parametrize("make, another", EQUAL_BUT_SEPARATE)
+def test_components_built_alike_compare_and_hash_by_value(make, another):
+    first, second, other = make(), make(), another()
+    assert first is not second
+    assert first == second and hash(first) == hash(second)
+    assert first != other
+    assert len({first, second, other}) == 2
+
+
+def test_components_holding_a_function_or_model_compare_by_its_identity():
+    fn = lambda acts: acts[obj.OUTPUT][:, 0]  # noqa: E731
+    assert obj.Objective(fn, [obj.OUTPUT], "mine") == obj.Objective(fn, [obj.OUTPUT], "mine")
+    assert obj.Objective(fn, [obj.OUTPUT], "mine") != obj.Objective(
+        lambda acts: acts[obj.OUTPUT][:, 0], [obj.OUTPUT], "mine"
+    )
+    decay = tfam.optimizers.exponential_decay(0.05, 0.99)
+    assert tfam.optimizers.adam(decay) == tfam.optimizers.adam(decay)
+    assert tfam.optimizers.adam(decay) != tfam.optimizers.adam(
+        tfam.optimizers.exponential_decay(0.05, 0.99)
+    )
+
+
+def test_a_second_dream_with_equal_components_built_anew_does_not_trace_again(tiny_image_model):
+    from tfam import engine
+
+    def settings():
+        return dict(
+            param=params.direct((0.0, 1.0), start=np.full((2, 12, 12, 2), 0.5, np.float32)),
+            transforms=[tr.jitter(1)],
+            regularizers=[reg.total_variation(0.1), reg.blur(0.5, every=2)],
+        )
+
+    before = len(engine._dreamers.get(tiny_image_model, {}))
+    first = tfam.dream(tiny_image_model, obj.class_logit([0, 1]), steps=3, verbose=0, **settings())
+    second = tfam.dream(tiny_image_model, obj.class_logit([0, 1]), steps=5, verbose=0, **settings())
+    dreamers = engine._dreamers[tiny_image_model]
+    assert len(dreamers) == before + 1
+    assert list(dreamers.values())[-1].trace_count == 1
+    assert second.history.shape == (5, 2) and not np.array_equal(
+        first.history[-1], second.history[-1]
+    )
+    tfam.dream(tiny_image_model, obj.class_logit([1, 0]), steps=3, verbose=0, **settings())
+    assert len(dreamers) == before + 2  # other targets: another loop
+
+
 def test_a_sigmoid_classifier_reports_its_own_probabilities_and_is_dreamed_on_logits():
     keras.utils.set_random_seed(3)
     inputs = keras.Input((6,))

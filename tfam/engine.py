@@ -394,9 +394,9 @@ def dream(
 ):
     """Optimize an input (or a batch of them) until ``objective`` is high; returns a Result.
 
-    The compiled loop is kept per model and per set of components: calling again with the same
-    objective, parameterization, transforms and regularizers objects reuses it, whatever the steps,
-    batch size or seed.
+    The compiled loop is kept per model and per set of components: calling again with an equal
+    objective, parameterization, transforms and regularizers (they compare by value:
+    tfam.immutable) reuses it, whatever the steps, batch size or seed.
 
     ``max_batch``: run at most this many rows at a time (memory grows with the batch), e.g. for all
     512 channels of a layer. The rows start where one run of the whole batch would start them.

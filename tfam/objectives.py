@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from tfam.immutable import Immutable
+from tfam.immutable import Immutable, factory
 
 OUTPUT = "<output>"  # the key under which objectives read the model's output (logits)
 
@@ -55,7 +55,7 @@ class Objective(Immutable):
                 self.class_targets,
                 self.rows,
                 lambda a, b: self.select_rows(a, b)._combine(other, op, symbol),
-            )
+            )._made_by_value(symbol, self, value)
         if not isinstance(other, Objective):
             return NotImplemented
         if self.rows and other.rows and self.rows != other.rows:
@@ -67,7 +67,7 @@ class Objective(Immutable):
             self.class_targets or other.class_targets,
             self.rows or other.rows,
             lambda a, b: self.select_rows(a, b)._combine(other.select_rows(a, b), op, symbol),
-        )
+        )._made_by_value(symbol, self, other)
 
     def __add__(self, other):
         return self._combine(other, lambda a, b: a + b, "+")
@@ -92,7 +92,7 @@ class Objective(Immutable):
             self.class_targets,
             self.rows,
             lambda a, b: self.select_rows(a, b) * k,
-        )
+        )._made_by_value("*", self, k)
 
     __rmul__ = __mul__
 
@@ -156,6 +156,7 @@ def _select(values, rows, what):
     return tf.reduce_sum(values * _selector(rows, values.shape[-1], what), axis=-1)
 
 
+@factory
 def class_logit(targets):
     """The logit (pre-softmax output) of one or more classes per row."""
     rows = as_targets(targets)
@@ -169,6 +170,7 @@ def class_logit(targets):
     )
 
 
+@factory
 def class_margin(targets, others_weight=1.0):
     """Seed 000's AM objective: the target logit minus ``others_weight`` times the mean of the other
     logits, so that a dream is this class rather than every class at once."""
@@ -192,6 +194,7 @@ def class_margin(targets, others_weight=1.0):
     )
 
 
+@factory
 def neuron(layer, unit, position=None):
     """One unit of a layer; for conv layers at a spatial position (default: the centre)."""
     rows = as_targets(unit)
@@ -218,6 +221,7 @@ def neuron(layer, unit, position=None):
     )
 
 
+@factory
 def channel(layer, index):
     """The mean activation of one channel of a 1-D or 2-D conv layer (a unit of a dense layer)."""
     rows = as_targets(index)
@@ -237,6 +241,7 @@ def channel(layer, index):
     )
 
 
+@factory
 def layer(name):
     """The mean square of a layer's activations: what deep dream amplifies."""
 
@@ -247,6 +252,7 @@ def layer(name):
     return Objective(fn, [name], f"layer({name})")
 
 
+@factory
 def diversity(name):
     """Minus the mean cosine similarity of a row's Gram matrix of ``name`` to the other rows' (lucid).
 

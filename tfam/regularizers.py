@@ -8,7 +8,7 @@ need the direct parameterization.
 import numpy as np
 import tensorflow as tf
 
-from tfam.immutable import Immutable
+from tfam.immutable import Immutable, factory
 
 EPSILON = 1e-12
 
@@ -30,6 +30,7 @@ class LatentPenalty(Penalty):
     """A penalty on the optimized parameters (a generator's latent z), not on the input."""
 
 
+@factory
 def latent_l2(weight=100.0):
     """Seed 000's prior on z: ``weight * sum(z**2) / D`` per row (keeps z near the Gaussian shell the
     generator was trained on)."""
@@ -66,6 +67,7 @@ def _abs_pow(x, p):
     return tf.pow(tf.abs(x) + EPSILON, p)
 
 
+@factory
 def total_variation(weight=1.0, beta=2.0):
     """Sum over spatial axes of |x[i+1] - x[i]|**beta, divided by the number of elements per row."""
 
@@ -80,6 +82,7 @@ def total_variation(weight=1.0, beta=2.0):
     return Penalty(fn, weight, f"total_variation(beta={beta:g})")
 
 
+@factory
 def lp_norm(weight=1.0, p=6.0):
     """The Lp norm of each row, divided by the number of elements per row (as keras-vis)."""
 
@@ -90,6 +93,7 @@ def lp_norm(weight=1.0, p=6.0):
     return Penalty(fn, weight, f"lp_norm(p={p:g})")
 
 
+@factory
 def l2_decay(rate=0.1):
     """x <- x * (1 - rate) after every step."""
     return Projection(lambda x, step, layout: x * (1.0 - rate), f"l2_decay({rate:g})")
@@ -138,6 +142,7 @@ def gaussian_blur(x, sigma, layout):
     return x
 
 
+@factory
 def blur(sigma=1.0, every=4):
     """Gaussian blur along the spatial axes (per channel) on every ``every``-th step (0, k, 2k, ...)."""
 
@@ -169,6 +174,7 @@ def _zero_below_percentile(x, magnitude, percentile):
     return x * tf.cast(magnitude >= threshold, x.dtype)
 
 
+@factory
 def norm_crop(percentile=30.0):
     """Zero the positions whose L2 norm across channels is below the per-row percentile."""
 
@@ -182,6 +188,7 @@ def norm_crop(percentile=30.0):
     return Projection(fn, f"norm_crop({percentile:g})")
 
 
+@factory
 def contribution_crop(percentile=30.0):
     """Zero the elements whose |x| is below the per-row percentile (as seed 001 implements it)."""
     return Projection(
@@ -198,6 +205,7 @@ def row_rms(x):
     return tf.sqrt(tf.reduce_mean(tf.square(x), axis=list(range(1, x.shape.rank))))
 
 
+@factory
 def loudness_bound(max_rms=0.1, span=None):
     """Scale down every row whose RMS exceeds ``max_rms`` to exactly ``max_rms``; quieter rows are
     left as they are. Keeps a raw-waveform dream from growing into full-scale noise.
@@ -236,6 +244,7 @@ def span_mask(length, start, stop, fade):
     return mask
 
 
+@factory
 def silence_outside(start, stop, fade=0):
     """Keep samples [start, stop) of the time axis (the last spatial axis) and silence the rest,
     after every update: the part of a waveform that a model does not hear stays silent instead of
@@ -286,6 +295,7 @@ def high_band_fraction(x, cutoff_hz, sample_rate, layout):
     )
 
 
+@factory
 def high_band(weight, cutoff_hz, sample_rate):
     """``weight`` times the fraction of each row's energy above ``cutoff_hz`` (of a waveform at
     ``sample_rate``): keeps a dream in the band the model hears, without hiss above it.
@@ -306,6 +316,7 @@ def high_band(weight, cutoff_hz, sample_rate):
     return Penalty(fn, weight, f"high_band(cutoff_hz={cutoff_hz:g}, sample_rate={sample_rate:g})")
 
 
+@factory
 def low_pass(cutoff_hz, sample_rate):
     """Remove every frequency above ``cutoff_hz`` from a waveform (at ``sample_rate``) after each
     update: an FFT along the time axis, the bins above the cutoff set to zero, and back. Where a

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfam.immutable import Immutable
+from tfam.immutable import Immutable, factory
 
 
 class Transform(Immutable):
@@ -81,6 +81,7 @@ def _random_ints(seed, batch, limit):
     return tf.random.stateless_uniform([batch], seed, -limit, limit + 1, dtype=tf.int32)
 
 
+@factory
 def jitter(pixels, per_row=True):
     """Roll each row by a random whole number of positions in [-pixels, pixels] per spatial axis.
 
@@ -102,6 +103,7 @@ def jitter(pixels, per_row=True):
     return Transform(fn, f"jitter({pixels}{'' if per_row else ', per_row=False'})")
 
 
+@factory
 def time_shift(max_shift, per_row=True):
     """Delay or advance each row by up to ``max_shift`` samples (or frames) along the last spatial
     axis (time, for waveforms and time-last spectrograms), filling with silence instead of wrapping.
@@ -142,6 +144,7 @@ def zoom_rows(x, factors, axis):
     return a + (b - a) * frac
 
 
+@factory
 def random_scale(low=0.9, high=1.1):
     """Zoom each row by a random factor in [low, high] along all spatial axes (for audio: a small
     resampling, which shifts pitch and tempo together)."""
@@ -177,6 +180,7 @@ def rotate_rows(x, radians):
     )
 
 
+@factory
 def rotate(degrees=5.0):
     """Rotate each 2-D row by a random angle in [-degrees, degrees]."""
 
@@ -193,6 +197,7 @@ def rotate(degrees=5.0):
     return Transform(fn, f"rotate({degrees:g})", small_ops=False)
 
 
+@factory
 def gain(min_db=-6.0, max_db=6.0):
     """Scale each row by a random gain in [min_db, max_db] decibels."""
 
@@ -208,6 +213,7 @@ def _per_row(values, x):
     return tf.reshape(values, [-1] + [1] * (x.shape.rank - 1))
 
 
+@factory
 def noise(min_snr_db=10.0, max_snr_db=30.0):
     """Add white noise to each row at a random signal-to-noise ratio in [min_snr_db, max_snr_db]
     decibels of the row's own RMS: a dream that survives it does not rest on quiet detail."""
@@ -224,6 +230,7 @@ def noise(min_snr_db=10.0, max_snr_db=30.0):
     return Transform(fn, f"noise(snr {min_snr_db:g}-{max_snr_db:g} dB)")
 
 
+@factory
 def spectral_tilt(max_db_per_octave=3.0):
     """Tilt each row's spectrum by a random slope in [-max, max] decibels per octave about the
     middle of the band (a random EQ: brighter or duller), by an FFT along the time axis; for

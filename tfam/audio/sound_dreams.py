@@ -22,7 +22,6 @@ weight 10 (the class's real clips: under 0.5 %), with p(target) no higher than w
 """
 
 import dataclasses
-import functools
 
 import numpy as np
 
@@ -53,13 +52,10 @@ def audio_recipe(sample_rate, **settings):
     """Keyword arguments for tfam.dream that keep a dreamed waveform listenable; ``settings``: see
     recipe_parts.
 
-    Equal settings give the same component objects (an LRU cache, unless a setting is an array:
-    ``start``, ``magnitude``), so tfam.dream, which keeps its compiled loop per model and
-    components, finds the loop of an earlier call again instead of tracing a new one."""
-    try:
-        param, learning_rate, transforms_, regularizers_ = _cached_parts(sample_rate, **settings)
-    except TypeError:  # an array among the settings: not hashable, so built anew
-        param, learning_rate, transforms_, regularizers_ = recipe_parts(sample_rate, **settings)
+    Equal settings give equal components (they compare by value, tfam.immutable), so tfam.dream,
+    which keeps its compiled loop per model and components, finds the loop of an earlier call
+    again instead of tracing a new one."""
+    param, learning_rate, transforms_, regularizers_ = recipe_parts(sample_rate, **settings)
     return dict(
         param=param,
         learning_rate=learning_rate,
@@ -88,7 +84,7 @@ def recipe_parts(
     param="stft",
     magnitude=None,
 ):
-    """(param, learning rate, transforms, regularizers) of the recipe, built anew.
+    """(param, learning rate, transforms, regularizers) of the recipe.
 
     ``start_rms``: the loudness of the white noise a dream starts from, well below ``max_rms``;
     a start at the bound (the earlier default, RMS 0.1) left no room for the class's sound to grow
@@ -180,11 +176,6 @@ def recipe_parts(
     )
 
 
-_cached_parts = functools.lru_cache(maxsize=64)(recipe_parts)
-# the class objective of a call, by its targets: with the recipe's, the key of tfam.dream's cache
-_class_objective = functools.lru_cache(maxsize=64)(objectives.class_logit)
-
-
 def dream_sounds(
     model,
     classes,
@@ -218,7 +209,7 @@ def dream_sounds(
         recipe["magnitude"] = np.tile(magnitude, (restarts, 1))
     result = dream(
         model,
-        _class_objective(tuple(classes * restarts)),
+        objectives.class_logit(classes * restarts),
         steps=steps,
         seed=seed,
         verbose=verbose,
