@@ -130,7 +130,7 @@ def test_explain_writes_maps_sounds_summary_and_tensorboard(files, tmp_path, cap
             "tfam",
         ),
         ("urban", "clip", ["--method", "occlusion", "--patch", "16,2"], "tfam"),
-        ("emotion", "voice", ["--method", "gradcam++", "--threshold", "none"], "tf-keras-vis"),
+        ("emotion", "voice", ["--method", "gradcam++", "--threshold", "none"], "tfam"),
         (
             "urban",
             "clip",
