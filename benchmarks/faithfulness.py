@@ -2,7 +2,7 @@
 does removing it hurt?
 
 Run:  .venv/bin/python benchmarks/faithfulness.py [--architectures seed,timepool] [--train-steps 300]
-      [--clips 24,4,8] [--threshold mean] [--seed 0] [--json PATH]
+      [--clips 24,4,8] [--threshold mean] [--methods saliency,gradcam,...] [--seed 0] [--json PATH]
 
 Data: a synthetic packed UrbanSound8K (tfam.data.urbansound.synthesize_packed; --clips train,
 validate, test clips per class, 9 classes) in a temporary directory.
@@ -12,12 +12,13 @@ of 45, Adam, schedule "constant", final weights: seed 002's CNN ("seed": flatten
 width 0.25, the "timepool" CNN (batch norm, mean over time) at width 1, and (not by default) seed
 003's slow/fast CNN ("slowfast": its log-mel inside, width 0.25, one block per stage, two stages).
 
-For every model and method (saliency, Grad-CAM, Grad-CAM++, Score-CAM; tfam.attribution with its
-default backend and layers) the test clips are explained for their true class, the maps thresholded
-(--threshold, default seed 003's mean) and the clips' log-mel masked (tfam.audio.salient): "keep" is
-the Griffin-Lim audio of the salient part, "remove" that of the rest, "resynth" the Griffin-Lim
-audio of the unmasked log-mel (what vocoding alone costs). The table gives the mean probability of
-the true class on each, and the share of clips with keep > remove.
+For every model and method (--methods, default saliency, Grad-CAM, Grad-CAM++ and Score-CAM; any of
+tfam.attribution.METHODS; with its default backend, layers and settings) the test clips are
+explained for their true class, the maps thresholded (--threshold, default seed 003's mean) and
+the clips' log-mel masked (tfam.audio.salient): "keep" is the Griffin-Lim audio of the salient
+part, "remove" that of the rest, "resynth" the Griffin-Lim audio of the unmasked log-mel (what
+vocoding alone costs). The table gives the mean probability of the true class on each, and the
+share of clips with keep > remove.
 """
 
 import argparse
@@ -41,7 +42,7 @@ import_tensorflow_quietly()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-tf.get_logger().setLevel("ERROR")  # every attribution traces its own small functions
+tf.get_logger().setLevel("ERROR")
 
 from tfam import attribution as at  # noqa: E402
 from tfam.audio import salient as sa  # noqa: E402
@@ -65,6 +66,11 @@ def parse_args():
     p.add_argument("--train-steps", type=int, default=300)
     p.add_argument("--clips", default="24,4,8", help="clips per class: train,validate,test")
     p.add_argument("--threshold", default="mean", help="mean, none, or a number in [0, 1]")
+    p.add_argument(
+        "--methods",
+        default=",".join(at.KERAS_VIS_METHODS),
+        help=f"comma-separated, of: {', '.join(at.METHODS)}",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     return p.parse_args()
@@ -98,6 +104,10 @@ def main():
     threshold = args.threshold if args.threshold in ("mean", "none") else float(args.threshold)
     clips = tuple(int(c) for c in args.clips.split(","))
     architectures = [a.strip() for a in args.architectures.split(",") if a.strip()]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in at.METHODS]
+    if unknown:
+        sys.exit(f"unknown method '{unknown[0]}'; choose from {', '.join(at.METHODS)}")
     started = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +135,7 @@ def main():
                 f"[{architecture}] trained {args.train_steps} steps in {time.perf_counter() - t0:.0f} s; "
                 f"test accuracy {accuracy:.3f}"
             )
-            for method in at.METHODS:
+            for method in methods:
                 t0 = time.perf_counter()
                 att = at.attribute(model, x, method, target=y)
                 seconds = time.perf_counter() - t0
