@@ -343,8 +343,37 @@ def test_a_second_dream_with_equal_components_built_anew_does_not_trace_again(ti
     assert second.history.shape == (5, 2) and not np.array_equal(
         first.history[-1], second.history[-1]
     )
-    tfam.dream(tiny_image_model, obj.class_logit([1, 0]), steps=3, verbose=0, **settings())
-    assert len(dreamers) == before + 2  # other targets: another loop
+    # other targets are data for the same loop: no new loop, no new trace
+    other = tfam.dream(tiny_image_model, obj.class_logit([1, 0]), steps=3, verbose=0, **settings())
+    assert len(dreamers) == before + 1 and list(dreamers.values())[-1].trace_count == 1
+    assert other.class_targets == ((1,), (0,))
+    tfam.dream(tiny_image_model, obj.class_logit([1, 0]), steps=3, verbose=0, learning_rate=0.1)
+    assert len(dreamers) == before + 2  # another setting: another loop
+
+
+def test_objectives_with_other_targets_share_one_loop_and_score_their_own_targets(
+    tiny_image_model,
+):
+    from tfam import engine
+
+    linear = with_linear_logits(tiny_image_model)
+    for targets in ([1, 0], [2, 2], [0, 1]):
+        for objective in (obj.class_logit(targets), obj.channel("dense", targets)):
+            result = tfam.dream(tiny_image_model, objective, steps=4, verbose=0, learning_rate=0.2)
+            scored = (linear if objective.class_targets else engine_features(tiny_image_model))(
+                result.best_x
+            ).numpy()
+            np.testing.assert_allclose(
+                result.best_value, scored[[0, 1], targets], rtol=1e-4, atol=1e-5
+            )
+    loops = [
+        d for k, d in engine._dreamers[tiny_image_model].items() if k[5] == 0.2
+    ]  # (structure, param, ..., rate, ...)
+    assert len(loops) == 2 and all(d.trace_count == 1 for d in loops)
+
+
+def engine_features(model):
+    return keras.Model(model.inputs, model.get_layer("dense").output)
 
 
 def test_a_sigmoid_classifier_reports_its_own_probabilities_and_is_dreamed_on_logits():

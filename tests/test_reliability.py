@@ -318,6 +318,11 @@ def test_a_wide_batch_in_parts_matches_one_run(models):
     np.testing.assert_allclose(parts.best_value, whole.best_value, rtol=1e-4, atol=1e-5)
     assert parts.history.shape == whole.history.shape == (15, 8)
     assert parts.class_targets == whole.class_targets
+    # the parts are data fed to the whole batch's compiled loop: one loop, traced once
+    from tfam import engine
+
+    (loop,) = engine._dreamers[model].values()
+    assert loop.trace_count == 1
 
 
 def test_dream_every_channel_of_a_layer_in_batches(models, tmp_path, capsys):

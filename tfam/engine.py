@@ -127,7 +127,8 @@ class Dreamer(tf.Module):
         # alive (the cache of Dreamers is keyed weakly by it)
         self._predict = keras.Model(model.inputs, model.outputs)
         self._output_activation = output_activation(model)
-        self._check_objective()
+        self._checked = set()
+        self._check_objective(objective)
 
         def batch_spec(shape):
             return tf.TensorSpec((None,) + shape, tf.float32)
@@ -141,6 +142,8 @@ class Dreamer(tf.Module):
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.int32),
+            # the objective's targets are data: other classes or channels run in this same loop
+            tuple(tf.TensorSpec([None, None], tf.int32) for _ in objective.targets or ()),
         ]
         mode = _jit_mode(jit_compile)
         compile_part = (
@@ -169,28 +172,38 @@ class Dreamer(tf.Module):
     def trace_count(self):
         return self._chunk.experimental_get_tracing_count()
 
-    def _check_objective(self):
-        """Score one zero input eagerly: a wrong layer shape fails here with a clear message,
-        not deep inside the compiled loop."""
-        probe = tf.zeros((self.objective.rows or 1,) + self.input_shape)
+    def _check_objective(self, objective):
+        """Score one zero input eagerly: a wrong layer shape or a target out of range fails here
+        with a clear message, not deep inside the compiled loop."""
+        if objective in self._checked:
+            return
+        if objective.structure != self.objective.structure:
+            raise ValueError(
+                f"this Dreamer computes {self.objective.name}; {objective.name} needs its own"
+            )
+        probe = tf.zeros((objective.rows or 1,) + self.input_shape)
         try:
-            value = self._score(probe)
+            value = self._score(probe, _constants(objective.targets), objective)
         except (ValueError, tf.errors.InvalidArgumentError) as error:
             raise ValueError(
-                f"the objective {self.objective.name} does not fit this model: "
+                f"the objective {objective.name} does not fit this model: "
                 f"{str(error).strip().splitlines()[-1]}"
             ) from None
         if tuple(value.shape) != (probe.shape[0],):
             raise ValueError(
-                f"the objective {self.objective.name} gives shape {tuple(value.shape)} "
+                f"the objective {objective.name} gives shape {tuple(value.shape)} "
                 f"for a batch of {probe.shape[0]}; it must give one value per row"
             )
+        self._checked.add(objective)
 
-    def _score(self, x):
+    def _score(self, x, targets, objective=None):
         acts = self._features(x, training=False)
         if not isinstance(acts, (list, tuple)):
             acts = [acts]
-        return self.objective(dict(zip(self._names, acts)))
+        # a model under a mixed-precision policy computes in bfloat16 or float16: score in float32
+        acts = [a if a.dtype == tf.float32 else tf.cast(a, tf.float32) for a in acts]
+        objective = self.objective if objective is None else objective
+        return objective(dict(zip(self._names, acts)), targets or None)
 
     def _to_input_eager(self, params):
         return self.param.to_input(params, self.input_shape, self.layout)
@@ -215,7 +228,7 @@ class Dreamer(tf.Module):
         mask = tf.reshape(better, [-1] + [1] * len(self.input_shape))
         return params, state, tf.where(mask, x, best_x), tf.where(better, value, best_value)
 
-    def _run_chunk(self, params, state, best_x, best_value, seed, first_step, count):
+    def _run_chunk(self, params, state, best_x, best_value, seed, first_step, count, targets):
         history = tf.TensorArray(tf.float32, size=count, element_shape=best_value.shape)
 
         def body(i, params, state, best_x, best_value, history):
@@ -226,7 +239,7 @@ class Dreamer(tf.Module):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 seen = self._transform(x, tf.stack([seed, step])) if self.transforms else x
-                value = self._score(seen)
+                value = self._score(seen, targets)
                 objective = tf.reduce_sum(value)
             grad = -tape.gradient(objective, x)  # of the loss to minimize, with respect to x
             if self.penalties:
@@ -259,11 +272,16 @@ class Dreamer(tf.Module):
         verbose=1,
         chunk_size=None,
         start_params=None,
+        objective=None,
     ):
         """Optimize a batch for ``steps`` steps; returns a Result. Rows follow the objective's targets.
         ``start_params``: the parameters to start from (default: the parameterization's random start
-        drawn with ``seed``)."""
-        rows = self.objective.rows
+        drawn with ``seed``). ``objective``: another objective of the same structure (other
+        targets) to optimize in this same compiled loop."""
+        objective = self.objective if objective is None else objective
+        self._check_objective(objective)
+        targets = _constants(objective.targets)
+        rows = objective.rows
         if batch_size is None:
             batch_size = rows or 1
         elif rows and batch_size != rows:
@@ -303,6 +321,7 @@ class Dreamer(tf.Module):
                 tf.constant(seed, tf.int32),
                 tf.constant(done, tf.int32),
                 tf.constant(count, tf.int32),
+                targets,
             )
             values = values.numpy()
             if not chunk_size:  # a chunk_size the caller gave stays fixed
@@ -328,7 +347,7 @@ class Dreamer(tf.Module):
             history=np.concatenate(history),
             params=params.numpy(),
             probabilities=self.probabilities(x),
-            class_targets=self.objective.class_targets,
+            class_targets=objective.class_targets,
             seconds=time.perf_counter() - started,
             start_x=x0.numpy(),
         )
@@ -350,6 +369,10 @@ class Dreamer(tf.Module):
         if out.shape[1] == 1:
             return tf.sigmoid(out).numpy()  # one linear unit: a binary classifier's logit
         return tf.nn.softmax(out).numpy()
+
+
+def _constants(targets):
+    return tuple(tf.constant(t) for t in targets or ())
 
 
 @dataclasses.dataclass
@@ -418,29 +441,33 @@ def dream(
     rows = objective.rows or batch_size or 1
     if max_batch is not None and max_batch < 1:
         raise ValueError(f"max_batch must be at least 1, got {max_batch}")
-    if max_batch is None or rows <= max_batch:
-        key = (
-            objective,
-            param,
-            tuple(transforms),
-            tuple(regularizers),
-            optimizer,
-            learning_rate,
-            jit_compile,
-            spatial_rank,
+    # keyed by the objective's structure: other targets (classes, channels, the parts of a wide
+    # batch) are data fed to the same compiled loop
+    key = (
+        objective.structure,
+        param,
+        tuple(transforms),
+        tuple(regularizers),
+        optimizer,
+        learning_rate,
+        jit_compile,
+        spatial_rank,
+    )
+    cache = _dreamers.setdefault(model, {})
+    if key not in cache:  # built for (and its first check run on) at most max_batch rows
+        cache[key] = build(
+            objective
+            if max_batch is None or rows <= max_batch
+            else objective.select_rows(0, max_batch)
         )
-        cache = _dreamers.setdefault(model, {})
-        if key not in cache:
-            cache[key] = build(objective)
-        return cache[key].run(steps, batch_size, seed, callbacks, verbose, chunk_size)
-    # Parts are compiled one at a time and not kept: kept, their traced graphs made memory grow
-    # with the number of parts (512 channels in parts of 32: +600 MB).
-    results, start = [], None
+    dreamer = cache[key]
+    if max_batch is None or rows <= max_batch:
+        return dreamer.run(
+            steps, batch_size, seed, callbacks, verbose, chunk_size, objective=objective
+        )
+    results, start = [], dreamer.initial_params(rows, seed)
     for first in range(0, rows, max_batch):
         last = min(first + max_batch, rows)
-        dreamer = build(objective.select_rows(first, last))
-        if start is None:
-            start = dreamer.initial_params(rows, seed)
         if verbose:
             print(f"rows {first + 1}-{last} of {rows}")
         shifted = [_with_first_row(callback, first) for callback in callbacks]
@@ -453,9 +480,9 @@ def dream(
                 verbose,
                 chunk_size,
                 start_params=start[first:last],
+                objective=objective.select_rows(first, last),
             )
         )
-        del dreamer
     return _concatenate(results)
 
 

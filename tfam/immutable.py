@@ -99,17 +99,20 @@ def hashable(value):
     return Identity(value)
 
 
-def factory(make):
+def factory(make=None, data=()):
     """Decorate a function that makes a component: what it makes compares by the function and its
-    arguments (defaults filled in), not by the closure it holds."""
+    arguments (defaults filled in), not by the closure it holds. ``data``: the names of arguments
+    the product carries as data itself (an objective's targets), left out of that recipe."""
+    if make is None:
+        return lambda make: factory(make, data)
+    data = (data,) if isinstance(data, str) else tuple(data)
     signature = inspect.signature(make)
 
     @functools.wraps(make)
     def made(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        return make(*args, **kwargs)._made_by_value(
-            make.__module__, make.__qualname__, tuple(bound.arguments.items())
-        )
+        recipe = tuple((k, v) for k, v in bound.arguments.items() if k not in data)
+        return make(*args, **kwargs)._made_by_value(make.__module__, make.__qualname__, recipe)
 
     return made

@@ -7,6 +7,10 @@ subtract and scale (``a + 2 * b - c``); every operation returns a new object, no
 Targets may be one index for every row (``class_logit(3)``), one per row (``class_logit([0, 1, 2])``
 dreams three classes in a batch of three), or several summed in a row (``class_logit([[1, 7]])``, as
 keras-vis ``filter_indices=[1, 7]``).
+
+Targets are data, not code: an objective's ``structure`` is what it computes without them, and the
+compiled loop takes the targets as an input, so dreaming other classes or channels, or the next
+part of a batch too wide for memory, runs in the loop already traced.
 """
 
 import numbers
@@ -20,27 +24,60 @@ OUTPUT = "<output>"  # the key under which objectives read the model's output (l
 
 
 class Objective(Immutable):
-    def __init__(self, fn, layers, name, class_targets=None, rows=None, rows_of=None):
+    """``fn(acts) -> (B,)``; or, given ``targets`` (a tuple of int arrays, one per targeted part:
+    (rows, k) indices, -1 where a row has fewer, one row for every row of the batch),
+    ``fn(acts, targets)`` reads them as tensors. Targets are data, not code: the compiled loop takes
+    them as an input, so the same objective with other targets (another class, other channels, the
+    next part of a wide batch) runs in the same loop (see ``structure``)."""
+
+    def __init__(self, fn, layers, name, class_targets=None, rows=None, targets=None):
         self._set(
             _fn=fn,
             layers=frozenset(layers),
             name=name,
             class_targets=class_targets,  # per-row target lists when the objective is about classes
             rows=rows,  # the batch size that per-row targets require, or None for any batch
-            _rows_of=rows_of,
-        )  # (start, stop) -> the same objective for those rows only
+            targets=None if targets is None else tuple(np.asarray(t, np.int32) for t in targets),
+        )
 
-    def __call__(self, acts):
-        return self._fn(acts)
+    def __call__(self, acts, targets=None):
+        if self.targets is None:
+            return self._fn(acts)
+        if targets is None:
+            targets = tuple(tf.constant(t) for t in self.targets)
+        return self._fn(acts, tuple(targets))
+
+    @property
+    def structure(self):
+        """What the objective computes, without its targets: objectives of equal structure differ
+        only in the data the compiled loop is fed."""
+        recipe = vars(self).get("_recipe")
+        return self if self.targets is None or recipe is None else _Structure(recipe)
+
+    def _made_by_value(self, *recipe):
+        # the recipe leaves the targets out (they are data); equal objectives have equal targets too
+        object.__setattr__(self, "_recipe", recipe)
+        return super()._made_by_value(recipe, self.targets)
+
+    def with_targets(self, targets, class_targets, rows):
+        """The same computation with other targets."""
+        made = Objective(self._fn, self.layers, self.name, class_targets, rows, targets)
+        recipe = vars(self).get("_recipe")
+        return made if recipe is None else made._made_by_value(*recipe)
 
     def select_rows(self, start, stop):
         """The same objective for rows ``start:stop`` of its per-row targets (itself when it has
         none), so that a batch too large for memory can run in parts."""
         if self.rows is None:
             return self
-        if self._rows_of is None:
+        if self.targets is None:
             raise ValueError(f"the objective {self.name} cannot be split by rows")
-        return self._rows_of(start, stop)
+        start, stop = min(start, self.rows), min(stop, self.rows)
+        return self.with_targets(
+            tuple(t if len(t) == 1 else t[start:stop] for t in self.targets),
+            None if self.class_targets is None else self.class_targets[start:stop],
+            stop - start,
+        )
 
     def __repr__(self):
         return f"Objective({self.name})"
@@ -48,26 +85,41 @@ class Objective(Immutable):
     def _combine(self, other, op, symbol):
         if isinstance(other, numbers.Number):
             value = float(other)
+            if self.targets is None:
+                fn = lambda acts: op(self(acts), value)  # noqa: E731
+            else:
+                fn = lambda acts, t: op(self._fn(acts, t), value)  # noqa: E731
             return Objective(
-                lambda acts: op(self(acts), value),
+                fn,
                 self.layers,
                 f"({self.name} {symbol} {value:g})",
                 self.class_targets,
                 self.rows,
-                lambda a, b: self.select_rows(a, b)._combine(other, op, symbol),
-            )._made_by_value(symbol, self, value)
+                self.targets,
+            )._made_by_value(symbol, self.structure, value)
         if not isinstance(other, Objective):
             return NotImplemented
         if self.rows and other.rows and self.rows != other.rows:
             raise ValueError(f"cannot combine objectives for {self.rows} and {other.rows} rows")
+        if self.targets is None and other.targets is None:
+            fn, targets = (lambda acts: op(self(acts), other(acts))), None
+        else:
+            mine, theirs = len(self.targets or ()), len(other.targets or ())
+
+            def fn(acts, t):
+                return op(
+                    self(acts, t[:mine] or None), other(acts, t[mine : mine + theirs] or None)
+                )
+
+            targets = (self.targets or ()) + (other.targets or ())
         return Objective(
-            lambda acts: op(self(acts), other(acts)),
+            fn,
             self.layers | other.layers,
             f"({self.name} {symbol} {other.name})",
             self.class_targets or other.class_targets,
             self.rows or other.rows,
-            lambda a, b: self.select_rows(a, b)._combine(other.select_rows(a, b), op, symbol),
-        )._made_by_value(symbol, self, other)
+            targets,
+        )._made_by_value(symbol, self.structure, other.structure)
 
     def __add__(self, other):
         return self._combine(other, lambda a, b: a + b, "+")
@@ -85,14 +137,13 @@ class Objective(Immutable):
         if not isinstance(k, numbers.Number):
             return NotImplemented
         k = float(k)
+        if self.targets is None:
+            fn = lambda acts: k * self(acts)  # noqa: E731
+        else:
+            fn = lambda acts, t: k * self._fn(acts, t)  # noqa: E731
         return Objective(
-            lambda acts: k * self(acts),
-            self.layers,
-            f"{k:g}*{self.name}",
-            self.class_targets,
-            self.rows,
-            lambda a, b: self.select_rows(a, b) * k,
-        )._made_by_value("*", self, k)
+            fn, self.layers, f"{k:g}*{self.name}", self.class_targets, self.rows, self.targets
+        )._made_by_value("*", self.structure, k)
 
     __rmul__ = __mul__
 
@@ -101,6 +152,13 @@ class Objective(Immutable):
 
     def __neg__(self):
         return self * -1.0
+
+
+class _Structure(Immutable):
+    """An objective's computation without its targets: the key of a compiled loop."""
+
+    def __init__(self, recipe):
+        self._set(recipe=recipe)
 
 
 def as_targets(targets):
@@ -124,82 +182,91 @@ def as_targets(targets):
     return tuple(rows)
 
 
-def _selector(rows, depth, what):
-    """A (rows, depth) 0/1 matrix that sums the chosen indices of each row."""
-    weights = np.zeros((len(rows), depth), np.float32)
-    for r, row in enumerate(rows):
-        for i in row:
-            if not 0 <= i < depth:
-                raise ValueError(f"{what} {i} is out of range: the layer has {depth}")
-            weights[r, i] = 1.0
-    return tf.constant(weights)
+def _target_array(rows):
+    """(rows, k) int32 indices, -1 where a row has fewer than the longest."""
+    width = max(len(row) for row in rows)
+    return np.array([row + (-1,) * (width - len(row)) for row in rows], np.int32)
 
 
-def _check_rows(values, rows):
-    """Per-row targets need exactly that many rows in the batch."""
-    if len(rows) > 1 and values.shape[0] is not None and values.shape[0] != len(rows):
-        raise ValueError(f"{len(rows)} per-row targets for a batch of {values.shape[0]}")
+def _selector(target, depth, dtype):
+    """A (rows, depth) 0/1 matrix that sums each row's chosen indices (-1 chooses nothing)."""
+    return tf.minimum(tf.reduce_sum(tf.one_hot(target, depth, dtype=dtype), axis=1), 1.0)
+
+
+def _check_targets(values, target, what):
+    """Where the targets are known (not fed to a compiled loop): in range, one per row."""
+    known = tf.get_static_value(target)
+    if known is None:
+        return
+    depth = values.shape[-1]
+    bad = known[(known >= depth) | (known < -1)]
+    if len(bad):
+        raise ValueError(f"{what} {int(bad[0])} is out of range: the layer has {depth}")
+    if len(known) > 1 and values.shape[0] is not None and values.shape[0] != len(known):
+        raise ValueError(f"{len(known)} per-row targets for a batch of {values.shape[0]}")
 
 
 def _rows(rows):
     return len(rows) if len(rows) > 1 else None
 
 
-def _select(values, rows, what):
+def _select(values, target, what):
     if values.shape.rank != 2:
         plural = what + ("es" if what.endswith("s") else "s")
         raise ValueError(
             f"{what} targets need a (batch, {plural}) tensor, but the layer gives shape "
             f"{tuple(values.shape)}"
         )
-    _check_rows(values, rows)
-    return tf.reduce_sum(values * _selector(rows, values.shape[-1], what), axis=-1)
+    _check_targets(values, target, what)
+    return tf.reduce_sum(values * _selector(target, values.shape[-1], values.dtype), axis=-1)
 
 
-@factory
+def _targeted(fn, layers, name, rows, class_targets=None):
+    return Objective(fn, layers, name, class_targets, _rows(rows), (_target_array(rows),))
+
+
+@factory(data="targets")
 def class_logit(targets):
     """The logit (pre-softmax output) of one or more classes per row."""
     rows = as_targets(targets)
-    return Objective(
-        lambda acts: _select(acts[OUTPUT], rows, "class"),
+    return _targeted(
+        lambda acts, t: _select(acts[OUTPUT], t[0], "class"),
         [OUTPUT],
         f"class{list(rows) if len(rows) > 1 else list(rows[0])}",
+        rows,
         class_targets=rows,
-        rows=_rows(rows),
-        rows_of=lambda a, b: class_logit(rows[a:b]),
     )
 
 
-@factory
+@factory(data="targets")
 def class_margin(targets, others_weight=1.0):
     """Seed 000's AM objective: the target logit minus ``others_weight`` times the mean of the other
     logits, so that a dream is this class rather than every class at once."""
     rows = as_targets(targets)
 
-    def fn(acts):
+    def fn(acts, t):
         logits = acts[OUTPUT]
-        target = _select(logits, rows, "class")
-        chosen = _selector(rows, logits.shape[-1], "class")
-        others = tf.reduce_sum(logits * (1.0 - tf.minimum(chosen, 1.0)), axis=-1)
-        count = tf.reduce_sum(1.0 - tf.minimum(chosen, 1.0), axis=-1)
+        target = _select(logits, t[0], "class")
+        others_mask = 1.0 - _selector(t[0], logits.shape[-1], logits.dtype)
+        others = tf.reduce_sum(logits * others_mask, axis=-1)
+        count = tf.reduce_sum(others_mask, axis=-1)
         return target - others_weight * others / tf.maximum(count, 1.0)
 
-    return Objective(
+    return _targeted(
         fn,
         [OUTPUT],
         f"class_margin{list(rows) if len(rows) > 1 else list(rows[0])}",
+        rows,
         class_targets=rows,
-        rows=_rows(rows),
-        rows_of=lambda a, b: class_margin(rows[a:b], others_weight),
     )
 
 
-@factory
+@factory(data="unit")
 def neuron(layer, unit, position=None):
     """One unit of a layer; for conv layers at a spatial position (default: the centre)."""
     rows = as_targets(unit)
 
-    def fn(acts):
+    def fn(acts, t):
         act = acts[layer]
         spatial = act.shape[1:-1]
         if spatial:
@@ -210,35 +277,23 @@ def neuron(layer, unit, position=None):
                     f"position {pos} does not fit layer '{layer}' of shape {act.shape}"
                 )
             act = act[(slice(None),) + pos]
-        return _select(act, rows, "unit")
+        return _select(act, t[0], "unit")
 
-    return Objective(
-        fn,
-        [layer],
-        f"neuron({layer}:{unit})",
-        rows=_rows(rows),
-        rows_of=lambda a, b: neuron(layer, rows[a:b], position),
-    )
+    return _targeted(fn, [layer], f"neuron({layer}:{unit})", rows)
 
 
-@factory
+@factory(data="index")
 def channel(layer, index):
     """The mean activation of one channel of a 1-D or 2-D conv layer (a unit of a dense layer)."""
     rows = as_targets(index)
 
-    def fn(acts):
+    def fn(acts, t):
         act = acts[layer]
         if act.shape.rank > 2:
             act = tf.reduce_mean(act, axis=list(range(1, act.shape.rank - 1)))
-        return _select(act, rows, "channel")
+        return _select(act, t[0], "channel")
 
-    return Objective(
-        fn,
-        [layer],
-        f"channel({layer}:{index})",
-        rows=_rows(rows),
-        rows_of=lambda a, b: channel(layer, rows[a:b]),
-    )
+    return _targeted(fn, [layer], f"channel({layer}:{index})", rows)
 
 
 @factory
