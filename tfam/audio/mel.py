@@ -230,6 +230,9 @@ class LogMel(keras.layers.Layer):
         scale_to_unit=False,
         **kwargs,
     ):
+        # tf.signal's FFTs have no bfloat16 kernels: a front end computes in float32 under a
+        # mixed-precision policy too (the layers after it take bfloat16 again)
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.settings = dict(
             sample_rate=sample_rate,
@@ -431,6 +434,9 @@ class MelGriffinLim(keras.layers.Layer):
         fmax=FMAX,
         **kwargs,
     ):
+        # tf.signal's FFTs have no bfloat16 kernels: a front end computes in float32 under a
+        # mixed-precision policy too (the layers after it take bfloat16 again)
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.settings = dict(
             n_iter=n_iter,

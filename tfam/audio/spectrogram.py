@@ -81,6 +81,9 @@ class SeedSpectrogram(keras.layers.Layer):
         floor=FLOOR,
         **kwargs,
     ):
+        # tf.signal's FFTs have no bfloat16 kernels: a front end computes in float32 under a
+        # mixed-precision policy too (the layers after it take bfloat16 again)
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.settings = dict(
             start=start, stop=stop, nfft=nfft, hop=hop, frame_stride=frame_stride, floor=floor
