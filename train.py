@@ -89,6 +89,13 @@ flags.DEFINE_integer("ckpt_every", 500, "steps between checkpoints (and full val
 flags.DEFINE_integer("progress_every", 10, "steps between progress lines")
 flags.DEFINE_integer("seed", 0, "random seed")
 flags.DEFINE_enum(
+    "precision",
+    "float32",
+    ["float32", "mixed_bfloat16"],
+    "mixed_bfloat16: compute in bfloat16 (float32 weights); 1.7-2.1x faster training on a CPU "
+    "with AVX-512 BF16, same accuracy (README)",
+)
+flags.DEFINE_enum(
     "strategy",
     "default",
     ["default", "mirrored", "multiworker"],
@@ -240,6 +247,7 @@ def run(iterations, batch_size, splits, class_names, architecture, blocks, embed
         class_names=tuple(class_names),
         lep_weight=FLAGS.lep_weight if embeddings is not None else 0.0,
         word_vectors=os.path.abspath(FLAGS.word_vectors) if embeddings is not None else "",
+        precision=FLAGS.precision,
     )
     trainer = Trainer(
         config,

@@ -361,3 +361,28 @@ def test_repeated_predictions_do_not_trace_again():
     del model, call
     gc.collect()
     assert held() is None  # the cache does not keep the model alive
+
+
+def test_train_py_trains_in_bfloat16_and_the_model_computes_in_it(packed, tmp_path):
+    import keras
+
+    from tfam.models.loading import load_model
+
+    result = train_py(["6", "18", packed, "--precision", "mixed_bfloat16", *FAST], tmp_path)
+    assert "step 6/6" in result.stdout
+    model = load_model(str(tmp_path / "logs" / "model" / "best.keras"))
+    dtypes = {layer.name: layer.compute_dtype for layer in model.layers}
+    assert dtypes["spectrogram"] == "float32"  # the front end's FFTs stay in float32
+    assert dtypes["conv1"] == "bfloat16" and model.get_layer("conv1").kernel.dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"  # the process is left as it was
+    x = np.random.default_rng(0).normal(0, 0.1, (2,) + tuple(model.inputs[0].shape[1:]))
+    logits = np.asarray(model(x.astype(np.float32)), np.float32)
+    assert logits.shape == (2, 9) and np.all(np.isfinite(logits))
+    # and it can be dreamed: the engine scores in float32
+    import tfam
+    from tfam import objectives
+
+    dreamed = tfam.dream(model, objectives.class_logit([0, 1]), steps=3, verbose=0)
+    assert np.all(np.isfinite(dreamed.history)) and dreamed.history.dtype == np.float32
+    again = train_py(["8", "18", packed, "--resume", *FAST], tmp_path, check=False)
+    assert "precision" in one_line_error(again)  # resuming keeps the run's precision

@@ -51,7 +51,12 @@ ARCHITECTURE_KEYS = (
     "blocks",
     "lep_weight",
     "word_vectors",
+    "precision",
 )
+# Keras dtype policies a model may train under: mixed_bfloat16 computes in bfloat16 with float32
+# weights; benchmarks/mixed_precision.py measured it 1.7-2.1x faster to train on this CPU (AVX-512
+# BF16) with the same test accuracy
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclasses.dataclass
@@ -81,6 +86,7 @@ class TrainConfig:
     class_names: tuple = ()
     lep_weight: float = 0.0  # Label Embeddings Projection weight (0: plain cross-entropy)
     word_vectors: str = ""  # the word-vector file of the class embeddings (tfam.train.lep)
+    precision: str = "float32"  # or "mixed_bfloat16" (PRECISIONS)
 
     def __post_init__(self):
         for key, renamed in OLD_NAMES.items():
@@ -88,6 +94,10 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise ValueError(
                 f"unknown schedule '{self.schedule}'; choose one of: {', '.join(SCHEDULES)}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"unknown precision '{self.precision}'; choose one of: {', '.join(PRECISIONS)}"
             )
         if self.strategy not in STRATEGIES:
             raise ValueError(
@@ -114,8 +124,18 @@ SLOWFAST_WIDTH = 64  # the seed's slow-stream stem width; --width scales it
 
 
 def build_model(config, samples=None):
-    """The architecture of ``config``; ``samples`` is the clip length for models that compute their
-    front end inside (slowfast: the seed's log-mel of the waveform at config.sample_rate)."""
+    """The architecture of ``config`` under its precision's dtype policy; ``samples`` is the clip
+    length for models that compute their front end inside (slowfast: the seed's log-mel of the
+    waveform at config.sample_rate)."""
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        return _build_architecture(config, samples)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def _build_architecture(config, samples):
     if config.architecture == "slowfast":
         from tfam.models.slowfast_audio import SEED_STAGES, slowfast_audio
 
@@ -369,7 +389,7 @@ class Trainer:
         def replica_step(x, y):
             variables = self._variables()
             with tf.GradientTape() as tape:
-                logits = self.model(x, training=True)
+                logits = tf.cast(self.model(x, training=True), tf.float32)  # loss in float32
                 if use_lep:
                     per_example, cross_entropy, mse = lep.lep_loss(
                         y, logits, self.projection(logits), targets, self.config.lep_weight
@@ -450,7 +470,7 @@ class Trainer:
         """{loss, accuracy} of one batch in inference mode; with LEP the loss is the LEP loss (as in
         training) and cross_entropy and lep_mse are there too."""
         x, y = batch
-        logits = self.model(x, training=False)
+        logits = tf.cast(self.model(x, training=False), tf.float32)
         accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1), y), tf.float32))
         if self.projection is None:
             loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
