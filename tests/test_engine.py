@@ -436,3 +436,32 @@ def test_class_targets_on_a_layer_that_is_not_batch_by_classes_is_a_clear_error(
 def test_batch_size_must_be_positive(tiny_image_model):
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         tfam.dream(tiny_image_model, obj.class_logit(0), batch_size=0, steps=2, verbose=0)
+
+
+def test_the_compiled_parts_give_the_gradients_of_the_plain_graph(tiny_image_model):
+    """With jit_compile="parts" the parameterization, the transforms and their backward passes run
+    as compiled parts of their own: the steps must be those of the plain graph."""
+    runs = [
+        tfam.dream(
+            tiny_image_model,
+            obj.class_logit([0, 2]),
+            param=params.fourier(),
+            # fixed transforms: XLA draws other (equally random) numbers than TensorFlow's kernels
+            transforms=[
+                tr.Transform(lambda x, seed, layout: 0.5 * tf.roll(x, 1, axis=1), "roll"),
+                tr.Transform(
+                    lambda x, seed, layout: tf.pad(x[:, 1:], [[0, 0], [0, 1]] + [[0, 0]] * 2),
+                    "shift",
+                ),
+            ],
+            regularizers=[reg.total_variation(0.1)],
+            steps=6,
+            seed=4,
+            verbose=0,
+            jit_compile=mode,
+        )
+        for mode in ("parts", False)
+    ]
+    assert not np.allclose(runs[0].history[0], runs[0].history[-1])  # the steps moved it
+    np.testing.assert_allclose(runs[0].history, runs[1].history, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(runs[0].x, runs[1].x, rtol=1e-4, atol=1e-5)

@@ -154,16 +154,12 @@ class Dreamer(tf.Module):
         # the parameterization (an inverse STFT or FFT) and the transforms are small ops too: through
         # XLA the short-time spectrum and its gradient took 9 ms a step instead of 30 (18 rows of
         # 4 s); a generator, or a transform XLA cannot compile, stays on TensorFlow's kernels
-        self._to_input = (
-            compile_part(self._to_input_eager)
-            if getattr(self.param, "small_ops", False)
-            else self._to_input_eager
-        )
-        self._transform = (
-            compile_part(self._transform_eager)
-            if all(getattr(t, "small_ops", False) for t in self.transforms)
-            else self._transform_eager
-        )
+        self._small_param = getattr(self.param, "small_ops", False)
+        self._to_input = compile_part(self._to_input_eager) if self._small_param else None
+        self._param_gradient = compile_part(self._param_gradient_eager)
+        small_transforms = all(getattr(t, "small_ops", False) for t in self.transforms)
+        self._transform = compile_part(self._transform_eager) if small_transforms else None
+        self._transform_gradient = compile_part(self._transform_gradient_eager)
         self._chunk = tf.function(
             self._run_chunk, input_signature=signature, jit_compile=mode is True
         )
@@ -208,6 +204,23 @@ class Dreamer(tf.Module):
     def _to_input_eager(self, params):
         return self.param.to_input(params, self.input_shape, self.layout)
 
+    def _transform_gradient_eager(self, x, seed, grad):
+        """The gradient with respect to x from ``grad`` with respect to its transformed copy (the
+        transforms are stateless in the seed: computed again, they are the same)."""
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            seen = self._transform_eager(x, seed)
+        return tape.gradient(seen, x, output_gradients=grad)
+
+    def _param_gradient_eager(self, params, grad):
+        """The gradient with respect to the parameters, from ``grad`` with respect to the input:
+        the parameterization is computed again inside this part, so that its backward pass is
+        compiled with it (a tape across the compiled forward left it on TensorFlow's kernels)."""
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            x = self._to_input_eager(params)
+        return tape.gradient(x, params, output_gradients=grad)
+
     def _transform_eager(self, x, seed):
         return apply_all(self.transforms, x, seed, self.layout)
 
@@ -233,19 +246,32 @@ class Dreamer(tf.Module):
 
         def body(i, params, state, best_x, best_value, history):
             step = first_step + i
-            with tf.GradientTape() as param_tape:
+            with tf.GradientTape() as param_tape:  # (a generator's forward, kept for its backward)
                 param_tape.watch(params)
-                x = self._to_input(params)
+                x = self._to_input(params) if self._small_param else self._to_input_eager(params)
+            step_seed = tf.stack([seed, step])
+            compiled_transforms = self.transforms and self._transform is not None
             with tf.GradientTape() as tape:
-                tape.watch(x)
-                seen = self._transform(x, tf.stack([seed, step])) if self.transforms else x
+                if compiled_transforms:  # the model's gradient is taken at the transformed input
+                    seen = self._transform(x, step_seed)
+                    tape.watch(seen)
+                else:
+                    tape.watch(x)
+                    seen = self._transform_eager(x, step_seed) if self.transforms else x
                 value = self._score(seen, targets)
                 objective = tf.reduce_sum(value)
-            grad = -tape.gradient(objective, x)  # of the loss to minimize, with respect to x
+            if compiled_transforms:
+                grad = -self._transform_gradient(x, step_seed, tape.gradient(objective, seen))
+            else:
+                grad = -tape.gradient(objective, x)  # of the loss to minimize, with respect to x
             if self.penalties:
                 grad = self._penalty_gradient(x, grad)
             if not self.param.direct:
-                grad = param_tape.gradient(x, params, output_gradients=grad)
+                grad = (
+                    self._param_gradient(params, grad)
+                    if self._small_param
+                    else param_tape.gradient(x, params, output_gradients=grad)
+                )
             if self.latent_penalties:
                 with tf.GradientTape() as latent_tape:
                     latent_tape.watch(params)
