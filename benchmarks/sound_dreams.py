@@ -17,11 +17,11 @@ Training takes minutes; --keep DIR saves both as DIR/seed.keras and DIR/timepool
 DIR/models.json), and --reuse DIR loads them instead of training.
 
 (a) Time per class: ``dream_sounds(model, range(9), steps=S)`` (all nine classes in one batched run)
-against nine calls ``dream_sounds(model, [c], steps=S)``, one class each, with the seed model. Each
-call traces its own compiled loop (another class is another objective; equal settings would find
-the loop again), as a user's call does, so the wall time includes tracing; the steady per-step
-time leaves out the first chunk of steps (max(50, steps / 10) steps: where tracing happens), timed
-by a dream_sounds callback that runs after every chunk.
+against nine calls ``dream_sounds(model, [c], steps=S)``, one class each, with the seed model. The
+classes are data fed to one compiled loop, so only the first call of each batch size traces; the
+wall time includes that tracing, as a user's first call does; the steady per-step time leaves out
+the first chunk of steps (max(50, steps / 10) steps: where tracing happens), timed by a
+dream_sounds callback that runs after every chunk.
 
 (b) Transferability: the batched dreams of (a) are classified by the dreaming model itself and by the
 second model (softmax of the logits, inference mode, the final waveform ``Result.x``). Per class:
@@ -55,8 +55,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-# Every dream_sounds call for other classes builds a new compiled loop (another objective) and every
-# predict_logits call a new tf.function: TensorFlow's "retracing" warnings say so, expectedly.
 tf.get_logger().setLevel("ERROR")
 
 from tfam.audio.sound_dreams import dream_sounds  # noqa: E402
