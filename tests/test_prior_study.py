@@ -148,15 +148,20 @@ def test_study_report_table_and_gallery(study_models, tmp_path):
     assert len(report["direct"]) == 2
     for run in report["pairs"] + report["direct"]:
         assert len(run["classes"]) == N_CLASSES and len(run["dreams"]) == 3 * N_CLASSES
+        assert run["seconds"] > 0
         for record in run["classes"]:
             assert 0.0 <= record["p_after"] <= 1.0 and record["fd"] >= 0.0
     table = markdown_table(report, class_names)
     assert table.count("\n") == 1 + 2 * N_CLASSES and "mel GAN -> mel CNN | angry" in table
 
     examples = [real[raw_cnn][0][real[raw_cnn][1] == c][0] for c in range(N_CLASSES)]
-    write_results(str(tmp_path), report, class_names, 3, emotion.SAMPLE_RATE, examples, ["test"])
+    seconds = {"train mel_cnn": 12.5, "study": 30.0}
+    write_results(
+        str(tmp_path), report, class_names, 3, emotion.SAMPLE_RATE, examples, ["test"], seconds
+    )
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [p["name"] for p in summary["pairs"]] == [p.name for p in pairs]
+    assert summary["seconds"] == seconds  # the time of every phase the demo printed
     for run in summary["pairs"] + summary["direct"]:
         for record in run["classes"]:
             assert (tmp_path / record["wav"]).stat().st_size > 44 and (
