@@ -154,11 +154,14 @@ class Dreamer(tf.Module):
         # the parameterization (an inverse STFT or FFT) and the transforms are small ops too: through
         # XLA the short-time spectrum and its gradient took 9 ms a step instead of 30 (18 rows of
         # 4 s); a generator, or a transform XLA cannot compile, stays on TensorFlow's kernels
-        self._small_param = getattr(self.param, "small_ops", False)
+        parts = mode == "parts"
+        self._small_param = parts and getattr(self.param, "small_ops", False)
         self._to_input = compile_part(self._to_input_eager) if self._small_param else None
         self._param_gradient = compile_part(self._param_gradient_eager)
         small_transforms = all(getattr(t, "small_ops", False) for t in self.transforms)
-        self._transform = compile_part(self._transform_eager) if small_transforms else None
+        self._transform = (
+            compile_part(self._transform_eager) if parts and small_transforms else None
+        )
         self._transform_gradient = compile_part(self._transform_gradient_eager)
         self._chunk = tf.function(
             self._run_chunk, input_signature=signature, jit_compile=mode is True
