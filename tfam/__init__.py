@@ -32,6 +32,7 @@ _MODULES = {
     "optimizers",
     "deep_dream",
     "attribution",
+    "faithfulness",
     "surgery",
     "layout",
     "outputs",
