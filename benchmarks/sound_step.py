@@ -12,7 +12,9 @@ Batch: --rows rows (18: nine classes, two restarts each, as ``dream_sounds`` run
   the floor of any compiled AM loop on this model and batch.
 - tfam: a Dreamer with the sound recipe (tfam.audio.sound_dreams.audio_recipe, its defaults: the
   short-time spectrum, time shift, total variation, silence outside the heard span, a cutoff),
-  and the same recipe taken apart, one part added at a time, to show where the time goes.
+  the same recipe taken apart, one part added at a time, to show where the time goes, and the
+  recipe of the samples (``param="direct"``: time shift, total variation, and the low-pass,
+  loudness bound and silence as projections after every update).
 
 Each contender runs --steps steps per call after one warm-up call (tracing and XLA compilation are
 left out); contenders are interleaved, --repeats rounds; the table gives the median time per step
@@ -88,6 +90,7 @@ def recipe_variants(heard):
     names = [type(t).__name__ + ":" + repr(t) for t in full["transforms"]]
     names += [repr(r) for r in full["regularizers"]]
     direct = params.direct((-1.0, 1.0))
+    direct_recipe = audio_recipe(SAMPLE_RATE, heard=heard, param="direct")
     variants = [
         ("samples, nothing else", dict(param=direct, transforms=(), regularizers=())),
         ("short-time spectrum only", dict(param=full["param"], transforms=(), regularizers=())),
@@ -96,6 +99,10 @@ def recipe_variants(heard):
             dict(param=full["param"], transforms=full["transforms"], regularizers=()),
         ),
         ("the recipe (" + ", ".join(names) + ")", full),
+        (
+            'the samples\' recipe (param="direct": projections instead of the spectrum)',
+            direct_recipe,
+        ),
     ]
     return [
         (label, {**kwargs, "learning_rate": full["learning_rate"]}) for label, kwargs in variants
