@@ -296,6 +296,42 @@ def channel(layer, index):
     return _targeted(fn, [layer], f"channel({layer}:{index})", rows)
 
 
+@factory(data="pairs")
+def mixed_channels(layers, pairs):
+    """One row per (layer, index) pair: the mean activation of that channel (as ``channel``) of
+    any of ``layers``; ``OUTPUT`` as the layer reads a class logit. The layers are the structure,
+    the pairs are data, so every batch over the same layers runs in one compiled loop, whichever
+    layers its rows come from: an atlas of a whole model traces once, not once per layer."""
+    layers = tuple(layers)
+    unknown = [layer for layer, _ in pairs if layer not in layers]
+    if unknown:
+        raise ValueError(f"layer '{unknown[0]}' is not one of {list(layers)}")
+    if not pairs:
+        raise ValueError("no (layer, channel) pair given")
+    which = [(layers.index(layer),) for layer, _ in pairs]
+    units = [(int(index),) for _, index in pairs]
+
+    def fn(acts, t):
+        total = 0.0
+        for i, name in enumerate(layers):
+            act = acts[name]
+            if act.shape.rank > 2:
+                act = tf.reduce_mean(act, axis=list(range(1, act.shape.rank - 1)))
+            # rows of other layers choose nothing here (-1)
+            chosen = tf.where(t[0] == i, t[1], -1)
+            total += _select(act, chosen, "channel")
+        return total
+
+    shown = ", ".join(f"{'output' if layer == OUTPUT else layer}:{index}" for layer, index in pairs)
+    return Objective(
+        fn,
+        layers,
+        f"mixed_channels({shown})",
+        rows=_rows(units),
+        targets=(_target_array(which), _target_array(units)),
+    )
+
+
 @factory
 def layer(name):
     """The mean square of a layer's activations: what deep dream amplifies."""
