@@ -483,6 +483,21 @@ class GraphModel:
             at -= 1
         return [_display(path[at])]
 
+    def feature_tensors(self, dense=False):
+        """Names of the output of every convolution (and with ``dense`` every matrix product), taken
+        after its elementwise tail (bias, activation, batch norm), in the graph's order: the
+        tensors whose channels an atlas dreams."""
+        kinds = _CONVOLUTIONS | ({"MatMul", "BatchMatMulV2"} if dense else set())
+        found = []
+        for op in self._wrapped.graph.get_operations():
+            if op.type not in kinds or op.name.startswith("Func/"):
+                continue
+            tensor = op.outputs[0]
+            while len(tensor.consumers()) == 1 and tensor.consumers()[0].type in _CONV_TAIL:
+                tensor = tensor.consumers()[0].outputs[0]
+            found.append(_display(tensor))
+        return found
+
     def tensors(self, match=None):
         """The inner tensors objectives can name: float, with a batch axis, not constants, inputs or
         pass-through copies; ``match``: only names containing it."""
@@ -679,6 +694,12 @@ class GraphBacked:
         """The tensor a CAM method reads by default: walking back from the output, the last
         convolution met, after its bias and activation; [] when there is none."""
         return self.graph.cam_tensors(self.output)
+
+    def feature_tensors(self, dense=False):
+        """Every convolution's output (and with ``dense`` every matrix product's) after its tail,
+        the output itself left out (GraphModel.feature_tensors)."""
+        output = _display(self.graph._tensor(self.graph.output_name(self.output)))
+        return [name for name in self.graph.feature_tensors(dense) if name != output]
 
 
 def _keras_name(name):
