@@ -24,6 +24,7 @@ from absl import app, flags
 
 from tfam.cli.common import fail, import_tensorflow_quietly, parse_absl_flags, run_guarded
 from tfam.data.urbansound import DEFAULT_PATH
+from tfam.train.strategy import STRATEGIES
 
 flags.DEFINE_enum(
     "dataset",
@@ -98,7 +99,7 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "strategy",
     "default",
-    ["default", "mirrored", "multiworker"],
+    list(STRATEGIES),
     "tf.distribute strategy (multiworker reads the cluster from TF_CONFIG)",
 )
 flags.DEFINE_integer(

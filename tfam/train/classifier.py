@@ -33,8 +33,8 @@ from tfam.keras_internals import all_layers
 from tfam.models.urbansound_cnn import ARCHITECTURES
 from tfam.train import lep
 from tfam.train.run_dir import check_run_dir
+from tfam.train.strategy import STRATEGIES, make_strategy
 
-STRATEGIES = ("default", "mirrored", "multiworker")
 SCHEDULES = ("accuracy_drop", "constant")
 # the names "seed" once had as an architecture and as a schedule (config.json files and commands
 # from before keep working); "seed" itself now only means the random seed
@@ -106,16 +106,6 @@ class TrainConfig:
 
     def architecture_settings(self):
         return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
-
-
-def make_strategy(name):
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multiworker":  # the cluster comes from the TF_CONFIG environment variable
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown strategy '{name}'; choose one of: {', '.join(STRATEGIES)}")
 
 
 EMOTION_ARCHITECTURES = ("emotion_mel", "emotion_raw")
