@@ -181,6 +181,89 @@ class ArgumentParser(TfamParser, argparse.ArgumentParser):
     """argparse the tfam way (the demos' parsers)."""
 
 
+def add_recipe_arguments(parser):
+    """How a dream is made (steps, learning rate, parameterization, regularizers, the options of
+    sounds), the same for every command that dreams; returns the (optimization, sounds) argument
+    groups for the command's own options."""
+    opts = parser.add_argument_group("optimization (defaults differ for images and sounds)")
+    opts.add_argument("--steps", type=int, default=None, help="default 200 (images), 300 (sounds)")
+    opts.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="default 0.05 (images and the spectra of sounds), 0.01 (the samples of sounds)",
+    )
+    opts.add_argument(
+        "--param",
+        choices=["direct", "fourier", "stft", "maco"],
+        default=None,
+        help="what is optimized: the samples or pixels (direct, the default for images), a 1/f "
+        "spectrum (fourier); for sounds a short-time spectrum (stft, the default) or the phase "
+        "of a pink spectrum (maco)",
+    )
+    opts.add_argument(
+        "--range",
+        dest="value_range",
+        default=None,
+        help="input range 'low,high' (default 0,1 for 2-D inputs, -1,1 for 1-D)",
+    )
+    opts.add_argument(
+        "--tv", type=float, default=None, help="total-variation weight (0.1 images, 0.05 sounds)"
+    )
+    opts.add_argument(
+        "--l1", type=float, default=None, help="L1-norm weight (0.1 images, 0 sounds)"
+    )
+    opts.add_argument(
+        "--jitter", type=int, default=None, help="random roll in pixels (images; default 2)"
+    )
+    opts.add_argument("--seed", type=int, default=0)
+    opts.add_argument(
+        "--spatial-rank",
+        type=int,
+        choices=[1, 2],
+        default=None,
+        help="1 for audio, 2 for images, when the input shape does not tell",
+    )
+    sound = parser.add_argument_group("sounds (1-D inputs)")
+    sound.add_argument(
+        "--sample-rate",
+        type=int,
+        default=None,
+        help="the model's sample rate (default 8000 for tfam's UrbanSound models, else 16000)",
+    )
+    sound.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="the dream's length, for a model that takes sounds of any length",
+    )
+    sound.add_argument(
+        "--max-shift",
+        type=float,
+        default=0.16,
+        help="random time shift per step, up to this many seconds (0: off)",
+    )
+    sound.add_argument(
+        "--max-rms", type=float, default=0.1, help="loudness bound: RMS cap (0: off)"
+    )
+    sound.add_argument(
+        "--low-pass",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="remove everything above --cutoff-hz after every step (default: on)",
+    )
+    sound.add_argument(
+        "--high-band-weight",
+        type=float,
+        default=0.0,
+        help="a penalty on the share of energy above --cutoff-hz (default 0: off)",
+    )
+    sound.add_argument(
+        "--cutoff-hz", type=float, default=None, help="default 7/8 of the Nyquist frequency"
+    )
+    return opts, sound
+
+
 MODEL_HELP = (
     ".keras / .h5 file, SavedModel directory or frozen GraphDef .pb (tfam inspect MODEL lists "
     "its inputs, outputs and the layers or tensors objectives can name)"

@@ -124,7 +124,8 @@ def default_sample_rate(model):
     )
 
 
-def _check_options(args):
+def check_recipe_options(args):
+    """The options of common.add_recipe_arguments: in range, or a ValueError naming the flag."""
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     for flag, value in (
@@ -137,12 +138,16 @@ def _check_options(args):
     ):
         if value is not None and value < 0:
             raise ValueError(f"{flag} must be 0 (off) or positive, got {value}")
+    if args.sample_rate is not None and args.sample_rate < 1:
+        raise ValueError(f"--sample-rate must be positive, got {args.sample_rate}")
+
+
+def _check_options(args):
+    check_recipe_options(args)
     if args.batch is not None and args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
     if args.max_batch < 1:
         raise ValueError(f"--max-batch must be at least 1, got {args.max_batch}")
-    if args.sample_rate is not None and args.sample_rate < 1:
-        raise ValueError(f"--sample-rate must be positive, got {args.sample_rate}")
 
 
 def _or(value, default):
