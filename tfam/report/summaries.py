@@ -391,12 +391,13 @@ def _card(entry):
     return "\n".join(parts)
 
 
-def write_gallery(path, title, entries, intro=None):
+def write_gallery(path, title, entries, intro=None, links=()):
     """Write an HTML page of cards (name, spectrogram image, audio player, scores), atomically.
 
     ``entries``: dicts with "name" and optional "image", "audio" (relative links, used as given),
     "scores" (label -> float or str) and "note". ``intro``: a string or a list of strings, one
-    paragraph each. Everything is escaped; no JavaScript, no external resources."""
+    paragraph each; ``links``: (text, relative link) pairs, one paragraph each, after the intro.
+    Everything is escaped; no JavaScript, no external resources."""
     if intro is None:
         intro = []
     elif isinstance(intro, str):
@@ -412,6 +413,7 @@ def write_gallery(path, title, entries, intro=None):
             "<body>",
             f"<h1>{_e(title)}</h1>",
             *[f"<p>{_e(p)}</p>" for p in intro],
+            *[f'<p><a href="{_e(href)}">{_e(text)}</a></p>' for text, href in links],
             '<div class="cards">',
             *[_card(entry) for entry in entries],
             "</div>",
