@@ -38,10 +38,11 @@ def _serve(directory):
         server.server_close()
 
 
-def load_page(directory, page, screenshot, timeout=30.0):
+def load_page(directory, page, screenshot, timeout=30.0, then=None):
     """Open http://.../page of ``directory`` in headless Chromium, ask every audio element to load
     its metadata, wait until all images and audio have settled, save a screenshot; returns
-    {"images": [...], "audios": [...]} with an "ok" per element."""
+    {"images": [...], "audios": [...]} with an "ok" per element, and under "then" what
+    ``then(driver)`` returns when given (called once the page has settled: to use the page)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -89,6 +90,8 @@ def load_page(directory, page, screenshot, timeout=30.0):
                     break
                 time.sleep(0.2)
             driver.save_screenshot(str(screenshot))
+            if then is not None:
+                state["then"] = then(driver)
         return state
     finally:
         driver.quit()

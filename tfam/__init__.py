@@ -44,6 +44,7 @@ _MODULES = {
     "models",
     "train",
     "report",
+    "atlas",
     "cli",
     "demos",
 }
