@@ -272,6 +272,10 @@ def test_urbansound_demo_runs_the_whole_path(tmp_path, capsys):
             "--no-second-model",
             "--clips-per-class",
             "12",
+            "--atlas-channels",
+            "1",
+            "--atlas-steps",
+            "2",
         ]
     )
     printed = capsys.readouterr().out
@@ -284,3 +288,8 @@ def test_urbansound_demo_runs_the_whole_path(tmp_path, capsys):
     for row in summary["classes"]:
         assert (out / row["wav"]).exists() and (out / "dreams" / f"{row['class']}.png").exists()
         assert f'src="{row["wav"]}"' in page
+    # it ends with a small atlas, linked from the gallery: a channel of each conv layer
+    assert '<a href="atlas/index.html">' in page
+    for layer in ("conv1", "conv2", "conv3", "conv4"):
+        assert (out / "atlas" / layer / "0000.json").exists()
+    assert (out / "atlas" / "index.html").read_text().count("<audio") == 4

@@ -6,7 +6,9 @@
                 another architecture for the transferability check
     3. freeze   the frozen GraphDef (output node fc2/fully_connected/fc_out), evaluated on its own
     4. dream    one 4 s sound per class (WAV, spectrogram PNG), TensorBoard events
-    5. gallery  runs/demo/index.html: spectrogram, audio player and scores of every class
+    5. atlas    runs/demo/atlas/index.html: the first channels of every conv layer, dreamed
+    6. gallery  runs/demo/index.html: spectrogram, audio player and scores of every class, and a
+                link to the atlas
 
 Everything goes under --out (runs/demo).
 """
@@ -166,7 +168,46 @@ def write_dreams(out, result, class_names, scores, second, heard):
     return rows, entries
 
 
-def write_summary(args, data, graph_path, scores, result, rows, entries, logs, heard):
+def write_atlas(model, class_names, logs, args):
+    """A small atlas of the model: the first --atlas-channels channels of every conv layer, a
+    few steps each, in one batch (tfam.atlas); returns run_atlas's summary."""
+    from tfam.atlas import plan
+    from tfam.atlas.folder import digest
+    from tfam.atlas.job import Look, run_atlas
+    from tfam.audio.heard import heard_span
+    from tfam.audio.sound_dreams import audio_recipe
+    from tfam.audio.spectrogram import SAMPLE_RATE
+
+    saved = os.path.join(logs, "model", "model.keras")
+    heard = heard_span(model)
+    print(
+        f"[atlas] the first {args.atlas_channels} channels of every conv layer, "
+        f"{args.atlas_steps} steps"
+    )
+    return run_atlas(
+        model,
+        plan.sections(model, channels=args.atlas_channels, classes=False),
+        os.path.join(args.out, "atlas"),
+        audio_recipe(SAMPLE_RATE, heard=heard),
+        args.atlas_steps,
+        seed=args.seed,
+        look=Look(SAMPLE_RATE, tuple(round(s / SAMPLE_RATE, 3) for s in heard)),
+        settings={"model": os.path.abspath(saved), "model_sha256": digest(saved)},
+        overwrite=True,  # the demo trains its model again: its atlas follows
+        jit_compile=False,  # a few steps: compiling would take longer than it saves
+        class_names=class_names,
+        title="tfam atlas: the demo's CNN",
+        intro=[
+            f"The first {args.atlas_channels} channels of every conv layer of the demo's CNN, "
+            f"each dreamed for {args.atlas_steps} steps from its own start (`tfam atlas "
+            f"{saved} --channels {args.atlas_channels}` makes the whole of it).",
+            "Each card: the dream, the channel's mean activation at its last step, and the "
+            "classes whose logits it raised most from its start.",
+        ],
+    )
+
+
+def write_summary(args, data, graph_path, scores, result, rows, entries, logs, heard, atlas):
     """The gallery (index.html) and summary.json; returns how many dreams the second model hears."""
     from tfam import outputs
     from tfam.report import summaries
@@ -196,6 +237,9 @@ def write_summary(args, data, graph_path, scores, result, rows, entries, logs, h
         "tfam: dreamed UrbanSound8K classes",
         entries,
         intro=intro,
+        links=[("The atlas: what the first channels of every conv layer hear", "atlas/index.html")]
+        if args.atlas_channels
+        else [],
     )
     outputs.write_json(
         os.path.join(args.out, "summary.json"),
@@ -208,6 +252,7 @@ def write_summary(args, data, graph_path, scores, result, rows, entries, logs, h
             "dream_seconds": round(result.seconds, 2),
             "heard_seconds": heard,
             "transfer": transfer,
+            "atlas_seconds": atlas and atlas["seconds"],
             "classes": rows,
         },
     )
@@ -246,7 +291,10 @@ def run(args):
     result = dream_classes(model, class_names, logs, args)
     heard = [round(sample / SAMPLE_RATE, 3) for sample in heard_span(model)]
     rows, entries = write_dreams(args.out, result, class_names, scores, second, heard)
-    transfer = write_summary(args, data, graph_path, scores, result, rows, entries, logs, heard)
+    atlas = write_atlas(model, class_names, logs, args) if args.atlas_channels else None
+    transfer = write_summary(
+        args, data, graph_path, scores, result, rows, entries, logs, heard, atlas
+    )
     print(
         "[dream] p(class) per dream: "
         + ", ".join(f"{r['class']} {r['probability']:.2f}" for r in rows)
@@ -278,6 +326,13 @@ def main(argv=None):
         default=40,
         help="size of the synthetic stand-in (clips per class over the ten folds)",
     )
+    parser.add_argument(
+        "--atlas-channels",
+        type=int,
+        default=4,
+        help="channels of each conv layer in the demo's atlas (0: no atlas)",
+    )
+    parser.add_argument("--atlas-steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     import_tensorflow_quietly()
