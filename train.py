@@ -269,7 +269,7 @@ def run(iterations, batch_size, splits, class_names, architecture, blocks, embed
 def main(argv):
     iterations, batch_size, path = positional(argv)
     loaded = run_guarded(load, path, batch_size)
-    import_tensorflow_quietly(FLAGS.cpu_devices)
+    import_tensorflow_quietly(FLAGS.cpu_devices, FLAGS.strategy)
     run_guarded(run, iterations, batch_size, *loaded)
 
 

@@ -46,7 +46,13 @@ def wait_for_workers(strategy):
         return
     import tensorflow as tf
 
-    strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.ones([])), axis=None)
+    @tf.function  # a collective run eagerly warns of its overhead
+    def count():
+        return strategy.reduce(
+            tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.ones([])), axis=None
+        )
+
+    count()
 
 
 def run(strategy, tasks, compute):

@@ -59,20 +59,22 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-def import_tensorflow_quietly(cpu_devices=0):
+def import_tensorflow_quietly(cpu_devices=0, strategy=None):
     """Import TensorFlow with its start-up lines silenced. ``cpu_devices`` > 1 splits the CPU into
-    that many logical devices (to run tf.distribute strategies on one machine)."""
+    that many logical devices (to run tf.distribute strategies on one machine); ``strategy``: the
+    name of the tf.distribute strategy the program will run under, made now, before the devices
+    start (a multi-worker strategy cannot be made later; tfam.train.strategy)."""
     # 3: TensorFlow's C++ logs include harmless graph-optimizer "errors" in the middle of training
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") == "2":  # 2 is tfam's library default
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     stop_on_signals()
     try:
-        _import_tensorflow(cpu_devices)
+        _import_tensorflow(cpu_devices, strategy)
     except KeyboardInterrupt:  # importing TensorFlow takes seconds: Ctrl-C often lands here
         interrupted()
 
 
-def _import_tensorflow(cpu_devices):
+def _import_tensorflow(cpu_devices, strategy):
     with _quiet_stderr():
         import tensorflow as tf
         from absl import logging
@@ -84,6 +86,10 @@ def _import_tensorflow(cpu_devices):
             tf.config.set_logical_device_configuration(
                 cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices
             )
+        if strategy is not None:
+            from tfam.train.strategy import make_strategy
+
+            make_strategy(strategy)
         tf.config.list_logical_devices()  # device start-up (and its CUDA probing) happens here
 
 

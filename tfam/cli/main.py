@@ -86,7 +86,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         interrupted()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    import_tensorflow_quietly(getattr(args, "cpu_devices", 0))
+    import_tensorflow_quietly(getattr(args, "cpu_devices", 0), getattr(args, "strategy", None))
     run_guarded(_run_command, args)
     return 0  # the console script exits with this
 
