@@ -67,29 +67,33 @@ _SCRIPT = """
     objective: (a, b) => b.objective - a.objective || a.order - b.order,
     rise: (a, b) => b.rise - a.rise || a.order - b.order,
   };
-  function update() {
+  function filter() {
     const tokens = search.value.toLowerCase().split(/\\s+/).filter(Boolean);
     let shown = 0;
     for (const card of cards) {
-      card.el.hidden = !tokens.every(t => hit(card, t));
-      if (!card.el.hidden) shown++;
+      const hidden = !tokens.every(t => hit(card, t));
+      if (card.el.hidden !== hidden) card.el.hidden = hidden;
+      if (!hidden) shown++;
     }
-    const byLayer = sort.value === 'layer', sorted = [...cards].sort(orders[sort.value]);
-    const fragment = new Map();
-    for (const card of sorted) {
-      const grid = byLayer ? card.grid : flat;
-      if (!fragment.has(grid)) fragment.set(grid, document.createDocumentFragment());
-      fragment.get(grid).appendChild(card.el);
-    }
-    for (const [grid, part] of fragment) grid.appendChild(part);
-    flat.hidden = byLayer;
+    const byLayer = sort.value === 'layer';
     for (const section of sections)
       section.hidden = !byLayer || !section.querySelector('.unit:not([hidden])');
     count.textContent = `${shown} of ${cards.length} shown`;
   }
-  search.addEventListener('input', update);
-  sort.addEventListener('change', update);
-  update();
+  function order() {
+    const byLayer = sort.value === 'layer', parts = new Map();
+    for (const card of [...cards].sort(orders[sort.value])) {
+      const grid = byLayer ? card.grid : flat;
+      if (!parts.has(grid)) parts.set(grid, document.createDocumentFragment());
+      parts.get(grid).appendChild(card.el);
+    }
+    for (const [grid, part] of parts) grid.appendChild(part);
+    flat.hidden = byLayer;
+    filter();
+  }
+  search.addEventListener('input', filter);
+  sort.addEventListener('change', order);
+  filter();
 })();
 """
 
