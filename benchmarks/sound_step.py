@@ -1,7 +1,7 @@
 """The steady-state cost of one sound-dream step against a bare compiled pass of the same model.
 
 Run:  .venv/bin/python benchmarks/sound_step.py [--steps 100] [--repeats 7] [--width 0.25]
-      [--rows 18] [--json PATH]
+      [--rows 18] [--json PATH] [--only 2,4]
 
 Model: seed 002's CNN (tfam.models.urbansound_cnn, waveform front end) at --width, 9 classes,
 untrained and seeded (the cost of a step does not depend on the weights); input 4 s at 8 kHz.
@@ -62,6 +62,12 @@ def parse_args():
     p.add_argument("--width", type=float, default=0.25)
     p.add_argument("--rows", type=int, default=18)
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated numbers of the recipe rows to time (1 = the samples alone, ..., "
+        "4 = the recipe, 5 = the samples' recipe); bare always runs",
+    )
     return p.parse_args()
 
 
@@ -122,7 +128,10 @@ def main():
     )
 
     contenders = [("bare", lambda steps: bare(start, steps))]
-    for label, kwargs in recipe_variants(heard):
+    variants = recipe_variants(heard)
+    if args.only:
+        variants = [variants[int(i) - 1] for i in args.only.split(",")]
+    for label, kwargs in variants:
         dreamer = Dreamer(model, objective, spatial_rank=1, **kwargs)
         contenders.append(
             (
@@ -133,29 +142,43 @@ def main():
     for _, run in contenders:  # warm up: tracing and XLA compilation
         run(args.steps)
     times = {label: [] for label, _ in contenders}
+    cpu_times = {label: [] for label, _ in contenders}
     for _ in range(args.repeats):
         for label, run in contenders:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             run(args.steps)
             times[label].append((time.perf_counter() - started) / args.steps)
+            cpu_times[label].append((time.process_time() - cpu_started) / args.steps)
 
-    # the ratio within each round, then the median over rounds: robust to the machine's load
-    # drifting between rounds
-    ratios = {
-        label: statistics.median(v / b for v, b in zip(values, times["bare"]))
-        for label, values in times.items()
-    }
+    def ratios(table):
+        # the ratio within each round, then the median over rounds: robust to the machine's load
+        # drifting between rounds
+        return {
+            label: statistics.median(v / b for v, b in zip(values, table["bare"]))
+            for label, values in table.items()
+        }
+
+    wall, cpu = ratios(times), ratios(cpu_times)
     print(
         f"seed CNN width {args.width:g}, {args.rows} rows of {SAMPLES} samples, "
-        f"{args.steps} steps a call, median of {args.repeats} interleaved calls"
+        f"{args.steps} steps a call, median of {args.repeats} interleaved calls; CPU: the "
+        "process's CPU time (both cores), steadier than wall time when other work shares them"
     )
-    print("| contender | ms per step | × bare |")
-    print("|---|---|---|")
+    print("| contender | ms per step | × bare | CPU ms per step | CPU × bare |")
+    print("|---|---:|---:|---:|---:|")
     figures = {}
     for label, values in times.items():
-        median = statistics.median(values)
-        figures[label] = {"ms_per_step": 1000 * median, "ratio": ratios[label]}
-        print(f"| {label} | {1000 * median:.1f} | {ratios[label]:.2f} |")
+        median, cpu_median = statistics.median(values), statistics.median(cpu_times[label])
+        figures[label] = {
+            "ms_per_step": 1000 * median,
+            "ratio": wall[label],
+            "cpu_ms_per_step": 1000 * cpu_median,
+            "cpu_ratio": cpu[label],
+        }
+        print(
+            f"| {label} | {1000 * median:.1f} | {wall[label]:.2f} | {1000 * cpu_median:.1f} | "
+            f"{cpu[label]:.2f} |"
+        )
     if args.json:
         write_json(args.json, {"settings": vars(args), "contenders": figures})
 

@@ -71,3 +71,23 @@ def test_maco_keeps_its_magnitude_and_takes_one_per_row():
         maco(8000, magnitude=np.ones(10)).to_input(tf.zeros((1, 1025)), (SAMPLES,), layout)
     with pytest.raises(ValueError, match="one waveform"):
         stft(8000).shape((32, 32), layout_of((None, 32, 32)))
+
+
+@pytest.mark.parametrize("heard", [(500, 1500), (517, 1499), (70, SAMPLES), (0, 1900)])
+def test_the_stft_optimizes_only_the_frames_that_reach_the_heard_span(heard):
+    # the frames that reach no heard sample are left out of the parameters: the waveform is the
+    # one the whole spectrum makes with those frames at zero
+    layout = layout_of((None, SAMPLES))
+    part = stft(8000, frame=256, hop=128, rms=0.1, heard=heard, cutoff_hz=3500, fade=20)
+    whole = stft(8000, frame=256, hop=128, rms=0.1, heard=None, cutoff_hz=3500)
+    part_shape, whole_shape = part.shape((SAMPLES,), layout), whole.shape((SAMPLES,), layout)
+    assert part_shape[0] < whole_shape[0] or heard[1] - heard[0] > SAMPLES - 256
+    assert part_shape[1] == whole_shape[1] == 113  # bins at or below 3.5 kHz of 129
+    coefficients = np.random.default_rng(0).standard_normal((2,) + part_shape).astype(np.float32)
+    placed = np.zeros((2,) + whole_shape, np.float32)
+    first = heard[0] // 128
+    placed[:, first : first + part_shape[0]] = coefficients
+    wave = whole.synthesize(tf.constant(placed), (SAMPLES,), layout)
+    expected = part.finish(wave, (SAMPLES,), layout).numpy()  # silent outside the heard span
+    got = part.to_input(tf.constant(coefficients), (SAMPLES,), layout).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)

@@ -6,10 +6,11 @@ gradient, update the parameters with an in-graph optimizer, project them back in
 the best input of each row. Python runs only between chunks (progress bar, callbacks). The function's
 signature leaves the batch size and the step count open, so neither retraces it.
 
-On CPU, the many small elementwise ops around the model (penalties and their gradients, the
-optimizer, projections, best-row tracking) cost more in per-op overhead than in arithmetic, so by
-default they run as two XLA-compiled parts while the model itself stays on TensorFlow's oneDNN
-kernels (XLA's CPU convolutions are slower). Measured in benchmarks/am_speed.py.
+On CPU, the many small ops around the model (the parameterization, the transforms, penalties and
+their gradients, the optimizer, projections, best-row tracking) cost more in per-op overhead than
+in arithmetic, so by default everything after the model's gradient, up to the next step's input,
+runs as one XLA-compiled part while the model itself stays on TensorFlow's oneDNN kernels (XLA's
+CPU convolutions are slower). Measured in benchmarks/am_speed.py and benchmarks/sound_step.py.
 """
 
 import dataclasses
@@ -149,23 +150,25 @@ class Dreamer(tf.Module):
         compile_part = (
             (lambda fn: tf.function(fn, jit_compile=True)) if mode == "parts" else (lambda fn: fn)
         )
-        self._penalty_gradient = compile_part(self._penalty_gradient_eager)
-        self._update = compile_part(self._update_eager)
-        # the parameterization (an inverse STFT or FFT) and the transforms are small ops too: through
-        # XLA the short-time spectrum and its gradient took 9 ms a step instead of 30 (18 rows of
-        # 4 s); a generator, or a transform XLA cannot compile, stays on TensorFlow's kernels
-        parts = mode == "parts"
-        self._small_param = parts and getattr(self.param, "small_ops", False)
-        self._to_input = compile_part(self._to_input_eager) if self._small_param else None
-        self._param_gradient = compile_part(self._param_gradient_eager)
-        small_transforms = all(getattr(t, "small_ops", False) for t in self.transforms)
-        self._transform = (
-            compile_part(self._transform_eager) if parts and small_transforms else None
+        # Everything but the model is small ops (the parameterization, an inverse FFT or STFT, the
+        # transforms, penalties, the optimizer, projections, best-row tracking): then the rest of
+        # a step after the model's gradient, and the next step's input, is one compiled part (one
+        # XLA call a step, fused across what were six). A generator, or a transform XLA cannot
+        # compile, keeps the general loop, where the parameterization runs under a tape.
+        self._fused = (
+            isinstance(self.param, param_lib.Parameterization)
+            and self.param.small_ops
+            and all(getattr(t, "small_ops", False) for t in self.transforms)
         )
-        self._transform_gradient = compile_part(self._transform_gradient_eager)
-        self._chunk = tf.function(
-            self._run_chunk, input_signature=signature, jit_compile=mode is True
-        )
+        if self._fused:
+            self._begin = compile_part(self._begin_eager)
+            self._rest_of_step = compile_part(self._rest_of_step_eager)
+            body = self._run_fused_chunk
+        else:
+            self._penalty_gradient = compile_part(self._penalty_gradient_eager)
+            self._update = compile_part(self._update_eager)
+            body = self._run_chunk
+        self._chunk = tf.function(body, input_signature=signature, jit_compile=mode is True)
 
     @property
     def trace_count(self):
@@ -204,28 +207,54 @@ class Dreamer(tf.Module):
         objective = self.objective if objective is None else objective
         return objective(dict(zip(self._names, acts)), targets or None)
 
-    def _to_input_eager(self, params):
-        return self.param.to_input(params, self.input_shape, self.layout)
-
-    def _transform_gradient_eager(self, x, seed, grad):
-        """The gradient with respect to x from ``grad`` with respect to its transformed copy (the
-        transforms are stateless in the seed: computed again, they are the same)."""
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            seen = self._transform_eager(x, seed)
-        return tape.gradient(seen, x, output_gradients=grad)
-
-    def _param_gradient_eager(self, params, grad):
-        """The gradient with respect to the parameters, from ``grad`` with respect to the input:
-        the parameterization is computed again inside this part, so that its backward pass is
-        compiled with it (a tape across the compiled forward left it on TensorFlow's kernels)."""
-        with tf.GradientTape() as tape:
-            tape.watch(params)
-            x = self._to_input_eager(params)
-        return tape.gradient(x, params, output_gradients=grad)
-
     def _transform_eager(self, x, seed):
         return apply_all(self.transforms, x, seed, self.layout)
+
+    def _begin_eager(self, params, seed, step):
+        """(synthesized signal, input, what the model sees at ``step``) of the parameters."""
+        signal = self.param.synthesize(params, self.input_shape, self.layout)
+        x = self.param.finish(signal, self.input_shape, self.layout)
+        seen = self._transform_eager(x, tf.stack([seed, step])) if self.transforms else x
+        return signal, x, seen
+
+    def _rest_of_step_eager(
+        self, params, state, signal, x, seen_grad, value, best_x, best_value, seed, step
+    ):
+        """From the objective's gradient with respect to what the model saw: the gradient of the
+        loss with respect to the parameters, the update, and the next step's input."""
+        grad = seen_grad
+        if self.transforms:  # stateless in the seed: computed again, they are the same
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                seen = self._transform_eager(x, tf.stack([seed, step]))
+            grad = tape.gradient(seen, x, output_gradients=grad)
+        grad = -grad  # of the loss to minimize
+        if self.penalties:
+            grad = self._penalty_gradient_eager(x, grad)
+        if not self.param.direct:
+            with tf.GradientTape() as tape:
+                tape.watch(signal)
+                finished = self.param.finish(signal, self.input_shape, self.layout)
+            grad = tape.gradient(finished, signal, output_gradients=grad)
+            with tf.GradientTape() as tape:  # a linear synthesis's forward is left out by XLA
+                tape.watch(params)
+                synthesized = self.param.synthesize(params, self.input_shape, self.layout)
+            grad = tape.gradient(synthesized, params, output_gradients=grad)
+        grad = self._latent_penalty_gradient(params, grad)
+        params, state, best_x, best_value = self._update_eager(
+            params, grad, state, step, x, value, best_x, best_value
+        )
+        return (params, state) + self._begin_eager(params, seed, step + 1) + (best_x, best_value)
+
+    def _latent_penalty_gradient(self, params, grad):
+        if not self.latent_penalties:
+            return grad
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            penalty = tf.add_n(
+                [tf.reduce_sum(p(params, self.layout)) for p in self.latent_penalties]
+            )
+        return grad + tape.gradient(penalty, params)
 
     def _penalty_gradient_eager(self, x, grad):
         """grad + the gradient of the summed penalties with respect to the input x."""
@@ -244,44 +273,62 @@ class Dreamer(tf.Module):
         mask = tf.reshape(better, [-1] + [1] * len(self.input_shape))
         return params, state, tf.where(mask, x, best_x), tf.where(better, value, best_value)
 
+    def _objective_gradient(self, seen, targets):
+        """The objective of every row at ``seen`` and the gradient of their sum with respect to it."""
+        with tf.GradientTape() as tape:
+            tape.watch(seen)
+            value = self._score(seen, targets)
+            objective = tf.reduce_sum(value)
+        return value, tape.gradient(objective, seen)
+
+    def _run_fused_chunk(self, params, state, best_x, best_value, seed, first_step, count, targets):
+        history = tf.TensorArray(tf.float32, size=count, element_shape=best_value.shape)
+        signal, x, seen = self._begin(params, seed, first_step)
+
+        def body(i, params, state, signal, x, seen, best_x, best_value, history):
+            value, seen_grad = self._objective_gradient(seen, targets)
+            params, state, signal, x, seen, best_x, best_value = self._rest_of_step(
+                params, state, signal, x, seen_grad, value, best_x, best_value, seed, first_step + i
+            )
+            return (
+                i + 1,
+                params,
+                state,
+                signal,
+                x,
+                seen,
+                best_x,
+                best_value,
+                history.write(i, value),
+            )
+
+        loop = (0, params, state, signal, x, seen, best_x, best_value, history)
+        _, params, state, _, _, _, best_x, best_value, history = tf.while_loop(
+            lambda i, *_: i < count, body, loop
+        )
+        return params, state, best_x, best_value, history.stack()
+
     def _run_chunk(self, params, state, best_x, best_value, seed, first_step, count, targets):
+        """The general loop: the parameterization (a generator) runs under a tape, so that its
+        backward pass needs no second forward pass."""
         history = tf.TensorArray(tf.float32, size=count, element_shape=best_value.shape)
 
         def body(i, params, state, best_x, best_value, history):
             step = first_step + i
-            with tf.GradientTape() as param_tape:  # (a generator's forward, kept for its backward)
+            with tf.GradientTape() as param_tape:
                 param_tape.watch(params)
-                x = self._to_input(params) if self._small_param else self._to_input_eager(params)
-            step_seed = tf.stack([seed, step])
-            compiled_transforms = self.transforms and self._transform is not None
+                x = self.param.to_input(params, self.input_shape, self.layout)
             with tf.GradientTape() as tape:
-                if compiled_transforms:  # the model's gradient is taken at the transformed input
-                    seen = self._transform(x, step_seed)
-                    tape.watch(seen)
-                else:
-                    tape.watch(x)
-                    seen = self._transform_eager(x, step_seed) if self.transforms else x
+                tape.watch(x)
+                seen = self._transform_eager(x, tf.stack([seed, step])) if self.transforms else x
                 value = self._score(seen, targets)
                 objective = tf.reduce_sum(value)
-            if compiled_transforms:
-                grad = -self._transform_gradient(x, step_seed, tape.gradient(objective, seen))
-            else:
-                grad = -tape.gradient(objective, x)  # of the loss to minimize, with respect to x
+            grad = -tape.gradient(objective, x)  # of the loss to minimize, with respect to x
             if self.penalties:
                 grad = self._penalty_gradient(x, grad)
             if not self.param.direct:
-                grad = (
-                    self._param_gradient(params, grad)
-                    if self._small_param
-                    else param_tape.gradient(x, params, output_gradients=grad)
-                )
-            if self.latent_penalties:
-                with tf.GradientTape() as latent_tape:
-                    latent_tape.watch(params)
-                    penalty = tf.add_n(
-                        [tf.reduce_sum(p(params, self.layout)) for p in self.latent_penalties]
-                    )
-                grad = grad + latent_tape.gradient(penalty, params)
+                grad = param_tape.gradient(x, params, output_gradients=grad)
+            grad = self._latent_penalty_gradient(params, grad)
             params, state, best_x, best_value = self._update(
                 params, grad, state, step, x, value, best_x, best_value
             )

@@ -2,7 +2,10 @@
 
 A parameterization knows the shape of its parameters for a model input, how to start them, how to
 turn them into an input (``to_input``, differentiable) and how to bring them back into range after an
-update (``project``).
+update (``project``). ``to_input`` is ``finish(synthesize(params))``: the engine keeps the
+synthesized signal between steps, so that the gradient of the finish (a squash, a normalization)
+does not synthesize again, and the gradient of a linear synthesis (an inverse FFT) needs none of
+its forward pass.
 
 - ``direct``: the pixels or samples themselves, clipped into the input range every step.
 - ``fourier``: a spectrum scaled by 1/f**decay (lucid), decorrelating neighbouring pixels/samples;
@@ -17,11 +20,30 @@ import tensorflow as tf
 from tfam.immutable import Immutable
 
 
-class Direct(Immutable):
+class Parameterization(Immutable):
+    """The input is ``finish(synthesize(params))``; ``small_ops``: XLA can compile both (the engine
+    then compiles them with the small ops around the model)."""
+
+    direct = False
+    small_ops = True
+
+    def synthesize(self, params, input_shape, layout):
+        raise NotImplementedError
+
+    def finish(self, signal, input_shape, layout):
+        return signal
+
+    def to_input(self, params, input_shape, layout):
+        return self.finish(self.synthesize(params, input_shape, layout), input_shape, layout)
+
+    def project(self, params):
+        return params
+
+
+class Direct(Parameterization):
     """Optimize the input itself; start from ``start`` (one input or a batch) or from mid-range noise."""
 
     direct = True
-    small_ops = True  # no model inside: compiled by XLA with the small ops around the model
 
     def __init__(self, value_range=(0.0, 1.0), start=None, noise=0.05):
         start = None if start is None else np.array(start, np.float32)  # a private copy
@@ -50,18 +72,15 @@ class Direct(Immutable):
         )
         return np.clip(values, lo, hi).astype(np.float32)
 
-    def to_input(self, params, input_shape, layout):
+    def synthesize(self, params, input_shape, layout):
         return params
 
     def project(self, params):
         return tf.clip_by_value(params, *self.value_range)
 
 
-class Fourier(Immutable):
+class Fourier(Parameterization):
     """Optimize a 1/f-scaled spectrum (1-D or 2-D) whose inverse FFT, squashed into range, is the input."""
-
-    direct = False
-    small_ops = True
 
     def __init__(self, value_range=(0.0, 1.0), decay_power=1.0, sd=0.01):
         self._set(value_range=tuple(float(v) for v in value_range), decay_power=decay_power, sd=sd)
@@ -91,7 +110,7 @@ class Fourier(Immutable):
         shape = (batch,) + self.shape(input_shape, layout)
         return (self.sd * rng.standard_normal(shape)).astype(np.float32)
 
-    def to_input(self, params, input_shape, layout):
+    def synthesize(self, params, input_shape, layout):
         spatial, _, scale = self._geometry(input_shape, layout)
         spectrum = tf.complex(params[..., 0], params[..., 1]) * tf.cast(scale, tf.complex64)
         if len(spatial) == 1:
@@ -100,22 +119,20 @@ class Fourier(Immutable):
         else:
             signal = tf.signal.irfft2d(spectrum, fft_length=list(spatial))  # (B, C, H, W)
             signal = tf.transpose(signal, [0, 2, 3, 1])
-        if layout.channel_axis is None:
-            signal = signal[..., 0]
+        return signal if layout.channel_axis is not None else signal[..., 0]
+
+    def finish(self, signal, input_shape, layout):
         lo, hi = self.value_range
         return lo + (hi - lo) * tf.sigmoid(signal)
 
-    def project(self, params):
-        return params
 
-
-class Latent(Immutable):
+class Latent(Parameterization):
     """Optimize the latent z of a Keras generator whose output is the classifier's input.
 
     A conditional generator (inputs z and a class index) takes ``condition``: one class for every
     row, or one per row; the class input then steers the generator while AM moves z."""
 
-    direct = False
+    small_ops = False  # a generator: its convolutions run on TensorFlow's kernels
 
     def __init__(self, generator, dim=None, sd=1.0, distribution="normal", condition=None):
         latent_shape = tuple(generator.inputs[0].shape[1:])
@@ -166,7 +183,7 @@ class Latent(Immutable):
             return rng.uniform(-1.0, 1.0, (batch, self.dim)).astype(np.float32)
         return (self.sd * rng.standard_normal((batch, self.dim))).astype(np.float32)
 
-    def to_input(self, params, input_shape, layout):
+    def synthesize(self, params, input_shape, layout):
         if self.condition is None:
             return self.generator(params, training=False)
         labels = tf.constant(self.condition, tf.int32)
@@ -174,9 +191,6 @@ class Latent(Immutable):
             tf.broadcast_to(labels, [tf.shape(params)[0]]) if len(self.condition) == 1 else labels
         )
         return self.generator([params, labels], training=False)
-
-    def project(self, params):
-        return params
 
 
 direct = Direct

@@ -16,7 +16,7 @@ parameterization itself holds them.
 import numpy as np
 import tensorflow as tf
 
-from tfam.immutable import Immutable
+from tfam.params import Parameterization
 from tfam.regularizers import span_mask
 
 
@@ -42,11 +42,8 @@ def _check_waveform(input_shape, layout):
     return int(input_shape[0])
 
 
-class Stft(Immutable):
+class Stft(Parameterization):
     """Optimize an STFT (frames of ``frame`` samples every ``hop``); the input is its inverse."""
-
-    direct = False
-    small_ops = True  # an inverse STFT or FFT: compiled by XLA with the small ops around the model
 
     def __init__(
         self,
@@ -74,38 +71,55 @@ class Stft(Immutable):
             fade=int(fade),
         )
 
+    def _segment(self, samples):
+        """(first, stop): the whole hops that cover the heard span (or the input). Frames that
+        reach no heard sample would be silenced anyway: leaving them out halved the inverse STFT,
+        its gradient and the optimizer's state for seed 002's model (it hears 1.95 s of 4)."""
+        start, stop = (0, samples) if self.heard is None else self.heard
+        return start // self.hop * self.hop, -(-stop // self.hop) * self.hop
+
     def _frames(self, samples):
         # every sample under frame // hop frames: frame // hop - 1 frames of lead-in and of tail
-        return -(-samples // self.hop) + self.frame // self.hop - 1
+        first, stop = self._segment(samples)
+        return (stop - first) // self.hop + self.frame // self.hop - 1
+
+    def _bins(self):
+        """The bins at or below the cutoff: those above it are always zero, so they are not
+        optimized either."""
+        bins = np.arange(self.frame // 2 + 1)
+        if self.cutoff_hz is None:
+            return len(bins)
+        return int(np.sum(bins * self.sample_rate / self.frame <= self.cutoff_hz))
 
     def _scale(self):
-        bins = self.frame // 2 + 1
-        freqs = np.arange(bins) * self.sample_rate / self.frame
-        scale = 1.0 / np.maximum(np.arange(bins), 1.0) ** self.decay_power
-        if self.cutoff_hz is not None:
-            scale[freqs > self.cutoff_hz] = 0.0
-        return scale.astype(np.float32)
+        return (1.0 / np.maximum(np.arange(self._bins()), 1.0) ** self.decay_power).astype(
+            np.float32
+        )
 
     def shape(self, input_shape, layout):
         samples = _check_waveform(input_shape, layout)
-        return (self._frames(samples), self.frame // 2 + 1, 2)
+        return (self._frames(samples), self._bins(), 2)
 
     def init(self, batch, input_shape, layout, rng):
         shape = (batch,) + self.shape(input_shape, layout)
         return (self.sd * rng.standard_normal(shape)).astype(np.float32)
 
-    def to_input(self, params, input_shape, layout):
+    def synthesize(self, params, input_shape, layout):
         samples = int(input_shape[0])
+        first, stop = self._segment(samples)
         spectrum = tf.complex(params[..., 0], params[..., 1]) * tf.cast(self._scale(), tf.complex64)
+        above = self.frame // 2 + 1 - self._bins()
+        spectrum = tf.pad(spectrum, [[0, 0], [0, 0], [0, above]])
         window = tf.signal.inverse_stft_window_fn(self.hop, tf.signal.hann_window)
         wave = tf.signal.inverse_stft(spectrum, self.frame, self.hop, self.frame, window)
-        # the first frames start before the input: frame // hop - 1 extra frames of lead-in
+        # the first frames start before the segment: frame // hop - 1 extra frames of lead-in
         lead = self.frame - self.hop
-        wave = wave[:, lead : lead + samples]
-        return _as_input(_finish(wave, samples, self.rms, self.heard, self.fade), layout)
+        wave = wave[:, lead : lead + min(stop, samples) - first]
+        return tf.pad(wave, [[0, 0], [first, max(samples - stop, 0)]])
 
-    def project(self, params):
-        return params
+    def finish(self, signal, input_shape, layout):
+        wave = _finish(signal, int(input_shape[0]), self.rms, self.heard, self.fade)
+        return _as_input(wave, layout)
 
 
 def pink_magnitude(samples):
@@ -122,12 +136,9 @@ def mean_magnitude(clips):
     return np.mean(np.abs(np.fft.rfft(clips, axis=1)), axis=0).astype(np.float32)
 
 
-class Maco(Immutable):
+class Maco(Parameterization):
     """Optimize the phase of a fixed magnitude spectrum (samples // 2 + 1 bins, one for every row
     or one per row as (rows, bins)); the input is the inverse FFT."""
-
-    direct = False
-    small_ops = True  # an inverse STFT or FFT: compiled by XLA with the small ops around the model
 
     def __init__(self, sample_rate, magnitude=None, rms=0.1, heard=None, cutoff_hz=None, fade=40):
         magnitude = None if magnitude is None else np.array(magnitude, np.float32)
@@ -160,15 +171,15 @@ class Maco(Immutable):
             np.float32
         )
 
-    def to_input(self, params, input_shape, layout):
+    def synthesize(self, params, input_shape, layout):
         samples = int(input_shape[0])
         magnitude = tf.constant(self._magnitude(samples))
         spectrum = tf.complex(magnitude * tf.cos(params), magnitude * tf.sin(params))
-        wave = tf.signal.irfft(spectrum, fft_length=[samples])
-        return _as_input(_finish(wave, samples, self.rms, self.heard, self.fade), layout)
+        return tf.signal.irfft(spectrum, fft_length=[samples])
 
-    def project(self, params):
-        return params
+    def finish(self, signal, input_shape, layout):
+        wave = _finish(signal, int(input_shape[0]), self.rms, self.heard, self.fade)
+        return _as_input(wave, layout)
 
 
 stft = Stft
