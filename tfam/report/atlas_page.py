@@ -13,10 +13,9 @@ over data attributes: no external file, no network.
 
 import html
 import json
-import os
 import struct
 
-from tfam.outputs import atomic_write
+from tfam.report.summaries import page_top, write_html
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.2em;color:#222;background:#fafafa}
@@ -179,34 +178,20 @@ def write_atlas_page(path, title, sections, intro=(), total=None):
             f'<section class="layer"><h2>{_e(name)} <span class="note">({len(records)})</span>'
             f'</h2><div class="grid">{"".join(cards)}</div></section>'
         )
-    page = "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            '<head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{_e(title)}</title>",
-            f"<style>{_CSS}</style></head>",
-            "<body>",
-            f"<h1>{_e(title)}</h1>",
-            *[f"<p>{_e(p)}</p>" for p in intro],
+    write_html(
+        path,
+        page_top(title, _CSS, intro)
+        + [
             '<div class="controls">',
-            (
-                '<input id="search" type="search" placeholder="search: conv2, 5, dog_bark, '
-                'class:siren" aria-label="search by layer, channel or class" title="words a dream '
-                "must match: a layer, a channel number or a class (layer:, channel: or class: to "
-                'ask for one)">'
-            ),
+            '<input id="search" type="search" placeholder="search: conv2, 5, dog_bark, '
+            'class:siren" aria-label="search by layer, channel or class" title="words a dream '
+            "must match: a layer, a channel number or a class (layer:, channel: or class: to "
+            'ask for one)">',
             f'<label>sort by <select id="sort">{options}</select></label>',
             '<span id="count" class="note"></span>',
             "</div>",
             *body,
             '<div id="flat" class="grid" hidden></div>',
             f"<script>{_SCRIPT}</script>",
-            "</body>",
-            "</html>",
-            "",
-        ]
+        ],
     )
-    with atomic_write(os.fspath(path), "wb") as f:
-        f.write(page.encode("utf-8"))

@@ -398,30 +398,34 @@ def write_gallery(path, title, entries, intro=None, links=()):
     "scores" (label -> float or str) and "note". ``intro``: a string or a list of strings, one
     paragraph each; ``links``: (text, relative link) pairs, one paragraph each, after the intro.
     Everything is escaped; no JavaScript, no external resources."""
-    if intro is None:
-        intro = []
-    elif isinstance(intro, str):
-        intro = [intro]
-    page = "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            '<head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{_e(title)}</title>",
-            f"<style>\n{_CSS}\n</style></head>",
-            "<body>",
-            f"<h1>{_e(title)}</h1>",
-            *[f"<p>{_e(p)}</p>" for p in intro],
-            *[f'<p><a href="{_e(href)}">{_e(text)}</a></p>' for text, href in links],
-            '<div class="cards">',
-            *[_card(entry) for entry in entries],
-            "</div>",
-            "</body>",
-            "</html>",
-            "",
-        ]
+    write_html(
+        path,
+        page_top(title, _CSS, intro)
+        + [f'<p><a href="{_e(href)}">{_e(text)}</a></p>' for text, href in links]
+        + ['<div class="cards">', *[_card(entry) for entry in entries], "</div>"],
     )
+
+
+def page_top(title, css, intro=None):
+    """The first lines of a page: its head (title, inline ``css``), its heading and ``intro``, a
+    string or a list of strings, one paragraph each (escaped)."""
+    intro = [] if intro is None else [intro] if isinstance(intro, str) else list(intro)
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        '<head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title>",
+        f"<style>\n{css}\n</style></head>",
+        "<body>",
+        f"<h1>{_e(title)}</h1>",
+        *[f"<p>{_e(p)}</p>" for p in intro],
+    ]
+
+
+def write_html(path, lines):
+    """Write a page from its lines (page_top's, then the body's), closing it, atomically."""
+    page = "\n".join(lines + ["</body>", "</html>", ""])
     # bytes: the page declares UTF-8 whatever the locale's default encoding is
     with atomic_write(os.fspath(path), "wb") as f:
         f.write(page.encode("utf-8"))
