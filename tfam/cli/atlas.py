@@ -72,9 +72,10 @@ def add_parser(commands):
         "--jit-compile",
         choices=sorted(JIT),
         default="auto",
-        help="XLA: 'parts' compiles the small ops around the model (the default on a CPU: "
-        "faster steps, but seconds of compiling per device first), 'on' the whole loop (the "
-        "default on a GPU), 'off' none (the quickest start, for small atlases)",
+        help="XLA: 'parts' compiles the small ops around the model (auto's choice on a CPU: "
+        "faster steps once compiled; today the sound recipe's time shift compiles anew at each "
+        "step of the first batch), 'on' the whole loop (auto's choice on a GPU), 'off' none "
+        "(the faster on a CPU today, see the README's measured figures)",
     )
     spread = p.add_argument_group("devices")
     spread.add_argument(
