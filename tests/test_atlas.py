@@ -148,6 +148,27 @@ def test_the_channels_asked_for_and_a_rerun_skips_what_exists(models, tmp_path, 
     assert status == 0 and "dreamed 4 of 4" in printed, err
 
 
+def test_batches_and_their_size_depend_on_neither_devices_nor_places(models):
+    from tfam.atlas import memory, plan
+    from tfam.models.loading import load_model
+
+    model = load_model(str(models / "sound.keras"))
+    sections = plan.sections(model)
+    units = plan.units(sections, per_channel=2)
+    assert len(units) == 2 * (3 + 2 + 5)
+    # as even as can be, whatever the devices: 20 units at most 8 a time are 3 batches of 7, 7, 6
+    assert [len(b) for b in plan.batches(units, 8)] == [7, 7, 6]
+    assert len(plan.padded(plan.batches(units, 8)[-1], 7)) == 7
+    # a unit starts from a draw of its own (seed, layer, channel, sample), not of its place
+    assert len({str(u.start_seed(5)) for u in units}) == len(units)
+    assert units[3].start_seed(5) == [5, units[3].start_seed(5)[1], 1, 1]
+    per_row = memory.row_bytes(model, (512,), (512,))
+    assert per_row > 4 * (3 * 256 + 2 * 128)  # the activations of the two conv layers at least
+    assert memory.batch_size(per_row, available=10 * per_row) == 2  # a quarter of 10 rows
+    assert memory.batch_size(per_row, available=per_row) == 1
+    assert memory.batch_size(per_row, available=10**6 * per_row) == memory.MAX_BATCH
+
+
 @pytest.mark.parametrize(
     "extra, words",
     [

@@ -84,9 +84,9 @@ def run_atlas(
     )
     place, workers = replicas.worker(strategy)
     devices = replicas.devices(strategy)
-    if max_batch is None:
+    if max_batch is None:  # the atlas being continued keeps its own; never by the devices
         max_batch = (folder.settings() or {}).get("max_batch") or memory.batch_size(
-            memory.row_bytes(model, dreamer.input_shape, dreamer.param_shape), len(devices)
+            memory.row_bytes(model, dreamer.input_shape, dreamer.param_shape)
         )
     full = {
         **(settings or {}),
@@ -128,18 +128,8 @@ def run_atlas(
         )
         return _first_rows(result, len(batch))
 
-    done, running = 0, {}
     try:
-        with contextlib.closing(replicas.run(strategy, todo, compute)) as events:
-            for kind, (number, batch), value in events:
-                if kind == "progress":
-                    running[number] = len(missing[number]) * value
-                else:
-                    writer.write(number, batch, value)
-                    running.pop(number, None)
-                    done += len(missing[number])
-                # a batch under way counts by its steps done
-                bar.update(min(done + int(sum(running.values())), to_dream))
+        done = _dream(strategy, todo, compute, missing, writer, bar)
     finally:
         if workers == 1:  # what is done shows, whether the atlas finished or was interrupted
             _write_page(folder, units, sections, title, intro)
@@ -157,6 +147,23 @@ def run_atlas(
         "seconds": round(time.perf_counter() - started, 3),
         "page": folder.path(PAGE),
     }
+
+
+def _dream(strategy, todo, compute, missing, writer, bar):
+    """Run the batches ``todo`` on the replicas, writing each as it ends; returns how many units
+    were written. ``missing``: the units of each batch not written before."""
+    done, running, total = 0, {}, sum(len(units) for units in missing.values())
+    with contextlib.closing(replicas.run(strategy, todo, compute)) as events:
+        for kind, (number, batch), value in events:
+            if kind == "progress":
+                running[number] = len(missing[number]) * value
+            else:
+                writer.write(number, batch, value)
+                running.pop(number, None)
+                done += len(missing[number])
+            # a batch under way counts by its steps done
+            bar.update(min(done + int(sum(running.values())), total))
+    return done
 
 
 def _first_rows(result, count):

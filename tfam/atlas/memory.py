@@ -5,8 +5,10 @@ A row keeps every activation of the model's forward pass for the backward pass, 
 of each (counted three times over), and its input and parameters in several copies: the
 parameters, the optimizer's two moments and their gradient; the input, its transformed copy, its
 gradient, the best input so far and the copies a finished batch hands back (start, final, best).
-The estimate is held against a share of the memory available now, split between the replicas;
-past MAX_BATCH rows a CPU gains nothing more per row, and a batch held for writing grows with it.
+The estimate is held against a share of the memory available now; past MAX_BATCH rows a CPU
+gains nothing more per row, and a batch held for writing grows with it. It does not depend on the
+number of devices: the batches decide the dreams, and an atlas must be the same on any number of
+them (replicas sharing one memory, logical CPU devices, each hold one batch of that share).
 """
 
 import math
@@ -66,11 +68,10 @@ def available_bytes():
         return None
 
 
-def batch_size(per_row, replicas=1, available=None):
-    """Rows per batch for rows of ``per_row`` bytes on ``replicas`` replicas sharing ``available``
-    bytes (default: what the machine has available now)."""
+def batch_size(per_row, available=None):
+    """Rows per batch for rows of ``per_row`` bytes, from ``available`` bytes (default: what the
+    machine has available now)."""
     available = available_bytes() if available is None else available
     if available is None:
         return MAX_BATCH
-    fits = int(SHARE * available / max(replicas, 1) / max(per_row, 1))
-    return int(np.clip(fits, 1, MAX_BATCH))
+    return int(np.clip(int(SHARE * available / max(per_row, 1)), 1, MAX_BATCH))
