@@ -17,6 +17,23 @@ from tfam.cli.common import add_model_arguments, add_output_arguments, add_recip
 from tfam.train.strategy import STRATEGIES
 
 JIT = {"auto": "auto", "parts": "parts", "on": True, "off": False}  # tfam.Dreamer's jit_compile
+# the options that decide the dreams besides the plan, kept in OUT/atlas.json
+READING = ("output", "reduce", "input_node", "output_node", "signature", "seconds")
+RECIPE = (
+    "jit_compile",
+    "param",
+    "learning_rate",
+    "value_range",
+    "tv",
+    "l1",
+    "jitter",
+    "spatial_rank",
+    "max_shift",
+    "max_rms",
+    "low_pass",
+    "high_band_weight",
+    "cutoff_hz",
+)
 
 
 def add_parser(commands):
@@ -136,7 +153,6 @@ def plan(args, model):
     decides the dreams besides the plan (compared when an atlas is continued), and the names of
     the output's classes (None where the model has no labels)."""
     from tfam.atlas import plan as atlas_plan
-    from tfam.atlas.folder import digest
     from tfam.atlas.job import Look
     from tfam.audio.heard import heard_span
     from tfam.cli import dream
@@ -164,34 +180,21 @@ def plan(args, model):
         sample_rate, recipe = None, dream.image_recipe(args, value_range)
         look = Look(None, None, value_range)
     args.steps = args.steps or (300 if sound else 200)
-    settings = {
+    return sections, recipe, look, _settings(args, sample_rate, labels), labels
+
+
+def _settings(args, sample_rate, labels):
+    """What decides the dreams besides the plan: the model file and how it is read, the recipe's
+    options (as the recipe resolved them), the class names the records use."""
+    from tfam.atlas.folder import digest
+
+    return {
         "model": os.path.abspath(args.model),
         "model_sha256": digest(args.model),
-        "reading": {
-            key: getattr(args, key)
-            for key in ("output", "reduce", "input_node", "output_node", "signature", "seconds")
-        },
-        "recipe": {
-            key: getattr(args, key)
-            for key in (
-                "jit_compile",
-                "param",
-                "learning_rate",
-                "value_range",
-                "tv",
-                "l1",
-                "jitter",
-                "spatial_rank",
-                "max_shift",
-                "max_rms",
-                "low_pass",
-                "high_band_weight",
-                "cutoff_hz",
-            )
-        }
-        | {"sample_rate": sample_rate},
+        "reading": {key: getattr(args, key) for key in READING},
+        "recipe": {key: getattr(args, key) for key in RECIPE} | {"sample_rate": sample_rate},
+        "labels": labels,
     }
-    return sections, recipe, look, settings, labels
 
 
 def run(args):
