@@ -210,8 +210,9 @@ def test_an_image_model_and_a_frozen_graph(models, tmp_path, capsys):
     assert status == 0, err
     settings = json.loads((tmp_path / "graph" / "atlas.json").read_text())["settings"]
     # every convolution of the graph, after its bias and activation, and the classes
-    layers = [layer for layer, _ in settings["sections"]]
-    assert layers == ["functional_1/conv1_1/Relu", "functional_1/conv2_1/Relu", "<output>"]
+    layers = [layer for layer, _ in settings["sections"]]  # ('functional_1/conv1_1/Relu', ...)
+    assert "/conv1" in layers[0] and "/conv2" in layers[1] and layers[2] == "<output>", layers
+    assert all(layer.endswith("/Relu") for layer in layers[:2]), layers
     assert len(records(tmp_path / "graph")) == 6  # a record and a sound for each
 
 
