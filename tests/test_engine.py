@@ -8,6 +8,7 @@ from tfam import objectives as obj
 from tfam import params
 from tfam import regularizers as reg
 from tfam import transforms as tr
+from tfam.audio.sound_params import stft
 from tfam.surgery import ends_in_softmax, with_linear_logits
 
 
@@ -465,3 +466,64 @@ def test_the_compiled_parts_give_the_gradients_of_the_plain_graph(tiny_image_mod
     assert not np.allclose(runs[0].history[0], runs[0].history[-1])  # the steps moved it
     np.testing.assert_allclose(runs[0].history, runs[1].history, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(runs[0].x, runs[1].x, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kind, components",
+    [
+        (
+            "sound",
+            dict(
+                param=stft(8000, frame=32, hop=16, heard=(40, 200), cutoff_hz=3500),
+                transforms=[
+                    tr.time_shift(16, per_row=False),
+                    tr.time_shift(8),
+                    tr.gain(),
+                    tr.noise(),
+                    tr.spectral_tilt(),
+                    tr.random_scale(),
+                ],
+                regularizers=[reg.total_variation(0.05), reg.high_band(1.0, 3000, 8000)],
+                spatial_rank=1,
+            ),
+        ),
+        (
+            "image",
+            dict(
+                param=params.direct(),
+                transforms=[tr.jitter(2), tr.jitter(1, per_row=False), tr.random_scale()],
+                regularizers=[reg.total_variation(0.1), reg.lp_norm(0.1), reg.blur(1.0, every=2)],
+            ),
+        ),
+    ],
+)
+def test_the_compiled_rest_of_a_step_is_one_program_for_every_step(
+    kind, components, tiny_image_model, tiny_audio_model
+):
+    """XLA takes some op arguments only as constants (a slice's start): fed from the step's random
+    seed, they would make it compile the step again for every new step. The program must not depend
+    on the step or the seed."""
+    model = tiny_audio_model if kind == "sound" else tiny_image_model
+    dreamer = tfam.engine.Dreamer(model, obj.class_logit([0, 1]), **components)
+    assert dreamer._fused
+    params_ = tf.constant(dreamer.initial_params(2))
+    state = tuple(dreamer.optimizer.init_state(params_))
+
+    def program(seed, step):
+        seed, step = tf.constant(seed), tf.constant(step)
+        signal, x, seen = dreamer._begin(params_, seed, step)
+        args = (
+            params_,
+            state,
+            signal,
+            x,
+            tf.ones_like(seen),
+            tf.zeros(2),
+            x,
+            tf.zeros(2),
+            seed,
+            step,
+        )
+        return dreamer._rest_of_step.experimental_get_compiler_ir(*args)(stage="hlo")
+
+    assert program(0, 3) == program(0, 4) == program(5, 3)

@@ -123,8 +123,13 @@ def time_shift(max_shift, per_row=True):
         shift = tf.random.stateless_uniform([], seed, -limit, limit + 1, dtype=tf.int32)
         padding = [[0, 0]] * x.shape.rank
         padding[axis] = [limit, limit]
-        begin = tf.one_hot(axis, x.shape.rank, dtype=tf.int32) * (limit - shift)
-        return tf.slice(tf.pad(x, padding), begin, tf.shape(x))
+        # a roll of the padded batch, then a fixed window: what rolls around is padding. (A slice
+        # at a random start made XLA compile the step again for every new seed: its start must be
+        # a compile-time constant there; a roll's shift need not.)
+        rolled = tf.roll(tf.pad(x, padding), shift, axis)
+        window = [slice(None)] * x.shape.rank
+        window[axis] = slice(limit, limit + tf.shape(x)[axis])
+        return rolled[tuple(window)]
 
     return Transform(fn, f"time_shift({max_shift}{'' if per_row else ', per_row=False'})")
 
