@@ -244,10 +244,13 @@ def predictor(model, frontend, crop, clip_shape):
         spec = tf.TensorSpec((None,) + tuple(clip_shape), tf.float32)
         held = weakref.ref(model)  # the cache must not keep the model alive: a weak reference
 
+        # not converted by autograph (nothing to convert): a failed conversion of this closure
+        # ("closure mismatch") was logged with its traceback, whose frames kept the model alive
+        @tf.autograph.experimental.do_not_convert
         def logits(x):
             return held()(model_inputs(x, frontend, crop), training=False)
 
-        cache[key] = tf.function(logits, input_signature=[spec])
+        cache[key] = tf.function(logits, input_signature=[spec], autograph=False)
     return cache[key]
 
 
