@@ -511,12 +511,12 @@ def test_the_compiled_rest_of_a_step_is_one_program_for_every_step(
 
     def program(seed, step):
         seed, step = tf.constant(seed), tf.constant(step)
-        signal, x, seen = dreamer._begin(params_, seed, step)
+        made = dreamer._begin(params_, seed, step)
+        x, seen, _ = dreamer._unpack(made)
         args = (
             params_,
             state,
-            signal,
-            x,
+            made,
             tf.ones_like(seen),
             tf.zeros(2),
             x,

@@ -211,17 +211,30 @@ class Dreamer(tf.Module):
         return apply_all(self.transforms, x, seed, self.layout)
 
     def _begin_eager(self, params, seed, step):
-        """(synthesized signal, input, what the model sees at ``step``) of the parameters."""
+        """What step ``step`` starts from: the input and, where they differ from it, what the model
+        sees (transformed) and the synthesized signal (for the finish's gradient). Only distinct
+        tensors: every output of a compiled part is a buffer written."""
         signal = self.param.synthesize(params, self.input_shape, self.layout)
         x = self.param.finish(signal, self.input_shape, self.layout)
-        seen = self._transform_eager(x, tf.stack([seed, step])) if self.transforms else x
-        return signal, x, seen
+        made = [x]
+        if self.transforms:
+            made.append(self._transform_eager(x, tf.stack([seed, step])))
+        if not self.param.direct:
+            made.append(signal)
+        return tuple(made)
+
+    def _unpack(self, made):
+        """(input, what the model sees, synthesized signal or None) from what _begin made."""
+        x, rest = made[0], list(made[1:])
+        seen = rest.pop(0) if self.transforms else x
+        return x, seen, (rest.pop(0) if not self.param.direct else None)
 
     def _rest_of_step_eager(
-        self, params, state, signal, x, seen_grad, value, best_x, best_value, seed, step
+        self, params, state, made, seen_grad, value, best_x, best_value, seed, step
     ):
         """From the objective's gradient with respect to what the model saw: the gradient of the
-        loss with respect to the parameters, the update, and the next step's input."""
+        loss with respect to the parameters, the update, and what the next step starts from."""
+        x, _, signal = self._unpack(made)
         grad = seen_grad
         if self.transforms:  # stateless in the seed: computed again, they are the same
             with tf.GradientTape() as tape:
@@ -244,7 +257,7 @@ class Dreamer(tf.Module):
         params, state, best_x, best_value = self._update_eager(
             params, grad, state, step, x, value, best_x, best_value
         )
-        return (params, state) + self._begin_eager(params, seed, step + 1) + (best_x, best_value)
+        return params, state, self._begin_eager(params, seed, step + 1), best_x, best_value
 
     def _latent_penalty_gradient(self, params, grad):
         if not self.latent_penalties:
@@ -283,27 +296,17 @@ class Dreamer(tf.Module):
 
     def _run_fused_chunk(self, params, state, best_x, best_value, seed, first_step, count, targets):
         history = tf.TensorArray(tf.float32, size=count, element_shape=best_value.shape)
-        signal, x, seen = self._begin(params, seed, first_step)
 
-        def body(i, params, state, signal, x, seen, best_x, best_value, history):
-            value, seen_grad = self._objective_gradient(seen, targets)
-            params, state, signal, x, seen, best_x, best_value = self._rest_of_step(
-                params, state, signal, x, seen_grad, value, best_x, best_value, seed, first_step + i
+        def body(i, params, state, made, best_x, best_value, history):
+            value, seen_grad = self._objective_gradient(self._unpack(made)[1], targets)
+            params, state, made, best_x, best_value = self._rest_of_step(
+                params, state, made, seen_grad, value, best_x, best_value, seed, first_step + i
             )
-            return (
-                i + 1,
-                params,
-                state,
-                signal,
-                x,
-                seen,
-                best_x,
-                best_value,
-                history.write(i, value),
-            )
+            return i + 1, params, state, made, best_x, best_value, history.write(i, value)
 
-        loop = (0, params, state, signal, x, seen, best_x, best_value, history)
-        _, params, state, _, _, _, best_x, best_value, history = tf.while_loop(
+        made = self._begin(params, seed, first_step)
+        loop = (0, params, state, made, best_x, best_value, history)
+        _, params, state, _, best_x, best_value, history = tf.while_loop(
             lambda i, *_: i < count, body, loop
         )
         return params, state, best_x, best_value, history.stack()
