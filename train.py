@@ -59,7 +59,8 @@ flags.DEFINE_float(
 flags.DEFINE_list(
     "blocks",
     None,
-    "slowfast: blocks per ResNet stage, e.g. 1,1 (default 3,4,6,3: the seed's ResNet-50)",
+    "slowfast: blocks per ResNet stage, e.g. 1,1 (default 3,4,6,3: the seed's ResNet-50); "
+    "emotion_raw: stacks of dilated layers 1..512, e.g. 1 (default 2: the seed's)",
 )
 flags.DEFINE_float(
     "lep_weight",
@@ -185,8 +186,8 @@ def blocks_of(architecture, blocks):
     """--blocks as a tuple of whole numbers >= 1 (empty: the architecture's default)."""
     if not blocks:
         return ()
-    if architecture != "slowfast":
-        raise ValueError("--blocks applies to --architecture slowfast only")
+    if architecture not in ("slowfast", "emotion_raw"):
+        raise ValueError("--blocks applies to --architecture slowfast and emotion_raw only")
     try:
         values = tuple(int(b) for b in blocks)
     except ValueError:

@@ -1,6 +1,7 @@
 """Seed 000's emotion classifiers at their full size: inputs, outputs and the layers the seed names."""
 
 import numpy as np
+import pytest
 
 from tfam.models.emotion import MEL_SHAPE, RAW_SAMPLES, emotion_mel_cnn, emotion_raw_cnn
 
@@ -31,3 +32,17 @@ def test_raw_cnn_has_two_stacks_of_dilations_1_to_512():
     small = emotion_raw_cnn(samples=4096, width=0.25, dilations=(1, 2))
     x = np.random.default_rng(0).uniform(-1, 1, (2, 4096)).astype(np.float32)
     assert small(x, training=False).shape == (2, 4)
+
+
+def test_raw_cnn_stacks_of_dilations_are_a_training_setting():
+    from tfam.train.classifier import TrainConfig, build_model
+
+    def rates(model):
+        return [layer.dilation_rate[0] for layer in model.layers if layer.name.endswith("_filter")]
+
+    assert rates(emotion_raw_cnn(samples=4096, width=0.125, stacks=1)) == [2**i for i in range(10)]
+    settings = dict(architecture="emotion_raw", crop=4096, width=0.125, n_classes=4)
+    assert rates(build_model(TrainConfig(blocks=(1,), **settings))) == [2**i for i in range(10)]
+    assert len(rates(build_model(TrainConfig(**settings)))) == 20  # the seed's two stacks
+    with pytest.raises(ValueError, match="one number of blocks"):
+        build_model(TrainConfig(blocks=(1, 2), **settings))

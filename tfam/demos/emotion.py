@@ -31,9 +31,9 @@ from tfam.cli.common import ArgumentParser, import_tensorflow_quietly, run_guard
 
 RAW_SAMPLES = 16384
 # the settings, chosen by measurement (README, "Speech emotion"): the demo in minutes on 2 cores
-MEL_STEPS, MEL_BATCH, RAW_STEPS, RAW_BATCH, RAW_WIDTH = 60, 32, 200, 16, 0.125
+MEL_STEPS, MEL_BATCH, RAW_STEPS, RAW_BATCH, RAW_WIDTH, RAW_STACKS = 60, 32, 200, 16, 0.125, 1
 CLASSIFIER_LEARNING_RATE = 3e-3
-GAN_STEPS, GAN_LEARNING_RATE = 300, 1e-4
+GAN_STEPS, GAN_BATCH, GAN_LEARNING_RATE = 300, 32, 1e-4
 DREAM_STEPS, AM_LEARNING_RATE, AM_DECAY = 100, 0.1, 0.98
 SYNTH_TESS_WORDS, SYNTH_TESS_SPLIT, SYNTH_RAVDESS_CLIPS = 30, (24, 3), 2
 
@@ -74,6 +74,7 @@ def train_classifier(
     seed,
     learning_rate=1e-3,
     batch_size=32,
+    blocks=(),
 ):
     from tfam.audio import mel
     from tfam.train.classifier import MEL_FRAMES, TrainConfig, Trainer
@@ -92,6 +93,7 @@ def train_classifier(
         crop=crop,
         sample_rate=mel.SAMPLE_RATE,
         width=width,
+        blocks=tuple(blocks),
         learning_rate=learning_rate,
         schedule="constant",
         val_every=25,
@@ -109,7 +111,17 @@ def train_classifier(
 
 
 def train_gan(
-    data, labels, class_names, logdir, kind, steps, width, fresh, seed, learning_rate=1e-4
+    data,
+    labels,
+    class_names,
+    logdir,
+    kind,
+    steps,
+    width,
+    fresh,
+    seed,
+    learning_rate=1e-4,
+    batch_size=32,
 ):
     from tfam.train.gan import GanConfig, GanTrainer
 
@@ -117,7 +129,7 @@ def train_gan(
     config = GanConfig(
         kind=kind,
         iterations=steps,
-        batch_size=32,
+        batch_size=batch_size,
         width=width,
         learning_rate=learning_rate,
         samples=RAW_SAMPLES,
@@ -262,7 +274,7 @@ def run(args):
     logs = os.path.join(args.out, "logs")
     x_train, y_train = splits["train"]
 
-    def classifier(name, architecture, steps, width, batch_size):
+    def classifier(name, architecture, steps, width, batch_size, blocks=()):
         with phases(f"train {name}"):
             return train_classifier(
                 splits,
@@ -275,13 +287,14 @@ def run(args):
                 args.seed,
                 args.classifier_learning_rate,
                 batch_size,
+                blocks,
             )
 
     mel_cnn, mel_frontend, mel_crop = classifier(
         "mel_cnn", "emotion_mel", args.mel_steps, 0.25, MEL_BATCH
     )
     raw_cnn, raw_frontend, raw_crop = classifier(
-        "raw_cnn", "emotion_raw", args.raw_steps, args.raw_width, RAW_BATCH
+        "raw_cnn", "emotion_raw", args.raw_steps, args.raw_width, RAW_BATCH, (args.raw_stacks,)
     )
 
     with phases("mels of the training clips"):
@@ -300,6 +313,7 @@ def run(args):
                 args.fresh,
                 args.seed,
                 args.gan_learning_rate,
+                args.gan_batch,
             )
 
     wavegan, wave_z = prior("wavegan", x_train, None, "wavegan", 1 / 16)
@@ -346,9 +360,10 @@ def run(args):
     ]
     intro = [
         f"Data: {data_path}. Classifiers: seed 000's mel CNN (width 0.25, {args.mel_steps} steps of "
-        f"{MEL_BATCH}) and raw-audio CNN (width {args.raw_width:g}, {args.raw_steps} steps of "
+        f"{MEL_BATCH}) and raw-audio CNN (width {args.raw_width:g}, {args.raw_stacks} stack(s) of "
+        f"dilations 1..512, {args.raw_steps} steps of "
         f"{RAW_BATCH}; Adam {args.classifier_learning_rate:g}). Priors: WaveGAN, "
-        f"mel GAN, conditional mel GAN ({args.gan_steps} WGAN-GP steps, Adam "
+        f"mel GAN, conditional mel GAN ({args.gan_steps} WGAN-GP steps of {args.gan_batch}, Adam "
         f"{args.gan_learning_rate:g}).",
         f"Each dream optimized z for {args.dream_steps} steps (seed 000's loss: -logit[target] + "
         f"mean(other logits) + {args.prior_weight:g}·|z|²/D; Adam "
@@ -398,8 +413,15 @@ def main(argv=None):
     parser.add_argument(
         "--raw-width", type=float, default=RAW_WIDTH, help="channel scale of the raw CNN"
     )
+    parser.add_argument(
+        "--raw-stacks",
+        type=int,
+        default=RAW_STACKS,
+        help="stacks of dilated layers 1..512 in the raw CNN (seed 000: 2)",
+    )
     parser.add_argument("--classifier-learning-rate", type=float, default=CLASSIFIER_LEARNING_RATE)
     parser.add_argument("--gan-steps", type=int, default=GAN_STEPS)
+    parser.add_argument("--gan-batch", type=int, default=GAN_BATCH, help="WGAN-GP batch size")
     parser.add_argument(
         "--gan-learning-rate",
         type=float,
@@ -423,7 +445,7 @@ def main(argv=None):
     parser.add_argument("--fresh", action="store_true", help="train every model again from scratch")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    for name in ("mel_steps", "raw_steps", "gan_steps", "dream_steps"):
+    for name in ("mel_steps", "raw_steps", "raw_stacks", "gan_steps", "gan_batch", "dream_steps"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.per_class < 2:

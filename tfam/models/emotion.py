@@ -31,11 +31,15 @@ def emotion_raw_cnn(
     samples=RAW_SAMPLES,
     width=1.0,
     residual_channels=32,
-    dilations=tuple(2**i for i in range(10)) * 2,
+    stacks=2,
+    dilations=None,
 ):
     """The seed's raw-audio classifier (test accuracy about 0.87): a WaveNet-style stack of gated,
-    dilated 1-D convolutions (dilations 1..512, twice) with residual and skip connections, then
-    three blocks of conv + max pool 8 (16, 32, 64 channels), flatten, linear."""
+    dilated 1-D convolutions (dilations 1..512, ``stacks`` times: the seed's twice) with residual
+    and skip connections, then three blocks of conv + max pool 8 (16, 32, 64 channels), flatten,
+    linear. ``dilations``: the rates of the dilated layers instead of ``stacks`` of 1..512."""
+    if dilations is None:
+        dilations = tuple(2**i for i in range(10)) * stacks
     channels = units(residual_channels, width)
     inputs = keras.Input((samples,), name="waveform")
     x = layers.Reshape((samples, 1), name="samples")(inputs)

@@ -69,7 +69,9 @@ class TrainConfig:
     crop: int = 0  # samples of each clip the model sees (0: all)
     sample_rate: int = 8000
     width: float = 1.0
-    blocks: tuple = ()  # slowfast: blocks per ResNet stage (empty: the seed's 3, 4, 6, 3)
+    # slowfast: blocks per ResNet stage (empty: the seed's 3, 4, 6, 3); emotion_raw: (stacks,) of
+    # dilated layers 1..512 (empty: the seed's 2)
+    blocks: tuple = ()
     learning_rate: float = 0.01
     schedule: str = (
         "accuracy_drop"  # drop to low_learning_rate once recent accuracy > drop_accuracy
@@ -141,7 +143,9 @@ def _build_architecture(config, samples):
 
         if config.architecture == "emotion_mel":
             return emotion.emotion_mel_cnn(config.n_classes, width=config.width)
-        return emotion.emotion_raw_cnn(config.n_classes, samples=config.crop, width=config.width)
+        return emotion.emotion_raw_cnn(
+            config.n_classes, samples=config.crop, width=config.width, stacks=raw_stacks(config)
+        )
     build = ARCHITECTURES.get(config.architecture)
     if build is None:
         raise ValueError(
@@ -149,6 +153,18 @@ def _build_architecture(config, samples):
             f"{', '.join(list(ARCHITECTURES) + list(EMOTION_ARCHITECTURES) + ['slowfast'])}"
         )
     return build(n_classes=config.n_classes, frontend=config.frontend, width=config.width)
+
+
+def raw_stacks(config):
+    """The emotion raw CNN's stacks of dilated layers: config.blocks (one number) or the seed's 2."""
+    if not config.blocks:
+        return 2
+    if len(config.blocks) != 1:
+        raise ValueError(
+            f"emotion_raw takes one number of blocks (stacks of dilations 1..512), got "
+            f"{','.join(map(str, config.blocks))}"
+        )
+    return int(config.blocks[0])
 
 
 def crop_rows(waveforms, length, seed=None):
